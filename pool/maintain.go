@@ -1,0 +1,65 @@
+package pool
+
+import "time"
+
+// maintain is the pool's one background goroutine. Every HealthCheckPeriod, and whenever
+// kicked (after a destroy, a failed warm-up, or an acquire that took the idle count below
+// MinIdle), it enforces MaxLifetime and MaxIdleTime on idle resources and starts the
+// constructions MinSize and MinIdle call for. It ends at Close.
+func (p *Pool[T]) maintain() {
+	t := time.NewTimer(p.cfg.HealthCheckPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.closing:
+			return
+		case <-p.kick:
+		case <-t.C:
+		}
+		t.Reset(p.checkIdle())
+	}
+}
+
+// checkIdle is one maintenance pass. It returns the delay until the next one.
+func (p *Pool[T]) checkIdle() time.Duration {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return p.cfg.HealthCheckPeriod
+	}
+
+	// built counts resources that exist (not those being built or destroyed): idle closes
+	// never take it below MinSize. Expired resources go regardless and are rebuilt below.
+	built := int32(len(p.idle)) + p.acquired
+	kept := p.idle[:0]
+	for _, r := range p.idle {
+		switch {
+		case r.expired(now):
+			p.count.lifetimeDestroy++
+			p.startDestroyLocked(r)
+			built--
+		case p.cfg.MaxIdleTime > 0 && now-r.lastUsed >= int64(p.cfg.MaxIdleTime) && built > p.cfg.MinSize:
+			p.count.idleDestroy++
+			p.startDestroyLocked(r)
+			built--
+		default:
+			kept = append(kept, r)
+		}
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+
+	next := p.cfg.HealthCheckPeriod
+	if p.warmRetryAt > now {
+		return min(next, time.Duration(p.warmRetryAt-now))
+	}
+	need := p.cfg.MinSize - (built + p.constructing)
+	if d := p.cfg.MinIdle - (int32(len(p.idle)) + p.warming); d > need {
+		need = d
+	}
+	for ; need > 0 && p.slots < p.cfg.MaxSize; need-- {
+		p.startConstructLocked(nil, nil, true)
+	}
+	return next
+}

@@ -1,0 +1,393 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+var (
+	// ErrClosedPool is returned by Acquire and TryAcquire on a closed pool, and by every
+	// Acquire that was blocked when Close was called.
+	ErrClosedPool = errors.New("pool: closed")
+	// ErrNotAvailable is returned by TryAcquire when no resource can be had without waiting.
+	ErrNotAvailable = errors.New("pool: no resource available without waiting")
+)
+
+// Pool is a bounded pool of resources of type T. It is safe for concurrent use. See the
+// package documentation for the model.
+//
+// Locking: mu guards the idle stack, the waiter queue, the slot counts, the counters and every
+// Resource's state and lastUsed. No Constructor or Destructor ever runs under mu; they run in
+// goroutines started under it and tracked by wg. Methods whose names end in Locked must be
+// called with mu held.
+type Pool[T any] struct {
+	cfg   Config[T]
+	epoch time.Time // origin of the pool clock (monotonic)
+
+	// baseCtx is canceled by Close; it is the only cancellation source of constructions
+	// besides ConstructTimeout.
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+
+	wg         sync.WaitGroup // construction, destroy and maintenance goroutines
+	waiterPool sync.Pool      // *waiter[T], so blocking acquires allocate nothing
+	kick       chan struct{}  // buffered 1: asks the maintainer for a pass now
+	closing    chan struct{}  // closed by Close: stops the maintainer
+	drained    chan struct{}  // closed once closed && slots == 0
+
+	mu      sync.Mutex
+	idle    []*Resource[T] // LIFO: the most recently released resource goes out first
+	waiters waitQueue[T]   // FIFO; non-empty only while idle is empty
+
+	// Slot accounting: slots = constructing + len(idle) + acquired + destroying <= MaxSize.
+	slots, constructing, acquired, destroying int32
+	warming                                   int32 // constructions started by the maintainer
+
+	closed bool
+	gen    uint64 // bumped by Reset; resources from older generations are destroyed
+	count  counters
+
+	// Warm-up backoff after a failed background construction, so a down backend is not
+	// redialed in a tight loop (the PgBouncer server_login_retry idea). Pool clock, ns.
+	warmBackoff, warmRetryAt int64
+}
+
+// New returns a pool for cfg. It fails only on an invalid Config (the error wraps
+// ErrInvalidConfig); it does not wait for MinSize or MinIdle resources, which are built in the
+// background. The pool runs one maintenance goroutine until Close.
+func New[T any](cfg Config[T]) (*Pool[T], error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.HealthCheckPeriod == 0 {
+		cfg.HealthCheckPeriod = DefaultHealthCheckPeriod
+	}
+	p := &Pool[T]{
+		cfg:     cfg,
+		epoch:   time.Now(),
+		kick:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		drained: make(chan struct{}),
+	}
+	p.baseCtx, p.cancelBase = context.WithCancel(context.Background())
+	p.waiterPool.New = func() any { return &waiter[T]{ready: make(chan struct{}, 1)} }
+	p.wg.Go(p.maintain)
+	if cfg.MinSize > 0 || cfg.MinIdle > 0 {
+		p.kickMaintainer()
+	}
+	return p, nil
+}
+
+// now is the pool clock: monotonic nanoseconds since New.
+func (p *Pool[T]) now() int64 { return int64(time.Since(p.epoch)) }
+
+// Acquire returns a resource, waiting if none is free. Waiters are served strictly in arrival
+// order: while anyone waits, a newcomer queues behind them even if a slot is free. If the pool
+// has room, Acquire starts a construction for the waiter; the construction outlives ctx (see
+// Config.Constructor), and whichever waiter is first in line when a resource becomes ready
+// (released or built) gets it.
+//
+// Errors: ctx.Err() as-is if ctx ends first (the waiter leaves the queue and consumes
+// nothing), ErrClosedPool if the pool is or gets closed, or the Constructor's error if the
+// construction started for this caller fails.
+func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
+	if err := ctx.Err(); err != nil {
+		p.mu.Lock()
+		p.count.canceled++
+		p.mu.Unlock()
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosedPool
+	}
+	if p.waiters.len() == 0 {
+		if r := p.popIdleLocked(); r != nil {
+			p.count.acquire++
+			p.mu.Unlock()
+			return r, nil
+		}
+	}
+	return p.waitLocked(ctx)
+}
+
+// waitLocked queues the caller and waits for a hand-off. It is entered with mu held and
+// returns with it released.
+func (p *Pool[T]) waitLocked(ctx context.Context) (*Resource[T], error) {
+	w := p.waiterPool.Get().(*waiter[T])
+	w.ctx = ctx
+	w.start = p.now()
+	p.waiters.pushBack(w)
+	p.constructForWaitersLocked()
+	p.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		r, err := w.res, w.err
+		p.putWaiter(w)
+		return r, err
+	case <-ctx.Done():
+	}
+
+	p.mu.Lock()
+	p.count.canceled++
+	if w.queued {
+		// Not served: leave the line. A construction started for us carries on unowned.
+		p.waiters.remove(w)
+		p.waiters.unbind(w)
+		p.mu.Unlock()
+		p.putWaiter(w)
+		return nil, ctx.Err()
+	}
+	// Served while ctx ended. The token is already in ready (it is sent under mu); pass a
+	// resource on to the next in line so the race never leaks it.
+	<-w.ready
+	if r := w.res; r != nil {
+		p.acquired--
+		p.count.acquire--
+		p.count.emptyAcquire--
+		p.putLocked(r, p.now())
+	}
+	p.mu.Unlock()
+	p.putWaiter(w)
+	return nil, ctx.Err()
+}
+
+func (p *Pool[T]) putWaiter(w *waiter[T]) {
+	w.ctx, w.res, w.err = nil, nil, nil
+	p.waiterPool.Put(w)
+}
+
+// TryAcquire returns an idle resource without waiting, or ErrNotAvailable. When nobody waits
+// and the pool has room, it also starts a construction in the background (with ctx's values,
+// not its cancellation), so a later call may succeed; the new resource goes to the idle set or
+// the first waiter. Errors: ctx.Err(), ErrClosedPool, ErrNotAvailable.
+func (p *Pool[T]) TryAcquire(ctx context.Context) (*Resource[T], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosedPool
+	}
+	if p.waiters.len() == 0 {
+		if r := p.popIdleLocked(); r != nil {
+			p.count.acquire++
+			return r, nil
+		}
+		if p.slots < p.cfg.MaxSize {
+			p.startConstructLocked(nil, ctx, false)
+		}
+	}
+	return nil, ErrNotAvailable
+}
+
+// popIdleLocked takes the most recently released idle resource, destroying expired ones on
+// the way (MaxLifetime is enforced at acquire). It returns nil if none is left.
+func (p *Pool[T]) popIdleLocked() *Resource[T] {
+	var now int64
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		r := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if r.expiresAt != 0 {
+			if now == 0 {
+				now = p.now()
+			}
+			if r.expired(now) {
+				p.count.lifetimeDestroy++
+				p.startDestroyLocked(r)
+				continue
+			}
+		}
+		r.state = stateAcquired
+		p.acquired++
+		if int32(len(p.idle)) < p.cfg.MinIdle {
+			p.kickMaintainer()
+		}
+		return r
+	}
+	return nil
+}
+
+// putLocked gives r, which is counted nowhere, to the first waiter, or else to the idle set.
+// now is the pool clock, used to account the waiter's wait.
+func (p *Pool[T]) putLocked(r *Resource[T], now int64) {
+	if w := p.waiters.head; w != nil {
+		p.serveLocked(w, r, nil, now)
+		return
+	}
+	r.state = stateIdle
+	p.idle = append(p.idle, r)
+}
+
+// serveLocked hands r (or err) to the queued waiter w and wakes it.
+func (p *Pool[T]) serveLocked(w *waiter[T], r *Resource[T], err error, now int64) {
+	p.waiters.remove(w)
+	p.waiters.unbind(w)
+	if r != nil {
+		r.state = stateAcquired
+		p.acquired++
+		p.count.acquire++
+		p.count.emptyAcquire++
+		if d := time.Duration(now - w.start); d > 0 {
+			p.count.waitTime += d
+		}
+	}
+	w.res, w.err = r, err
+	w.ready <- struct{}{}
+}
+
+// release is Resource.Release (used) and Resource.ReleaseUnused (!used).
+func (p *Pool[T]) release(r *Resource[T], used bool) {
+	now := p.now()
+	p.mu.Lock()
+	if r.state != stateAcquired {
+		p.mu.Unlock()
+		return
+	}
+	p.acquired--
+	if used {
+		r.lastUsed = now
+	}
+	switch {
+	case p.closed || r.gen != p.gen:
+		p.startDestroyLocked(r)
+	case r.expired(now):
+		p.count.lifetimeDestroy++
+		p.startDestroyLocked(r)
+	default:
+		p.putLocked(r, now)
+	}
+	p.mu.Unlock()
+}
+
+// destroyAcquired is Resource.Destroy.
+func (p *Pool[T]) destroyAcquired(r *Resource[T]) {
+	p.mu.Lock()
+	if r.state == stateAcquired {
+		p.acquired--
+		p.startDestroyLocked(r)
+	}
+	p.mu.Unlock()
+}
+
+// hijack is Resource.Hijack.
+func (p *Pool[T]) hijack(r *Resource[T]) {
+	p.mu.Lock()
+	if r.state == stateAcquired {
+		r.state = stateHijacked
+		p.acquired--
+		p.count.hijack++
+		p.freeSlotLocked()
+	}
+	p.mu.Unlock()
+}
+
+// startDestroyLocked schedules the Destructor for r, which is counted nowhere. The slot stays
+// in use until the Destructor returns.
+func (p *Pool[T]) startDestroyLocked(r *Resource[T]) {
+	r.state = stateDestroying
+	p.destroying++
+	p.wg.Go(func() { p.destroy(r) })
+}
+
+// destroy runs the Destructor for r and frees its slot.
+func (p *Pool[T]) destroy(r *Resource[T]) {
+	if p.cfg.Destructor != nil {
+		p.cfg.Destructor(r.value)
+	}
+	p.mu.Lock()
+	r.state = stateDestroyed
+	p.destroying--
+	p.count.destroy++
+	p.freeSlotLocked()
+	p.mu.Unlock()
+}
+
+// freeSlotLocked gives a slot back: to a waiter that needs a construction, else to MinSize
+// warm-up, and finishes Close when it was the last one.
+func (p *Pool[T]) freeSlotLocked() {
+	p.slots--
+	p.constructForWaitersLocked()
+	if p.cfg.MinSize > 0 || p.cfg.MinIdle > 0 {
+		p.kickMaintainer()
+	}
+	p.checkDrainedLocked()
+}
+
+func (p *Pool[T]) checkDrainedLocked() {
+	if p.closed && p.slots == 0 {
+		select {
+		case <-p.drained:
+		default:
+			close(p.drained)
+		}
+	}
+}
+
+// kickMaintainer asks for a maintenance pass without blocking.
+func (p *Pool[T]) kickMaintainer() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Reset destroys every idle resource and marks the others stale: held ones are destroyed when
+// released, constructions in flight when they finish. The pool stays open, and MinSize is
+// rebuilt. Use it when the backend behind every resource has changed (a failover).
+func (p *Pool[T]) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.gen++
+	for i, r := range p.idle {
+		p.idle[i] = nil
+		p.startDestroyLocked(r)
+	}
+	p.idle = p.idle[:0]
+}
+
+// Close closes the pool: every blocked Acquire returns ErrClosedPool at once, constructions
+// in flight are canceled through their ctx, idle resources are destroyed, and held resources
+// are destroyed when released. Close returns once every resource is destroyed and every
+// goroutine of the pool has ended, so it waits for holders; use Shutdown to bound that wait.
+// Calling it again waits again and is otherwise a no-op.
+func (p *Pool[T]) Close() { _ = p.Shutdown(context.Background()) }
+
+// Shutdown is Close bounded by ctx: it returns ctx.Err() if holders have not released their
+// resources (or destructors have not finished) when ctx ends. The pool is closed either way,
+// and resources released later are still destroyed.
+func (p *Pool[T]) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.closing)
+		for w := p.waiters.head; w != nil; w = p.waiters.head {
+			p.serveLocked(w, nil, ErrClosedPool, 0)
+		}
+		for i, r := range p.idle {
+			p.idle[i] = nil
+			p.startDestroyLocked(r)
+		}
+		p.idle = nil
+		p.checkDrainedLocked()
+	}
+	p.mu.Unlock()
+	p.cancelBase()
+
+	select {
+	case <-p.drained:
+		p.wg.Wait()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
