@@ -1,0 +1,213 @@
+// Command compare is muxpool's main job: it measures six connections against
+// one multiplexed connection for the same request/response workload, with real
+// traffic over loopback TCP and round-trip time added by a userspace delay
+// relay (internal/netem), and prints a table (optionally CSV, JSON and an SVG
+// chart).
+//
+//	go run ./bench/cmd/compare                   # defaults, under a minute
+//	go run ./bench/cmd/compare -rtt 10ms -clients 100 -requests 2000 -out /tmp/cmp
+//
+// Comparisons (each a pair of strategies, "six-conn" against "multiplexed"):
+//
+//	http   one browser-like client: six HTTP/1.1 connections vs one h2c connection
+//	demux  many HTTP/1.1 clients -> demux -> six HTTP/1.1 upstream conns vs one h2c upstream conn
+//	mux    six TCP connections vs one TCP connection carrying mux streams
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// errUsage marks bad flags; main exits with status 2 for it.
+var errUsage = errors.New("usage")
+
+// strategy is one side of a comparison.
+type strategy struct {
+	group       string // the comparison: http, demux, mux
+	name        string // e.g. h1x6, h2x1
+	leg         string // where the relay's delay sits
+	multiplexed bool   // one multiplexed connection (else the six-connection baseline)
+	start       func(ctx context.Context, p params) (*client, error)
+}
+
+func (s strategy) id() string { return s.group + "/" + s.name }
+
+// allStrategies lists every strategy in table order.
+func allStrategies() []strategy {
+	return slices.Concat(httpStrategies(), demuxStrategies(), muxStrategies())
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, runs the selected strategies and writes the table to
+// stdout and progress to stderr. Bad flags return an error wrapping errUsage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var p params
+	fs.DurationVar(&p.RTT, "rtt", 40*time.Millisecond, "round-trip time added by the relay on the delayed leg (half each way)")
+	fs.IntVar(&p.Clients, "clients", 60, "concurrent requesters")
+	fs.IntVar(&p.Requests, "requests", 600, "measured requests per strategy and run")
+	fs.IntVar(&p.Size, "size", 1024, "response body bytes")
+	fs.DurationVar(&p.Think, "think", 10*time.Millisecond, "backend think time per request")
+	fs.IntVar(&p.Streams, "streams", 100, "max concurrent streams on the multiplexed connection")
+	fs.Int64Var(&p.Bandwidth, "bandwidth", 0, "bytes/s per direction on the delayed leg, shared by all its connections (0 = unlimited)")
+	fs.Float64Var(&p.Loss, "loss", 0, "per-segment probability that the relay stalls a connection (approximates TCP loss)")
+	fs.DurationVar(&p.Stall, "stall", 0, "how long a \"lost\" segment stalls its connection (0 = 200ms, TCP's minimum RTO)")
+	fs.Uint64Var(&p.Seed, "seed", 1, "seed for -loss")
+	fs.IntVar(&p.Runs, "runs", 1, "repetitions per strategy (latencies pooled, total = median)")
+	out := fs.String("out", "", "directory for compare.csv, compare.json and compare.svg")
+	filter := fs.String("strategies", "", "comma-separated groups or group/name to run (default all: "+strings.Join(ids(allStrategies()), ",")+")")
+	quiet := fs.Bool("q", false, "no progress on stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if err := p.validate(); err != nil {
+		return err
+	}
+	sel, err := selectStrategies(allStrategies(), *filter)
+	if err != nil {
+		return err
+	}
+
+	prog := newProgress(stderr, *quiet)
+	defer prog.stop()
+	results, err := measure(ctx, p, sel, prog)
+	prog.stop()
+	if err != nil {
+		return err
+	}
+	rep := report{Params: p, Results: results, Notes: unavailableNotes(*filter), Machine: machine()}
+	if err := rep.writeTable(stdout); err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := rep.writeFiles(*out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(rep.files(*out), ", "))
+	}
+	return nil
+}
+
+func ids(ss []strategy) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.id())
+	}
+	return out
+}
+
+// selectStrategies keeps the strategies named by filter (groups or
+// group/name, comma-separated; empty = all). An unknown name is a usage error.
+func selectStrategies(all []strategy, filter string) ([]strategy, error) {
+	if strings.TrimSpace(filter) == "" {
+		return all, nil
+	}
+	var sel []strategy
+	for _, f := range strings.Split(filter, ",") {
+		f = strings.TrimSpace(f)
+		found := false
+		for _, s := range all {
+			if (f == s.group || f == s.id()) && !slices.ContainsFunc(sel, func(x strategy) bool { return x.id() == s.id() }) {
+				sel = append(sel, s)
+				found = true
+			} else if f == s.group || f == s.id() {
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: unknown strategy %q (have %s)", errUsage, f, strings.Join(ids(all), ","))
+		}
+	}
+	// Keep table order whatever the filter's order.
+	slices.SortStableFunc(sel, func(a, b strategy) int {
+		return slices.IndexFunc(all, func(x strategy) bool { return x.id() == a.id() }) -
+			slices.IndexFunc(all, func(x strategy) bool { return x.id() == b.id() })
+	})
+	return sel, nil
+}
+
+// measure runs every selected strategy p.Runs times, interleaving runs so
+// that drift in machine load hits all strategies alike.
+func measure(ctx context.Context, p params, sel []strategy, prog *progress) ([]result, error) {
+	samples := make([][]sample, len(sel))
+	conns := make([]int64, len(sel))
+	steps := len(sel) * p.Runs
+	for run := range p.Runs {
+		for i, s := range sel {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			var done atomic.Int64
+			prog.begin(fmt.Sprintf("[%d/%d] %s", run*len(sel)+i+1, steps, s.id()), p.Requests, &done)
+			smp, n, err := measureOne(ctx, p, s, &done)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.id(), err)
+			}
+			samples[i] = append(samples[i], smp)
+			conns[i] = max(conns[i], n)
+		}
+	}
+	results := make([]result, len(sel))
+	for i, s := range sel {
+		results[i] = summarize(p, s, samples[i], conns[i])
+	}
+	setRatios(results)
+	return results, nil
+}
+
+// measureOne sets a strategy up, warms it (one request per connection slot,
+// so connections exist before timing starts), drives the measured requests
+// and tears it down. It returns the connections used across the delayed leg.
+func measureOne(ctx context.Context, p params, s strategy, done *atomic.Int64) (sample, int64, error) {
+	c, err := s.start(ctx, p)
+	if err != nil {
+		return sample{}, 0, err
+	}
+	defer c.close()
+	warm := p.concurrency(s.multiplexed)
+	if w := drive(ctx, c, warm, warm, nil); w.errors > 0 {
+		return sample{}, 0, fmt.Errorf("warm-up: %w", w.firstErr)
+	}
+	smp := drive(ctx, c, p.Requests, p.Clients, done)
+	return smp, c.conns(), ctx.Err()
+}
+
+// unavailableNotes explains comparisons this build cannot run.
+func unavailableNotes(string) []string {
+	var notes []string
+	if len(demuxStrategies()) == 0 {
+		notes = append(notes, "demux comparison left out: package demux was not ready when this command was built")
+	}
+	return notes
+}
