@@ -1,0 +1,110 @@
+package mux
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrPingBacklog is returned by Ping when too many of this side's pings are already waiting
+// to be sent (the connection is not draining).
+var ErrPingBacklog = errors.New("mux: too many pings waiting to be sent")
+
+// pingTable tracks this side's pings that await their reply.
+type pingTable struct {
+	mu   sync.Mutex
+	next uint32
+	out  map[uint32]*pingWait
+}
+
+type pingWait struct {
+	sent time.Time
+	done chan struct{} // closed when answered
+	rtt  time.Duration
+}
+
+func (t *pingTable) init() { t.out = make(map[uint32]*pingWait) }
+
+// start registers a new ping and returns its opaque value.
+func (t *pingTable) start() (uint32, *pingWait) {
+	w := &pingWait{sent: time.Now(), done: make(chan struct{})}
+	t.mu.Lock()
+	t.next++
+	id := t.next
+	t.out[id] = w
+	t.mu.Unlock()
+	return id, w
+}
+
+func (t *pingTable) forget(id uint32) {
+	t.mu.Lock()
+	delete(t.out, id)
+	t.mu.Unlock()
+}
+
+// answered resolves the ping with value v, if it is ours, and feeds the RTT estimate. Replies
+// to pings never sent are ignored.
+func (t *pingTable) answered(s *Session, v uint32) {
+	t.mu.Lock()
+	w := t.out[v]
+	delete(t.out, v)
+	t.mu.Unlock()
+	if w == nil {
+		return
+	}
+	w.rtt = time.Since(w.sent)
+	s.observeRTT(w.rtt)
+	close(w.done)
+}
+
+// observeRTT folds a sample into the smoothed RTT (weight 1/8 for new samples, as TCP's SRTT
+// in RFC 6298 §2; the first sample is taken as it is).
+func (s *Session) observeRTT(d time.Duration) {
+	for {
+		old := s.rtt.Load()
+		nv := int64(d)
+		if old != 0 {
+			nv = old + (int64(d)-old)/8
+		}
+		if s.rtt.CompareAndSwap(old, nv) {
+			return
+		}
+	}
+}
+
+// RTT returns the smoothed round-trip time measured by pings (the one sent when the session
+// starts, keepalives, and Ping calls), or 0 before the first reply.
+func (s *Session) RTT() time.Duration { return time.Duration(s.rtt.Load()) }
+
+// Ping sends a Ping frame (spec.md "Ping") ahead of queued data and returns the round-trip
+// time when the reply arrives. Errors: ctx's error, ErrPingBacklog, or the session's error.
+func (s *Session) Ping(ctx context.Context) (time.Duration, error) {
+	id, w := s.pings.start()
+	if !s.sched.ping(id) {
+		s.pings.forget(id)
+		if err := s.Err(); err != nil {
+			return 0, err
+		}
+		return 0, ErrPingBacklog
+	}
+	select {
+	case <-w.done:
+		return w.rtt, nil
+	case <-ctx.Done():
+		s.pings.forget(id)
+		return 0, ctx.Err()
+	case <-s.done:
+		s.pings.forget(id)
+		return 0, s.Err()
+	}
+}
+
+// measureRTT sends one ping without waiting; its reply sets the first RTT estimate, which
+// window auto-tuning needs.
+func (s *Session) measureRTT() {
+	id, _ := s.pings.start()
+	if !s.sched.ping(id) {
+		s.pings.forget(id)
+	}
+}

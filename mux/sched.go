@@ -1,0 +1,361 @@
+package mux
+
+import (
+	"net"
+	"sync"
+)
+
+const (
+	// maxDataFrame is the largest Data payload this side sends, in bytes. Large writes are cut
+	// into frames of at most this size, so concurrent streams interleave at this grain.
+	maxDataFrame = 64 << 10
+
+	// batchBytes bounds the bytes (headers and payloads) one connection write carries, which
+	// bounds how long a new control frame or small stream waits behind bulk data.
+	batchBytes = 128 << 10
+
+	// copyBelow: payloads shorter than this are copied next to their header; longer ones are
+	// handed to writev as they are (zero copy) when the connection supports it.
+	copyBelow = 2048
+
+	// pongBacklog bounds the Ping replies waiting to be sent; a peer that pings faster than it
+	// reads loses the extra replies (the receive loop never blocks on sending).
+	pongBacklog = 32
+
+	// pingBacklog bounds this side's own pings waiting to be sent.
+	pingBacklog = 32
+
+	// refuseBacklog bounds the RSTs for refused streams waiting to be sent; a peer that opens
+	// streams past the limits faster than it reads our refusals breaks the session.
+	refuseBacklog = 1024
+)
+
+// streamList is an intrusive FIFO of streams. Membership flags live in the stream so a stream
+// is queued at most once per list; entries that became idle are skipped when popped.
+type streamList struct {
+	head, tail *Stream
+}
+
+func (l *streamList) push(st *Stream, next func(*Stream) **Stream) {
+	*next(st) = nil
+	if l.tail == nil {
+		l.head = st
+	} else {
+		*next(l.tail) = st
+	}
+	l.tail = st
+}
+
+func (l *streamList) pop(next func(*Stream) **Stream) *Stream {
+	st := l.head
+	if st == nil {
+		return nil
+	}
+	l.head = *next(st)
+	if l.head == nil {
+		l.tail = nil
+	}
+	*next(st) = nil
+	return st
+}
+
+func (l *streamList) pushFront(st *Stream, next func(*Stream) **Stream) {
+	*next(st) = l.head
+	l.head = st
+	if l.tail == nil {
+		l.tail = st
+	}
+}
+
+func ctrlNext(st *Stream) **Stream { return &st.nextCtrl }
+func dataNext(st *Stream) **Stream { return &st.nextData }
+
+// scheduler owns everything that decides what the connection sends next. Streams and the
+// receive loop record intents under mu (flags, window credit, data to write, pongs) and wake
+// the send loop; only the send loop builds frames and writes the connection. Control frames go
+// first, then data round-robin across streams, one frame per stream per turn.
+type scheduler struct {
+	mu   sync.Mutex
+	ctrl streamList // streams with flags or window credit to send
+	data streamList // streams with data and send window
+
+	pongs   []uint32 // Ping values to echo with ACK
+	pings   []uint32 // own Ping values to send with SYN
+	refused []uint32 // stream IDs to answer with RST (no Stream object)
+	goAway  bool     // a GoAway is pending
+	code    uint32   // its code
+	stopped bool     // the send loop has ended: intents are dropped
+
+	wake chan struct{} // capacity 1: "there may be work"
+}
+
+func (sc *scheduler) init() {
+	sc.wake = make(chan struct{}, 1)
+	sc.pongs = make([]uint32, 0, pongBacklog)
+	sc.pings = make([]uint32, 0, pingBacklog)
+	sc.refused = make([]uint32, 0, 16)
+}
+
+func (sc *scheduler) notify() {
+	select {
+	case sc.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queueCtrlLocked puts st on the control list. sc.mu must be held.
+func (sc *scheduler) queueCtrlLocked(st *Stream) {
+	if !st.inCtrl && !sc.stopped {
+		st.inCtrl = true
+		sc.ctrl.push(st, ctrlNext)
+		sc.notify()
+	}
+}
+
+// queueDataLocked puts st on the data list if it has data and window. sc.mu must be held.
+func (sc *scheduler) queueDataLocked(st *Stream) {
+	if !st.inData && st.sendable() && !sc.stopped {
+		st.inData = true
+		sc.data.push(st, dataNext)
+		sc.notify()
+	}
+}
+
+// sendFlags asks for flags (SYN, ACK, FIN, RST) to be sent on st.
+func (sc *scheduler) sendFlags(st *Stream, flags uint16) {
+	sc.mu.Lock()
+	st.sendFlags |= flags
+	sc.queueCtrlLocked(st)
+	sc.mu.Unlock()
+}
+
+// grant asks for delta bytes of receive window to be credited to the peer on st.
+func (sc *scheduler) grant(st *Stream, delta uint32) {
+	sc.mu.Lock()
+	st.sendDelta += delta
+	sc.queueCtrlLocked(st)
+	sc.mu.Unlock()
+}
+
+// pong queues a Ping reply; it reports false when the backlog is full and the reply is dropped.
+func (sc *scheduler) pong(v uint32) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.stopped || len(sc.pongs) == cap(sc.pongs) {
+		return false
+	}
+	sc.pongs = append(sc.pongs, v)
+	sc.notify()
+	return true
+}
+
+// ping queues a Ping request; false when the backlog is full or the session stopped sending.
+func (sc *scheduler) ping(v uint32) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.stopped || len(sc.pings) == cap(sc.pings) {
+		return false
+	}
+	sc.pings = append(sc.pings, v)
+	sc.notify()
+	return true
+}
+
+// refuse queues an RST for a stream ID this side will not open; false when the backlog is full.
+func (sc *scheduler) refuse(id uint32) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.stopped {
+		return true
+	}
+	if len(sc.refused) >= refuseBacklog {
+		return false
+	}
+	sc.refused = append(sc.refused, id)
+	sc.notify()
+	return true
+}
+
+// goAwayWith queues a GoAway frame with code; a later code replaces a pending one.
+func (sc *scheduler) goAwayWith(code uint32) {
+	sc.mu.Lock()
+	sc.goAway, sc.code = true, code
+	sc.notify()
+	sc.mu.Unlock()
+}
+
+func (sc *scheduler) hasWorkLocked() bool {
+	return sc.goAway || len(sc.pongs) > 0 || len(sc.pings) > 0 || len(sc.refused) > 0 ||
+		sc.ctrl.head != nil || sc.data.head != nil
+}
+
+// batch is the send loop's scratch: one connection write's frames. Only the send loop uses it.
+type batch struct {
+	out      []byte      // headers, and payloads below copyBelow (or all payloads without writev)
+	iov      net.Buffers // out segments and zero-copy payloads, in wire order
+	wv       net.Buffers // the copy of iov that WriteTo consumes
+	items    []sendItem  // data frames in this batch, to complete after the write
+	finished []*Stream   // streams whose FIN or RST went out in this batch
+	mark     int         // start of the out segment not yet in iov
+	writev   bool        // the connection has a vectored write (TCP, Unix)
+	size     int // bytes in this batch, headers and payloads
+	frames   uint64
+	payload  uint64
+}
+
+type sendItem struct {
+	st *Stream
+	n  int
+}
+
+func newBatch(conn net.Conn) *batch {
+	b := &batch{out: make([]byte, 0, batchBytes+headerSize)}
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		b.writev = true
+	}
+	return b
+}
+
+func (b *batch) reset() {
+	b.out = b.out[:0]
+	clear(b.iov)
+	b.iov = b.iov[:0]
+	clear(b.items)
+	b.items = b.items[:0]
+	b.finished = b.finished[:0]
+	b.mark = 0
+	b.size, b.frames, b.payload = 0, 0, 0
+}
+
+func (b *batch) room() int { return cap(b.out) - len(b.out) }
+
+func (b *batch) frame(t frameType, flags uint16, id, length uint32) {
+	b.out = appendHeader(b.out, t, flags, id, length)
+	b.size += headerSize
+	b.frames++
+}
+
+func (b *batch) payloadBytes(p []byte) {
+	b.payload += uint64(len(p))
+	b.size += len(p)
+	if !b.writev || len(p) < copyBelow {
+		b.out = append(b.out, p...)
+		return
+	}
+	b.iov = append(b.iov, b.out[b.mark:], p)
+	b.mark = len(b.out)
+}
+
+// fillLocked moves pending intents into b, control first, until b is full. sc.mu must be held.
+// ctrlOnly leaves data alone (the session is ending).
+func (sc *scheduler) fillLocked(b *batch, ctrlOnly bool) {
+	b.reset()
+	if sc.goAway && b.room() >= headerSize {
+		b.frame(typeGoAway, 0, 0, sc.code)
+		sc.goAway = false
+	}
+	sc.pongs = fillSession(b, sc.pongs, typePing, flagACK)
+	sc.pings = fillSession(b, sc.pings, typePing, flagSYN)
+	sc.refused = fillSession(b, sc.refused, typeWindowUpdate, flagRST)
+
+	for b.room() >= headerSize {
+		st := sc.ctrl.pop(ctrlNext)
+		if st == nil {
+			break
+		}
+		st.inCtrl = false
+		flags := st.sendFlags
+		if flags&flagRST != 0 {
+			flags &= flagRST | flagSYN | flagACK
+		} else if flags&flagFIN != 0 && len(st.wbuf) > 0 {
+			flags &^= flagFIN // FIN never overtakes data: it rides on the last Data frame
+		}
+		if flags == 0 && st.sendDelta == 0 {
+			continue
+		}
+		b.frame(typeWindowUpdate, flags, st.id, st.sendDelta)
+		st.sendFlags &^= flags
+		st.sendDelta = 0
+		if flags&(flagFIN|flagRST) != 0 {
+			b.finished = append(b.finished, st)
+		}
+	}
+	if ctrlOnly {
+		return
+	}
+
+	for {
+		budget := batchBytes - b.size - headerSize
+		if budget <= 0 || b.room() < headerSize {
+			return
+		}
+		st := sc.data.pop(dataNext)
+		if st == nil {
+			return
+		}
+		st.inData = false
+		if !st.sendable() {
+			continue
+		}
+		n := min(len(st.wbuf), int(min(st.sendWindow, maxDataFrame)), budget)
+		var flags uint16
+		if n == len(st.wbuf) && st.sendFlags&flagFIN != 0 {
+			flags = flagFIN
+			st.sendFlags &^= flagFIN
+			b.finished = append(b.finished, st)
+		}
+		b.frame(typeData, flags, st.id, uint32(n))
+		b.payloadBytes(st.wbuf[:n])
+		st.wbuf = st.wbuf[n:]
+		st.sendWindow -= int64(n)
+		st.inflight++
+		b.items = append(b.items, sendItem{st, n})
+		sc.queueDataLocked(st) // back of the line: round-robin
+	}
+}
+
+// fillSession writes one session-level frame per value in q, as room allows, and returns what
+// is left of q.
+func fillSession(b *batch, q []uint32, t frameType, flags uint16) []uint32 {
+	i := 0
+	for ; i < len(q) && b.room() >= headerSize; i++ {
+		if t == typePing {
+			b.frame(t, flags, 0, q[i])
+		} else {
+			b.frame(t, flags, q[i], 0)
+		}
+	}
+	n := copy(q, q[i:])
+	return q[:n]
+}
+
+// completeLocked records that b's data frames were written (or failed) and wakes their
+// writers. sc.mu must be held.
+func (sc *scheduler) completeLocked(b *batch) {
+	for _, it := range b.items {
+		st := it.st
+		st.inflight--
+		st.written += it.n
+		if st.inflight == 0 {
+			select {
+			case st.writeDone <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// write sends b's bytes on conn: one vectored write, or one plain write.
+func (b *batch) write(conn net.Conn) error {
+	if !b.writev || len(b.iov) == 0 {
+		_, err := conn.Write(b.out)
+		return err
+	}
+	if b.mark < len(b.out) {
+		b.iov = append(b.iov, b.out[b.mark:])
+	}
+	b.wv = append(b.wv[:0], b.iov...)
+	_, err := b.wv.WriteTo(conn)
+	return err
+}

@@ -1,0 +1,457 @@
+package mux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// How a session ends: what the send loop still writes before the connection is closed.
+type endMode int
+
+const (
+	endAbort    endMode = iota // the connection failed: close it at once
+	endProtocol                // the peer broke the protocol: send GoAway(code), then close
+	endGraceful                // local Close: send GoAway(0) and pending control, half-close, linger
+)
+
+// Session is one end of a yamux-protocol connection carrying many streams. It is a
+// net.Listener: Accept returns the streams the peer opens. All methods are safe for
+// concurrent use.
+//
+// A session runs three goroutines: a receive loop that reads frames, a send loop that writes
+// them, and a keepalive timer when enabled. They end when the session ends: Close, a protocol
+// violation by the peer, a connection error, or a keepalive timeout. Done and Err report it.
+type Session struct {
+	conn   net.Conn
+	cfg    Config
+	client bool
+	log    *slog.Logger
+
+	mu           sync.Mutex
+	streams      map[uint32]*Stream
+	nextID       uint32 // next ID this side opens
+	incoming     int    // live streams the peer opened
+	unacked      int    // streams this side opened that the peer has not ACKed
+	ackWait      chan struct{}
+	localGoAway  bool
+	remoteGoAway bool
+
+	acceptCh chan *Stream
+	sched    scheduler
+	mem      memBudget
+	pings    pingTable
+
+	lastRecv atomic.Int64 // time.Now().UnixNano() of the last received frame
+	rtt      atomic.Int64 // smoothed round-trip time in ns; 0 until measured
+	stats    counters
+
+	endOnce  sync.Once
+	mode     endMode
+	err      error         // why the session ended; set before done is closed
+	done     chan struct{} // closed when the session ends
+	flushed  chan struct{} // closed when the send loop has written its last frame
+	recvDone chan struct{} // closed when the receive loop has returned
+	wg       sync.WaitGroup
+}
+
+// Client starts the client side of a session over conn: it opens odd stream IDs. A nil cfg
+// means DefaultConfig(). It returns an error wrapping ErrInvalidConfig if cfg.Validate fails;
+// conn is then left open. The session owns conn from then on and closes it when it ends.
+func Client(conn net.Conn, cfg *Config) (*Session, error) { return newSession(conn, cfg, true) }
+
+// Server starts the server side of a session over conn: it opens even stream IDs. Otherwise
+// it is Client.
+func Server(conn net.Conn, cfg *Config) (*Session, error) { return newSession(conn, cfg, false) }
+
+func newSession(conn net.Conn, c *Config, client bool) (*Session, error) {
+	if c != nil {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	cfg := c.withDefaults()
+	s := &Session{
+		conn:     conn,
+		cfg:      cfg,
+		client:   client,
+		log:      cfg.Logger,
+		streams:  make(map[uint32]*Stream),
+		nextID:   2,
+		ackWait:  make(chan struct{}),
+		acceptCh: make(chan *Stream, cfg.AcceptBacklog),
+		done:     make(chan struct{}),
+		flushed:  make(chan struct{}),
+		recvDone: make(chan struct{}),
+	}
+	if client {
+		s.nextID = 1
+	}
+	s.sched.init()
+	s.mem.limit = int64(cfg.MaxSessionMemory)
+	s.pings.init()
+	s.lastRecv.Store(time.Now().UnixNano())
+	s.wg.Add(2)
+	go s.recvLoop()
+	go s.sendLoop()
+	if cfg.EnableKeepAlive {
+		s.wg.Add(1)
+		go s.keepalive()
+	}
+	s.measureRTT()
+	return s, nil
+}
+
+// Open opens a new stream. It does not wait for the peer's ACK (0-RTT): data can be written at
+// once, and if the peer refuses the stream, reads and writes fail with ErrStreamReset. It
+// waits, bounded by ctx, only while AcceptBacklog streams are already waiting for their ACK.
+// Errors: ErrSessionClosed (or the session's error), ErrLocalGoAway, ErrRemoteGoAway,
+// ErrStreamsExhausted, ErrMemoryBudget, or ctx's error.
+func (s *Session) Open(ctx context.Context) (*Stream, error) {
+	for {
+		s.mu.Lock()
+		switch {
+		case isClosed(s.done):
+			s.mu.Unlock()
+			return nil, s.Err()
+		case s.localGoAway:
+			s.mu.Unlock()
+			return nil, ErrLocalGoAway
+		case s.remoteGoAway:
+			s.mu.Unlock()
+			return nil, ErrRemoteGoAway
+		case s.nextID >= 1<<32-2:
+			s.mu.Unlock()
+			return nil, ErrStreamsExhausted
+		}
+		if s.unacked >= s.cfg.AcceptBacklog {
+			wait := s.ackWait
+			s.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-s.done:
+				return nil, s.Err()
+			}
+		}
+		if !s.mem.reserve(initialWindow) {
+			s.mu.Unlock()
+			return nil, ErrMemoryBudget
+		}
+		st := newStream(s, s.nextID, true)
+		s.nextID += 2
+		s.streams[st.id] = st
+		s.unacked++
+		s.mu.Unlock()
+		s.stats.streamsOpened.Add(1)
+		st.openTimer = time.AfterFunc(s.cfg.StreamOpenTimeout, func() {
+			if !st.acked.Load() {
+				st.reset(errResetOpenTimeout, true)
+			}
+		})
+		s.sched.sendFlags(st, flagSYN)
+		return st, nil
+	}
+}
+
+// AcceptStream returns the next stream the peer opened, sending its ACK. It blocks until one
+// arrives, ctx ends (ctx's error), or the session ends (its error).
+func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
+	select {
+	case st := <-s.acceptCh:
+		s.sched.sendFlags(st, flagACK)
+		s.stats.streamsAccepted.Add(1)
+		return st, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, s.Err()
+	}
+}
+
+// Accept returns the next stream the peer opened as a net.Conn, so a *Session serves as a
+// net.Listener (for http.Server.Serve, for example). It is AcceptStream without a deadline;
+// after Close its error matches net.ErrClosed.
+func (s *Session) Accept() (net.Conn, error) {
+	st, err := s.AcceptStream(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Addr returns the local address of the session's connection (net.Listener).
+func (s *Session) Addr() net.Addr { return s.conn.LocalAddr() }
+
+// LocalAddr returns the local address of the session's connection.
+func (s *Session) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+
+// RemoteAddr returns the remote address of the session's connection.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// NumStreams returns how many streams are alive in the session's table: opened or accepted
+// and not yet closed in both directions or reset.
+func (s *Session) NumStreams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.streams)
+}
+
+// GoAway tells the peer that this side accepts no new streams (GoAway frame, code 0, spec.md
+// "GoAway") and stops opening its own: Open then fails with ErrLocalGoAway and incoming SYNs
+// are refused with RST. Existing streams go on; close the session once NumStreams reaches 0.
+// It returns the session's error if the session has ended.
+func (s *Session) GoAway() error {
+	s.mu.Lock()
+	if isClosed(s.done) {
+		s.mu.Unlock()
+		return s.Err()
+	}
+	already := s.localGoAway
+	s.localGoAway = true
+	close(s.ackWait)
+	s.ackWait = make(chan struct{})
+	s.mu.Unlock()
+	if !already {
+		s.sched.goAwayWith(GoAwayNormal)
+	}
+	return nil
+}
+
+// Close ends the session: it sends GoAway (code 0) and the control frames already queued
+// (FINs, RSTs), half-closes the connection and closes it once the peer closes its side or
+// WriteTimeout passes. Blocked calls on the session and its streams return ErrSessionClosed.
+// Bytes for which Write already returned are delivered before the connection closes. Close
+// returns once the last frame is written (bounded by WriteTimeout); calling it again returns nil.
+func (s *Session) Close() error {
+	s.end(ErrSessionClosed, endGraceful)
+	<-s.flushed
+	return nil
+}
+
+// Done returns a channel that is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns why the session ended, or nil while it is running. Every such error matches
+// ErrSessionClosed with errors.Is; a more specific cause (a *ProtocolError, a *GoAwayError,
+// ErrKeepAliveTimeout, ErrWriteTimeout, the connection's error) is wrapped alongside it.
+func (s *Session) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// end makes the session end with err once; later calls do nothing. The send loop finishes the
+// work mode asks for and closes the connection.
+func (s *Session) end(err error, mode endMode) {
+	s.endOnce.Do(func() {
+		if err != ErrSessionClosed {
+			err = fmt.Errorf("%w: %w", ErrSessionClosed, err)
+		}
+		s.err = err
+		s.mode = mode
+		close(s.done)
+		if mode == endAbort {
+			s.conn.Close() // unblocks both loops
+		} else if mode == endGraceful {
+			s.sched.goAwayWith(GoAwayNormal)
+		}
+		s.sched.notify()
+		if mode != endGraceful {
+			s.log.Warn("mux: session ended", "remote", s.conn.RemoteAddr(), "err", err)
+		}
+	})
+}
+
+// fail ends the session because of an error seen by one of its loops.
+func (s *Session) fail(err error) {
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		s.sched.goAwayWith(pe.Code)
+		s.end(err, endProtocol)
+		return
+	}
+	s.end(err, endAbort)
+}
+
+// connLost converts a read or write error of the connection into the session's error.
+func connLost(err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("connection lost: %w", err)
+}
+
+// lookup returns the live stream with id, or nil.
+func (s *Session) lookup(id uint32) *Stream {
+	s.mu.Lock()
+	st := s.streams[id]
+	s.mu.Unlock()
+	return st
+}
+
+// removeStream drops st from the stream table once both directions are done.
+func (s *Session) removeStream(st *Stream) {
+	s.mu.Lock()
+	if s.streams[st.id] == st {
+		delete(s.streams, st.id)
+		if !st.outbound {
+			s.incoming--
+		}
+	}
+	if st.outbound && st.acked.CompareAndSwap(false, true) {
+		s.ackedLocked()
+	}
+	s.mu.Unlock()
+}
+
+// ackedLocked counts one outbound stream as no longer waiting for its ACK. s.mu must be held.
+func (s *Session) ackedLocked() {
+	s.unacked--
+	if s.unacked == s.cfg.AcceptBacklog-1 {
+		close(s.ackWait)
+		s.ackWait = make(chan struct{})
+	}
+}
+
+// sendLoop is the only writer of the connection. It waits for intents, builds a batch of
+// frames (control first, data round-robin), writes it in one call, and repeats; when the
+// session ends it writes what the end mode asks for and closes the connection.
+func (s *Session) sendLoop() {
+	defer s.wg.Done()
+	b := newBatch(s.conn)
+	sc := &s.sched
+	for {
+		sc.mu.Lock()
+		for !sc.hasWorkLocked() && !isClosed(s.done) {
+			sc.mu.Unlock()
+			select {
+			case <-sc.wake:
+			case <-s.done:
+			}
+			sc.mu.Lock()
+		}
+		if isClosed(s.done) {
+			sc.mu.Unlock()
+			break
+		}
+		sc.fillLocked(b, false)
+		sc.mu.Unlock()
+		err := s.writeBatch(b)
+		sc.mu.Lock()
+		sc.completeLocked(b)
+		sc.mu.Unlock()
+		s.finishSent(b)
+		if err != nil {
+			s.fail(err)
+			break
+		}
+	}
+	s.drain(b)
+}
+
+// writeBatch writes b with the WriteTimeout deadline and counts it.
+func (s *Session) writeBatch(b *batch) error {
+	if b.size == 0 {
+		return nil
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	if err := b.write(s.conn); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return ErrWriteTimeout
+		}
+		return connLost(err)
+	}
+	s.stats.framesSent.Add(b.frames)
+	s.stats.bytesSent.Add(b.payload)
+	return nil
+}
+
+// finishSent marks the streams whose FIN or RST went out in b.
+func (s *Session) finishSent(b *batch) {
+	for _, st := range b.finished {
+		st.finish(bitSendDone)
+	}
+	clear(b.finished)
+}
+
+// drain runs after the session ended: for a graceful or protocol end it writes the pending
+// control frames (GoAway first), then it stops the scheduler and closes the connection, after
+// lingering for the peer's close on a graceful end so unread input cannot turn the close into
+// a TCP reset that destroys data still in flight.
+func (s *Session) drain(b *batch) {
+	sc := &s.sched
+	if s.mode != endAbort {
+		deadline := time.Now().Add(s.cfg.WriteTimeout)
+		for {
+			sc.mu.Lock()
+			if !sc.goAway && len(sc.pongs) == 0 && len(sc.refused) == 0 && sc.ctrl.head == nil {
+				sc.mu.Unlock()
+				break
+			}
+			sc.fillLocked(b, true)
+			sc.mu.Unlock()
+			s.conn.SetWriteDeadline(deadline)
+			err := b.write(s.conn)
+			s.finishSent(b)
+			if err != nil {
+				break
+			}
+		}
+	}
+	sc.mu.Lock()
+	sc.stopped = true
+	sc.mu.Unlock()
+	close(s.flushed)
+
+	if s.mode == endGraceful {
+		if cw, ok := s.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			t := time.NewTimer(s.cfg.WriteTimeout)
+			select {
+			case <-s.recvDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	s.conn.Close()
+}
+
+// Stats returns a snapshot of the session's counters.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	open := len(s.streams)
+	s.mu.Unlock()
+	return Stats{
+		Streams:         open,
+		StreamsOpened:   s.stats.streamsOpened.Load(),
+		StreamsAccepted: s.stats.streamsAccepted.Load(),
+		StreamsRefused:  s.stats.streamsRefused.Load(),
+		FramesSent:      s.stats.framesSent.Load(),
+		FramesReceived:  s.stats.framesReceived.Load(),
+		BytesSent:       s.stats.bytesSent.Load(),
+		BytesReceived:   s.stats.bytesReceived.Load(),
+		ResetsReceived:  s.stats.resetsReceived.Load(),
+		PongsDropped:    s.stats.pongsDropped.Load(),
+		WindowGrowths:   s.stats.windowGrowths.Load(),
+		RTT:             s.RTT(),
+		MemoryReserved:  s.mem.used.Load(),
+		MemoryLimit:     s.mem.limit,
+	}
+}
+
+// Wait blocks until the session's goroutines have all returned and its connection is closed.
+// Call it after Close to be sure nothing is left running.
+func (s *Session) Wait() { s.wg.Wait() }

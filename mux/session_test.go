@@ -1,0 +1,321 @@
+package mux
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestOpenAcceptEcho(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 10*time.Second)
+
+	go func() {
+		for {
+			st, err := server.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(st, st)
+				st.Close()
+			}()
+		}
+	}()
+
+	st, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ID()%2 != 1 {
+		t.Fatalf("client stream ID %d is not odd", st.ID())
+	}
+	msg := []byte("hello, multiplexed world")
+	if _, err := st.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("echo = %q, want %q", got, msg)
+	}
+	st.Close()
+}
+
+func TestBothDirectionsOpen(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 10*time.Second)
+	for _, pair := range []struct {
+		name           string
+		opener, accept *Session
+		parity         uint32
+	}{{"client-opens", client, server, 1}, {"server-opens", server, client, 0}} {
+		t.Run(pair.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				st, err := pair.accept.AcceptStream(ctx)
+				if err != nil {
+					done <- err
+					return
+				}
+				b, err := io.ReadAll(st)
+				if err == nil && string(b) != "ping" {
+					err = fmt.Errorf("got %q", b)
+				}
+				st.Close()
+				done <- err
+			}()
+			st, err := pair.opener.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.ID()%2 != pair.parity {
+				t.Fatalf("ID %d has wrong parity", st.ID())
+			}
+			st.Write([]byte("ping"))
+			st.Close()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestLargeTransferChecksum moves 24 MiB each way on one stream, exceeding the initial window
+// many times, and checks every byte.
+func TestLargeTransferChecksum(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 30*time.Second)
+	const size = 24 << 20
+	data := randomBytes(size, 1)
+	want := sha256.Sum256(data)
+
+	errc := make(chan error, 1)
+	go func() {
+		st, err := server.AcceptStream(ctx)
+		if err != nil {
+			errc <- err
+			return
+		}
+		n, sum, err := sumReader(st)
+		if err == nil && (n != size || sum != want) {
+			err = fmt.Errorf("server got %d bytes, checksum match %v", n, sum == want)
+		}
+		if err == nil {
+			_, err = st.Write(data)
+		}
+		st.Close()
+		errc <- err
+	}()
+	st, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	st.CloseWrite()
+	n, sum, err := sumReader(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != size || sum != want {
+		t.Fatalf("client got %d bytes back, checksum match %v", n, sum == want)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+}
+
+// TestManyShortStreams runs many concurrent short-lived streams; each delivers every byte.
+func TestManyShortStreams(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 30*time.Second)
+	go func() {
+		for {
+			st, err := server.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			go func() {
+				h := sha256.New()
+				io.Copy(h, st)
+				st.Write(h.Sum(nil))
+				st.Close()
+			}()
+		}
+	}()
+	const streams, workers = 400, 32
+	var wg sync.WaitGroup
+	errc := make(chan error, streams)
+	sem := make(chan struct{}, workers)
+	for i := range streams {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			data := randomBytes(1+i*523%70000, uint64(i))
+			st, err := client.Open(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer st.Close()
+			if _, err := st.Write(data); err != nil {
+				errc <- err
+				return
+			}
+			st.CloseWrite()
+			got, err := io.ReadAll(st)
+			if err != nil {
+				errc <- err
+				return
+			}
+			want := sha256.Sum256(data)
+			if !bytes.Equal(got, want[:]) {
+				errc <- fmt.Errorf("stream %d: checksum mismatch", st.ID())
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	waitFor(t, func() bool { return client.NumStreams() == 0 && server.NumStreams() == 0 })
+}
+
+// waitFor polls cond for up to five seconds.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestWriteThenCloseEverything: bytes for which Write returned reach the peer even when the
+// writer closes the stream and the session right away.
+func TestWriteThenCloseEverything(t *testing.T) {
+	for _, size := range []int{1, 100 << 10, 4 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			cc, sc := tcpPair(t)
+			client, err := Client(cc, testConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			server, err := Server(sc, testConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer server.Close()
+			ctx := testCtx(t, 20*time.Second)
+			data := randomBytes(size, uint64(size))
+			got := make(chan []byte, 1)
+			go func() {
+				st, err := server.AcceptStream(ctx)
+				if err != nil {
+					got <- nil
+					return
+				}
+				b, _ := io.ReadAll(st)
+				got <- b
+			}()
+			st, err := client.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			client.Close()
+			if b := <-got; !bytes.Equal(b, data) {
+				t.Fatalf("peer got %d of %d bytes", len(b), len(data))
+			}
+			client.Wait()
+		})
+	}
+}
+
+// TestBlockedCallsEnd: blocked Read and Write return promptly with a non-EOF error when the
+// stream is reset, the session closes, or the connection drops.
+func TestBlockedCallsEnd(t *testing.T) {
+	cases := []struct {
+		name string
+		do   func(client, server *Session, cst, sst *Stream, cconn net.Conn)
+		is   error
+	}{
+		{"peer-reset", func(_, _ *Session, _, sst *Stream, _ net.Conn) { sst.Reset() }, ErrStreamReset},
+		{"local-reset", func(_, _ *Session, cst, _ *Stream, _ net.Conn) { cst.Reset() }, ErrStreamReset},
+		{"session-close", func(client, _ *Session, _, _ *Stream, _ net.Conn) { client.Close() }, ErrSessionClosed},
+		{"peer-session-close", func(_, server *Session, _, _ *Stream, _ net.Conn) { server.Close() }, ErrSessionClosed},
+		{"conn-drop", func(_, _ *Session, _, _ *Stream, c net.Conn) { c.Close() }, ErrSessionClosed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cc, sc := tcpPair(t)
+			client, _ := Client(cc, testConfig())
+			server, _ := Server(sc, testConfig())
+			defer func() {
+				client.Close()
+				server.Close()
+				client.Wait()
+				server.Wait()
+			}()
+			ctx := testCtx(t, 10*time.Second)
+			cst, err := client.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cst.Write([]byte("x"))
+			sst, err := server.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A reader blocked on an empty stream, and a writer blocked on a full window.
+			readErr := make(chan error, 1)
+			go func() {
+				_, err := cst.Read(make([]byte, 10))
+				readErr <- err
+			}()
+			writeErr := make(chan error, 1)
+			go func() {
+				_, err := cst.Write(make([]byte, 2*initialWindow))
+				writeErr <- err
+			}()
+			time.Sleep(50 * time.Millisecond)
+			start := time.Now()
+			tc.do(client, server, cst, sst, cc)
+			for _, c := range []chan error{readErr, writeErr} {
+				select {
+				case err := <-c:
+					if err == nil || err == io.EOF || !errors.Is(err, tc.is) {
+						t.Fatalf("blocked call returned %v, want %v", err, tc.is)
+					}
+				case <-time.After(2 * time.Second):
+					t.Fatal("blocked call did not return")
+				}
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("blocked calls took %v to return", d)
+			}
+		})
+	}
+}

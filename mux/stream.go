@@ -1,0 +1,365 @@
+package mux
+
+import (
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Lifecycle bits of Stream.state. A stream leaves the session's table once both directions
+// are done: FIN sent and FIN received, or RST either way.
+const (
+	bitSendDone uint32 = 1 << iota // FIN or RST sent, or RST received
+	bitRecvDone                    // FIN or RST received, or RST sent
+	bitRemoved                     // gone from the session's stream table
+)
+
+// Stream is one bidirectional, flow-controlled byte stream of a Session. It is a net.Conn:
+// Read, Write, Close and the deadline methods may be called from several goroutines; Writes
+// are serialized, and each returns once all its bytes were handed to the connection.
+//
+// io.EOF from Read means the peer sent FIN and every byte before it was read. Any other end is
+// an error: ErrStreamReset (a *StreamError), ErrStreamClosed, ErrTimeout, or the session's
+// error (which matches ErrSessionClosed).
+type Stream struct {
+	id       uint32
+	s        *Session
+	outbound bool // opened by this side
+
+	state atomic.Uint32 // bitSendDone | bitRecvDone | bitRemoved
+	acked atomic.Bool   // outbound: the peer ACKed (or sent anything on) the stream
+
+	// Receive half, guarded by mu.
+	mu          sync.Mutex
+	buf         recvBuffer
+	window      uint32 // receive window in bytes: starts at 256 KiB, auto-tuned upward
+	outstanding uint32 // window credit the peer still holds
+	reserved    int64  // bytes of the session's memory budget this stream holds
+	readTotal   uint64 // bytes Read so far
+	epochStart  time.Time
+	epochRead   uint64 // readTotal at epochStart (window auto-tuning)
+	finRecv     bool
+	readClosed  bool  // Close was called: incoming data is answered with RST
+	recvErr     error // why reading ended early (reset)
+	readReady   chan struct{}
+	rdeadline   deadline
+	closeTimer  *time.Timer
+
+	// Send half, guarded by s.sched.mu.
+	sendWindow int64  // bytes the peer lets us send
+	wbuf       []byte // the rest of the current Write
+	inflight   int    // frames of wbuf in the batch being written
+	written    int    // bytes of the current Write handed to the connection
+	sendFlags  uint16 // flags to send: SYN, ACK, FIN, RST
+	sendDelta  uint32 // window credit to send
+	sendErr    error  // why writing ended early (reset, session end)
+	finQueued  bool   // CloseWrite was called
+	inCtrl     bool
+	inData     bool
+	nextCtrl   *Stream
+	nextData   *Stream
+	writeDone  chan struct{}
+
+	wmu       sync.Mutex // serializes Write calls
+	wdeadline deadline
+	openTimer *time.Timer
+}
+
+func newStream(s *Session, id uint32, outbound bool) *Stream {
+	return &Stream{
+		id:          id,
+		s:           s,
+		outbound:    outbound,
+		window:      initialWindow,
+		outstanding: initialWindow,
+		reserved:    initialWindow,
+		sendWindow:  initialWindow,
+		readReady:   make(chan struct{}, 1),
+		writeDone:   make(chan struct{}, 1),
+		rdeadline:   newDeadline(),
+		wdeadline:   newDeadline(),
+		epochStart:  time.Now(),
+	}
+}
+
+// ID returns the stream ID: odd when the client side opened it, even for the server side
+// (spec.md "StreamID field").
+func (st *Stream) ID() uint32 { return st.id }
+
+// Session returns the session that carries the stream.
+func (st *Stream) Session() *Session { return st.s }
+
+// LocalAddr returns the local address of the session's connection.
+func (st *Stream) LocalAddr() net.Addr { return st.s.conn.LocalAddr() }
+
+// RemoteAddr returns the remote address of the session's connection.
+func (st *Stream) RemoteAddr() net.Addr { return st.s.conn.RemoteAddr() }
+
+// sendable reports whether the send loop can put a Data frame of st on the wire now.
+// s.sched.mu must be held.
+func (st *Stream) sendable() bool {
+	return len(st.wbuf) > 0 && st.sendWindow > 0 && st.sendErr == nil
+}
+
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Read reads received bytes into p. It blocks until data arrives, the peer sends FIN (io.EOF
+// once the buffer is drained), the stream is reset (ErrStreamReset), the read deadline passes
+// (ErrTimeout), or the session ends (its error). Reading frees receive window, which is
+// credited back to the peer in WindowUpdate frames.
+func (st *Stream) Read(p []byte) (int, error) {
+	if isClosed(st.rdeadline.wait()) {
+		return 0, ErrTimeout
+	}
+	st.mu.Lock()
+	for {
+		if st.buf.len() > 0 {
+			if len(p) == 0 {
+				st.mu.Unlock()
+				return 0, nil
+			}
+			n := st.buf.read(p)
+			delta := st.creditLocked(n)
+			if st.buf.len() == 0 {
+				st.releaseLocked()
+			}
+			st.mu.Unlock()
+			if delta > 0 {
+				st.s.sched.grant(st, delta)
+			}
+			return n, nil
+		}
+		switch {
+		case st.recvErr != nil:
+			err := st.recvErr
+			st.mu.Unlock()
+			return 0, err
+		case st.finRecv:
+			st.mu.Unlock()
+			return 0, io.EOF
+		case st.readClosed:
+			st.mu.Unlock()
+			return 0, ErrStreamClosed
+		case isClosed(st.s.done):
+			st.mu.Unlock()
+			return 0, st.s.Err()
+		}
+		st.mu.Unlock()
+		select {
+		case <-st.readReady:
+		case <-st.rdeadline.wait():
+			return 0, ErrTimeout
+		case <-st.s.done:
+		}
+		st.mu.Lock()
+	}
+}
+
+// Write sends p as Data frames of at most 64 KiB, as the peer's window allows, interleaved
+// with other streams' frames. It returns once every byte was handed to the connection, or with
+// the count written so far and ErrStreamClosed (after CloseWrite or Close), ErrStreamReset,
+// ErrTimeout (write deadline), or the session's error.
+func (st *Stream) Write(p []byte) (int, error) {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	sc := &st.s.sched
+	sc.mu.Lock()
+	switch {
+	case st.sendErr != nil:
+		err := st.sendErr
+		sc.mu.Unlock()
+		return 0, err
+	case st.finQueued:
+		sc.mu.Unlock()
+		return 0, ErrStreamClosed
+	case isClosed(st.s.done):
+		sc.mu.Unlock()
+		return 0, st.s.Err()
+	case isClosed(st.wdeadline.wait()):
+		sc.mu.Unlock()
+		return 0, ErrTimeout
+	case len(p) == 0:
+		sc.mu.Unlock()
+		return 0, nil
+	}
+	st.wbuf, st.written = p, 0
+	sc.queueDataLocked(st)
+	sc.mu.Unlock()
+
+	var cancel error
+	for {
+		if cancel == nil {
+			select {
+			case <-st.writeDone:
+			case <-st.wdeadline.wait():
+				cancel = ErrTimeout
+			case <-st.s.done:
+				cancel = st.s.Err()
+			}
+		} else {
+			<-st.writeDone // only frames already being written are waited for
+		}
+		sc.mu.Lock()
+		if cancel == nil {
+			cancel = st.sendErr
+		}
+		if cancel != nil {
+			st.wbuf = nil
+		}
+		if st.inflight > 0 || cancel == nil && len(st.wbuf) > 0 {
+			sc.mu.Unlock()
+			continue
+		}
+		n := st.written
+		st.wbuf = nil
+		if cancel != nil && st.sendFlags != 0 {
+			sc.queueCtrlLocked(st) // a FIN that waited for this data goes alone
+		}
+		sc.mu.Unlock()
+		return n, cancel
+	}
+}
+
+// CloseWrite half-closes the stream: a FIN goes out after every byte already written, and
+// reading goes on until the peer's FIN. Later Writes fail with ErrStreamClosed. Calling it
+// again is a no-op. It returns the session's error if the session has ended.
+func (st *Stream) CloseWrite() error {
+	sc := &st.s.sched
+	sc.mu.Lock()
+	if st.finQueued || st.sendErr != nil {
+		sc.mu.Unlock()
+		return nil
+	}
+	if isClosed(st.s.done) {
+		sc.mu.Unlock()
+		return st.s.Err()
+	}
+	st.finQueued = true
+	st.sendFlags |= flagFIN
+	sc.queueCtrlLocked(st)
+	sc.mu.Unlock()
+	return nil
+}
+
+// Close half-closes the sending direction (CloseWrite) and stops reading: buffered data is
+// dropped, blocked Reads return ErrStreamClosed, and data the peer sends afterwards is
+// answered with RST so its writer learns promptly. If the peer's FIN does not arrive within
+// StreamCloseTimeout, the stream is reset and forgotten. Close is idempotent.
+func (st *Stream) Close() error {
+	err := st.CloseWrite()
+	st.mu.Lock()
+	if st.readClosed {
+		st.mu.Unlock()
+		return nil
+	}
+	st.readClosed = true
+	st.buf.release()
+	st.releaseLocked()
+	waitFIN := !st.finRecv && st.recvErr == nil
+	if waitFIN && !isClosed(st.s.done) {
+		st.closeTimer = time.AfterFunc(st.s.cfg.StreamCloseTimeout, func() {
+			st.reset(errResetCloseWait, true)
+		})
+	}
+	st.mu.Unlock()
+	notify(st.readReady)
+	return err
+}
+
+// Reset aborts both directions at once: an RST goes to the peer, buffered data is dropped, and
+// blocked and later Reads and Writes fail with ErrStreamReset. It returns nil, also when the
+// stream has already ended.
+func (st *Stream) Reset() error {
+	st.reset(errResetLocal, true)
+	return nil
+}
+
+// reset ends both halves with cause; sendRST tells the peer. Later calls do nothing.
+func (st *Stream) reset(cause error, sendRST bool) {
+	st.mu.Lock()
+	if st.recvErr != nil || st.state.Load()&bitRemoved != 0 {
+		st.mu.Unlock()
+		return
+	}
+	st.recvErr = cause
+	st.buf.release()
+	if st.closeTimer != nil {
+		st.closeTimer.Stop()
+	}
+	st.mu.Unlock()
+	notify(st.readReady)
+
+	sc := &st.s.sched
+	sc.mu.Lock()
+	if st.sendErr == nil {
+		st.sendErr = cause
+	}
+	st.wbuf = nil
+	if sendRST {
+		st.sendFlags |= flagRST
+		sc.queueCtrlLocked(st)
+	}
+	sc.mu.Unlock()
+	notify(st.writeDone)
+	if st.openTimer != nil {
+		st.openTimer.Stop()
+	}
+	st.finish(bitSendDone | bitRecvDone)
+}
+
+// finish records that a direction is done; the caller that completes both removes the stream
+// from the session's table.
+func (st *Stream) finish(bits uint32) {
+	old := st.state.Or(bits)
+	both := bitSendDone | bitRecvDone
+	if old&both != both && (old|bits)&both == both {
+		if st.state.Or(bitRemoved)&bitRemoved == 0 {
+			st.s.removeStream(st)
+			st.mu.Lock()
+			st.releaseLocked()
+			st.mu.Unlock()
+		}
+	}
+}
+
+// releaseLocked returns the stream's memory reservation to the session once nothing more can
+// arrive and nothing is buffered. st.mu must be held.
+func (st *Stream) releaseLocked() {
+	if st.reserved == 0 || st.buf.len() > 0 && !st.readClosed && st.recvErr == nil {
+		return
+	}
+	if st.state.Load()&bitRemoved == 0 && !st.readClosed {
+		return
+	}
+	st.s.mem.release(st.reserved)
+	st.reserved = 0
+}
+
+// SetDeadline sets the read and write deadlines, as net.Conn does. The zero time means none.
+func (st *Stream) SetDeadline(t time.Time) error {
+	st.rdeadline.set(t)
+	st.wdeadline.set(t)
+	return nil
+}
+
+// SetReadDeadline makes pending and later Reads fail with ErrTimeout once t passes.
+func (st *Stream) SetReadDeadline(t time.Time) error {
+	st.rdeadline.set(t)
+	return nil
+}
+
+// SetWriteDeadline makes pending and later Writes fail with ErrTimeout once t passes; a Write
+// that times out may have written part of its bytes, and reports how many.
+func (st *Stream) SetWriteDeadline(t time.Time) error {
+	st.wdeadline.set(t)
+	return nil
+}
+
+var _ net.Conn = (*Stream)(nil)

@@ -1,0 +1,77 @@
+package mux
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// memBudget is a session's receive-memory budget in bytes (Config.MaxSessionMemory). Streams
+// reserve their whole receive window from it before granting it, so the data the peer may
+// legitimately have in flight or buffered never exceeds the budget.
+type memBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// reserve takes n bytes from the budget; false if they are not there.
+func (m *memBudget) reserve(n int64) bool {
+	for {
+		u := m.used.Load()
+		if u+n > m.limit {
+			return false
+		}
+		if m.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
+}
+
+func (m *memBudget) release(n int64) { m.used.Add(-n) }
+
+// creditLocked accounts n bytes just read and decides the window credit to send back: none
+// until at least half the window is free again (one WindowUpdate per half window, as
+// hashicorp/yamux does), then everything free. Before granting, the window may double
+// (auto-tuning). st.mu must be held.
+func (st *Stream) creditLocked(n int) uint32 {
+	st.readTotal += uint64(n)
+	if st.finRecv || st.recvErr != nil || st.readClosed {
+		return 0
+	}
+	free := int64(st.window) - int64(st.outstanding) - int64(st.buf.len())
+	if free < int64(st.window/2) {
+		return 0
+	}
+	st.autoTuneLocked(time.Now())
+	delta := int64(st.window) - int64(st.outstanding) - int64(st.buf.len())
+	st.outstanding += uint32(delta)
+	return uint32(delta)
+}
+
+// autoTuneLocked doubles the receive window, up to MaxStreamWindow and as the session budget
+// allows, when the reader consumed the last half window faster than the window can cover the
+// round trip: the sender was limited by the window, not by the reader. The test follows
+// quic-go's: an epoch that consumed fraction f of the window within 4·f·RTT (so a whole window
+// within about 2 RTTs of update latency). A stalled reader sends no updates and so never grows
+// its window; go-yamux's fixed 4·RTT threshold (libp2p/go-yamux#136) is avoided by scaling
+// with f. st.mu must be held.
+func (st *Stream) autoTuneLocked(now time.Time) {
+	s := st.s
+	consumed := st.readTotal - st.epochRead
+	elapsed := now.Sub(st.epochStart)
+	st.epochStart, st.epochRead = now, st.readTotal
+	rtt := time.Duration(s.rtt.Load())
+	if rtt <= 0 || st.window >= s.cfg.MaxStreamWindow {
+		return
+	}
+	// elapsed < 4 * rtt * consumed/window, in integers.
+	if float64(elapsed)*float64(st.window) >= 4*float64(rtt)*float64(consumed) {
+		return
+	}
+	grow := min(int64(st.window), int64(s.cfg.MaxStreamWindow)-int64(st.window))
+	if !s.mem.reserve(grow) {
+		return
+	}
+	st.reserved += grow
+	st.window += uint32(grow)
+	s.stats.windowGrowths.Add(1)
+}
