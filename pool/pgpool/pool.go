@@ -1,0 +1,317 @@
+// Package pgpool is a PostgreSQL connection pool for pgx v5 built on the strictly fair,
+// bounded pool of package pool. Its API mirrors pgxpool's (ParseConfig with the same pool_*
+// keys, Acquire, Exec, Query, QueryRow, Begin, BeginTx, SendBatch, CopyFrom, Ping, Reset,
+// Close), so switching from pgxpool is a rename; Stat returns a pool.Stat.
+//
+// What it adds over pgxpool: waiters are served strictly first come first served, Close wakes
+// blocked Acquire calls at once, and Shutdown bounds Close. A connection given back closed,
+// busy, inside or after a failed transaction, or past its lifetime is destroyed, and the next
+// Acquire gets a clean one without any wait for a health check. A connection that sat idle for
+// more than a second is pinged (with a bounded timeout) before reuse, so a backend killed
+// while idle costs no failed call, and one killed while in use costs only that call.
+package pgpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/muxpool/muxpool/pool"
+)
+
+// ErrClosedPool is returned by Acquire (and the helpers) on a closed pool, and by Acquire calls
+// blocked when the pool is closed. It is pool.ErrClosedPool.
+var ErrClosedPool = pool.ErrClosedPool
+
+// closeTimeout bounds closing one connection in the pool's destructor.
+const closeTimeout = 15 * time.Second
+
+// pingIdleAfter is the default ShouldPing threshold: idle longer than this, ping first.
+const pingIdleAfter = time.Second
+
+// Pool is a pool of PostgreSQL connections. It is safe for concurrent use.
+type Pool struct {
+	p           *pool.Pool[*connResource]
+	config      *Config
+	pingTimeout time.Duration
+	shouldPing  func(context.Context, ShouldPingParams) bool
+	maxTries    int
+}
+
+// connResource is the pooled value: one connection plus the handles given out for it.
+type connResource struct {
+	conn *pgx.Conn
+	// Handles are carved out of per-connection chunks, so an acquire allocates only once per
+	// chunk. Only the current holder touches these; the pool's hand-off orders holders.
+	conns []Conn
+	rows  []poolRows
+	row   []poolRow
+}
+
+const handleChunk = 64
+
+// New creates a pool from a connection string (see ParseConfig). Connections are made lazily
+// and, for MinConns and MinIdleConns, in the background: New does not dial, so it does not
+// report an unreachable server (use Ping for that). ctx is not used after New returns.
+func New(ctx context.Context, connString string) (*Pool, error) {
+	cfg, err := ParseConfig(connString)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithConfig(ctx, cfg)
+}
+
+// NewWithConfig creates a pool from cfg, which it copies. An invalid cfg returns an error
+// wrapping ErrInvalidConfig.
+func NewWithConfig(_ context.Context, cfg *Config) (*Pool, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("%w: nil Config", ErrInvalidConfig)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.Copy()
+	p := &Pool{
+		config:      cfg,
+		pingTimeout: cfg.PingTimeout,
+		shouldPing:  cfg.ShouldPing,
+		maxTries:    int(cfg.MaxConns) + 1,
+	}
+	if p.pingTimeout == 0 {
+		p.pingTimeout = DefaultPingTimeout
+	}
+	if p.shouldPing == nil {
+		p.shouldPing = func(_ context.Context, sp ShouldPingParams) bool { return sp.IdleDuration > pingIdleAfter }
+	}
+	pc := pool.Config[*connResource]{
+		Constructor:       p.connect,
+		Destructor:        p.disconnect,
+		MaxSize:           cfg.MaxConns,
+		MinSize:           cfg.MinConns,
+		MinIdle:           cfg.MinIdleConns,
+		MaxLifetime:       max(cfg.MaxConnLifetime, 0),
+		MaxLifetimeJitter: cfg.MaxConnLifetimeJitter,
+		MaxIdleTime:       max(cfg.MaxConnIdleTime, 0),
+		HealthCheckPeriod: cfg.HealthCheckPeriod,
+	}
+	inner, err := pool.New(pc)
+	if err != nil {
+		return nil, err
+	}
+	p.p = inner
+	return p, nil
+}
+
+// connect is the pool's Constructor.
+func (p *Pool) connect(ctx context.Context) (*connResource, error) {
+	cc := p.config.ConnConfig.Copy()
+	if cc.ConnectTimeout <= 0 {
+		cc.ConnectTimeout = DefaultConnectTimeout
+	}
+	if p.config.BeforeConnect != nil {
+		if err := p.config.BeforeConnect(ctx, cc); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := connectConfig(ctx, cc)
+	if err != nil {
+		return nil, err
+	}
+	if p.config.AfterConnect != nil {
+		if err := p.config.AfterConnect(ctx, conn); err != nil {
+			closeConn(conn)
+			return nil, err
+		}
+	}
+	return &connResource{conn: conn}, nil
+}
+
+// connectConfig is pgx.ConnectConfig, turning its panic on a ConnConfig that did not come from
+// pgx.ParseConfig into an error: bad input must not crash the pool's goroutine.
+func connectConfig(ctx context.Context, cc *pgx.ConnConfig) (conn *pgx.Conn, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			conn, err = nil, fmt.Errorf("%w: %v", ErrInvalidConfig, r)
+		}
+	}()
+	return pgx.ConnectConfig(ctx, cc)
+}
+
+// disconnect is the pool's Destructor.
+func (p *Pool) disconnect(cr *connResource) {
+	if p.config.BeforeClose != nil {
+		p.config.BeforeClose(cr.conn)
+	}
+	closeConn(cr.conn)
+}
+
+// closeConn closes conn and waits (bounded) until pgconn's background cleanup has finished,
+// so no goroutine of a closed connection outlives the pool.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_ = conn.Close(ctx)
+	select {
+	case <-conn.PgConn().CleanupDone():
+	case <-ctx.Done():
+	}
+}
+
+// Acquire returns a connection, waiting in strict arrival order if all MaxConns are in use.
+// A connection idle for more than a second (see Config.ShouldPing) is pinged first, bounded
+// by PingTimeout; one that fails the ping, or is found closed, is destroyed and another is
+// tried. The caller must Release the Conn.
+//
+// Errors: ctx.Err() as-is when ctx ends first; ErrClosedPool; the connect error when a
+// connection made for this call fails.
+func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
+	var lastErr error
+	for range p.maxTries {
+		res, err := p.p.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cr := res.Value()
+		if cr.conn.IsClosed() {
+			res.Destroy()
+			lastErr = errClosedWhileIdle
+			continue
+		}
+		if idle := res.IdleDuration(); idle > 0 && p.shouldPing(ctx, ShouldPingParams{Conn: cr.conn, IdleDuration: idle}) {
+			if err := p.ping(ctx, cr.conn); err != nil {
+				// A failed or interrupted ping leaves the connection in an unknown state.
+				res.Destroy()
+				if ctxErr := ctx.Err(); ctxErr != nil {
+					return nil, ctxErr
+				}
+				lastErr = err
+				continue
+			}
+		}
+		return cr.handle(p, res), nil
+	}
+	return nil, fmt.Errorf("pgpool: %d acquired connections in a row failed their check: %w", p.maxTries, lastErr)
+}
+
+// errClosedWhileIdle stands in for the error of a connection found closed at acquire.
+var errClosedWhileIdle = errors.New("pgpool: connection closed while idle")
+
+// ping checks conn with an empty statement, bounded by ctx and the ping timeout.
+func (p *Pool) ping(ctx context.Context, conn *pgx.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, p.pingTimeout)
+	defer cancel()
+	return conn.Ping(ctx)
+}
+
+// AcquireFunc acquires a connection, calls f with it and releases it. It returns the acquire
+// error or f's error.
+func (p *Pool) AcquireFunc(ctx context.Context, f func(*Conn) error) error {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return f(c)
+}
+
+// Exec acquires a connection, executes sql with args on it and releases it.
+func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer c.Release()
+	return c.Conn().Exec(ctx, sql, args...)
+}
+
+// Query acquires a connection and runs sql with args on it. The connection is released when
+// the returned Rows are closed (or Next returns false), so the caller must Close them. On error
+// the connection is already released, and the returned Rows report the error too.
+func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return errRows{err}, err
+	}
+	return c.Query(ctx, sql, args...)
+}
+
+// QueryRow acquires a connection and runs sql with args on it. The connection is released by
+// the returned Row's Scan, which must be called. An acquire error is returned by Scan.
+func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return errRow{err}
+	}
+	return c.QueryRow(ctx, sql, args...)
+}
+
+// SendBatch acquires a connection and sends b on it. The connection is released when the
+// returned BatchResults are closed, which the caller must do, or, if b began a transaction
+// (pgx.Batch.BeginTx), when the transaction from BatchResults.Tx is committed or rolled back.
+// An acquire error is reported by every method of the BatchResults.
+func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
+	return c.SendBatch(ctx, b)
+}
+
+// Begin acquires a connection and starts a transaction on it with default options. The
+// connection is released by the Tx's Commit or Rollback; ctx affects only the acquire and
+// BEGIN.
+func (p *Pool) Begin(ctx context.Context) (pgx.Tx, error) {
+	return p.BeginTx(ctx, pgx.TxOptions{})
+}
+
+// BeginTx is Begin with options.
+func (p *Pool) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.BeginTx(ctx, opts)
+}
+
+// CopyFrom acquires a connection, runs COPY FROM on it (see pgx.Conn.CopyFrom) and releases
+// it. It returns the number of rows copied.
+func (p *Pool) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnNames []string, rowSrc pgx.CopyFromSource) (int64, error) {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Release()
+	return c.Conn().CopyFrom(ctx, tableName, columnNames, rowSrc)
+}
+
+// Ping acquires a connection, pings the server on it and releases it.
+func (p *Pool) Ping(ctx context.Context) error {
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return c.Ping(ctx)
+}
+
+// Stat returns a snapshot of the pool's state and counters.
+func (p *Pool) Stat() pool.Stat { return p.p.Stat() }
+
+// Config returns a copy of the pool's configuration.
+func (p *Pool) Config() *Config { return p.config.Copy() }
+
+// Reset closes every idle connection and marks the held ones to be closed when released, while
+// the pool stays open. Use it after an event that breaks every connection (a failover).
+func (p *Pool) Reset() { p.p.Reset() }
+
+// Close closes the pool: blocked Acquire calls return ErrClosedPool at once, idle connections
+// are closed, and held ones are closed when released. It returns when every connection is
+// closed, so it waits for holders; Shutdown bounds that wait.
+func (p *Pool) Close() { p.p.Close() }
+
+// Shutdown is Close bounded by ctx: it returns ctx.Err() if connections are still held when
+// ctx ends (they are closed when released).
+func (p *Pool) Shutdown(ctx context.Context) error { return p.p.Shutdown(ctx) }
