@@ -198,7 +198,7 @@ type batch struct {
 	finished []*Stream   // streams whose FIN or RST went out in this batch
 	mark     int         // start of the out segment not yet in iov
 	writev   bool        // the connection has a vectored write (TCP, Unix)
-	size     int // bytes in this batch, headers and payloads
+	size     int         // bytes in this batch, headers and payloads
 	frames   uint64
 	payload  uint64
 }

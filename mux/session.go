@@ -165,16 +165,27 @@ func (s *Session) Open(ctx context.Context) (*Stream, error) {
 // AcceptStream returns the next stream the peer opened, sending its ACK. It blocks until one
 // arrives, ctx ends (ctx's error), or the session ends (its error).
 func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
+	// Streams already in the backlog come first, even after the session ended: their data
+	// (often complete, FIN included) is still readable.
 	select {
 	case st := <-s.acceptCh:
-		s.sched.sendFlags(st, flagACK)
-		s.stats.streamsAccepted.Add(1)
-		return st, nil
+		return s.accepted(st), nil
+	default:
+	}
+	select {
+	case st := <-s.acceptCh:
+		return s.accepted(st), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-s.done:
 		return nil, s.Err()
 	}
+}
+
+func (s *Session) accepted(st *Stream) *Stream {
+	s.sched.sendFlags(st, flagACK)
+	s.stats.streamsAccepted.Add(1)
+	return st
 }
 
 // Accept returns the next stream the peer opened as a net.Conn, so a *Session serves as a
