@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -195,9 +194,6 @@ func startH2x1(ctx context.Context, p params) (*client, error) {
 		close: func() { cc.Close(); r.Close(); b.close() },
 	}, nil
 }
-
-// errNoStrategy is returned by start functions whose dependency is missing.
-var errNoStrategy = errors.New("compare: strategy unavailable")
 
 // demuxStrategies: filled in when package demux builds.
 func demuxStrategies() []strategy { return nil }

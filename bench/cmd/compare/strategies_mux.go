@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/muxpool/muxpool/internal/netem"
+	"github.com/muxpool/muxpool/mux"
 )
 
 // legMux names where the delay sits for the mux strategies.
@@ -21,7 +22,7 @@ const requestSize = 64
 func muxStrategies() []strategy {
 	return []strategy{
 		{group: "mux", name: "tcpx6", leg: legMux, start: startTCPx6},
-		// muxx1 added when mux lands
+		{group: "mux", name: "muxx1", leg: legMux, multiplexed: true, start: startMuxx1},
 	}
 }
 
@@ -167,4 +168,64 @@ func startTCPx6(ctx context.Context, p params) (*client, error) {
 	}, nil
 }
 
-func startMuxx1(ctx context.Context, p params) (*client, error) { return nil, errNoStrategy }
+func startMuxx1(ctx context.Context, p params) (*client, error) {
+	body := payload(p.Size)
+	_, r, stop, err := serverSetup(p, func(ctx context.Context, c net.Conn) {
+		sess, err := mux.Server(c, nil)
+		if err != nil {
+			return
+		}
+		defer sess.Close()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for {
+			st, err := sess.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer st.Close()
+				answer(ctx, st, p, body)
+			}()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", r.Addr().String())
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	sess, err := mux.Client(conn, nil)
+	if err != nil {
+		conn.Close()
+		stop()
+		return nil, err
+	}
+	sem := make(chan struct{}, p.Streams)
+	return &client{
+		do: func(ctx context.Context) error {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			defer func() { <-sem }()
+			st, err := sess.Open(ctx) // one stream per request
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if dl, ok := ctx.Deadline(); ok {
+				st.SetDeadline(dl)
+			}
+			return ask(st, make([]byte, p.Size))
+		},
+		conns: r.Accepted,
+		close: func() { sess.Close(); conn.Close(); stop() },
+	}, nil
+}

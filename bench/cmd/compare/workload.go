@@ -12,17 +12,17 @@ import (
 
 // params is one comparison's workload, shared by every strategy.
 type params struct {
-	RTT       time.Duration // round trip added on the delayed leg (half each way)
-	Clients   int           // concurrent requesters
-	Requests  int           // measured requests per strategy and run
-	Size      int           // response body bytes
-	Think     time.Duration // backend time per request before answering
-	Streams   int           // max concurrent streams on a multiplexed connection
-	Bandwidth int64         // bytes/s per direction on the delayed leg; 0 = unlimited
-	Loss      float64       // per-segment stall probability on the delayed leg
-	Stall     time.Duration // how long a "lost" segment holds its connection
-	Seed      uint64        // loss generator seed
-	Runs      int           // repetitions per strategy
+	RTT       time.Duration `json:"rtt_ns"`     // round trip added on the delayed leg (half each way)
+	Clients   int           `json:"clients"`    // concurrent requesters
+	Requests  int           `json:"requests"`   // measured requests per strategy and run
+	Size      int           `json:"size_bytes"` // response body bytes
+	Think     time.Duration `json:"think_ns"`   // backend time per request before answering
+	Streams   int           `json:"streams"`    // max concurrent streams on a multiplexed connection
+	Bandwidth int64         `json:"bandwidth"`  // bytes/s per direction on the delayed leg; 0 = unlimited
+	Loss      float64       `json:"loss"`       // per-segment stall probability on the delayed leg
+	Stall     time.Duration `json:"stall_ns"`   // how long a "lost" segment holds its connection
+	Seed      uint64        `json:"seed"`       // loss generator seed
+	Runs      int           `json:"runs"`       // repetitions per strategy
 }
 
 // sixConns is the browser's per-host HTTP/1.1 connection limit, the baseline
