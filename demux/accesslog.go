@@ -1,0 +1,70 @@
+package demux
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// logWriter records the status and body bytes of a response for the access log. It
+// implements Flush and Unwrap so http.ResponseController (used by ReverseProxy for
+// flushing, trailers and upgrades) reaches the underlying writer.
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *logWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *logWriter) Flush() {
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequest writes the one access-log line per request: upstream conn id, the
+// request's sequence number on that conn ("stream"; HTTP/2 stream IDs are not exposed
+// by net/http), queue wait, retries, status and response body bytes.
+func (p *Proxy) logRequest(r *http.Request, w *logWriter, info *reqInfo, start time.Time) {
+	log := p.cfg.Logger
+	if !log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	status := w.status
+	if status == 0 {
+		status = 499 // client went away before any response
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("proto", r.Proto),
+		slog.Int("status", status),
+		slog.Int64("bytes", w.bytes),
+		slog.Duration("dur", time.Since(start)),
+		slog.Uint64("upstream_conn", info.conn),
+		slog.Uint64("stream", info.stream),
+		slog.Duration("queue_wait", info.queueWait),
+	}
+	if info.retries > 0 {
+		attrs = append(attrs, slog.Int("retries", info.retries))
+	}
+	if info.err != nil {
+		attrs = append(attrs, slog.String("err", info.err.Error()))
+	}
+	log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}

@@ -1,0 +1,202 @@
+package demux
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	// DefaultMaxConnsHTTP2 is the upstream connection cap for h2c:// and https:// upstreams.
+	DefaultMaxConnsHTTP2 = 1
+	// DefaultMaxConnsHTTP1 is the upstream connection cap for http:// upstreams, the
+	// browser-style six connections per origin.
+	DefaultMaxConnsHTTP1 = 6
+	// DefaultMaxStreamsPerConn caps concurrent streams per HTTP/2 connection before the
+	// peer's SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §6.5.2) lowers it further.
+	DefaultMaxStreamsPerConn = 100
+	// DefaultQueueTimeout bounds how long a request waits for a free upstream stream.
+	DefaultQueueTimeout = 15 * time.Second
+	// DefaultMaxQueued bounds the number of requests waiting for a stream.
+	DefaultMaxQueued = 4096
+	// DefaultDialTimeout bounds dialing (TCP, TLS and protocol setup) one upstream connection.
+	DefaultDialTimeout = 10 * time.Second
+	// DefaultPingInterval is the idle time after which an HTTP/2 upstream connection is
+	// probed with PING (RFC 9113 §6.7).
+	DefaultPingInterval = 30 * time.Second
+	// DefaultPingTimeout is how long a PING may go unanswered before the connection is closed.
+	DefaultPingTimeout = 10 * time.Second
+	// DefaultMaxReceiveBufferPerStream is the per-stream HTTP/2 receive window: the most
+	// response data the proxy buffers for one slow HTTP/1.1 reader.
+	DefaultMaxReceiveBufferPerStream = 256 << 10
+	// DefaultMaxHeaderBytes bounds a request's header block (front side, used by NewServer).
+	DefaultMaxHeaderBytes = 64 << 10
+	// DefaultMaxResponseHeaderBytes bounds an upstream response's header block.
+	DefaultMaxResponseHeaderBytes = 1 << 20
+	// DefaultViaName is the pseudonym this proxy uses in Via (RFC 9110 §7.6.3).
+	DefaultViaName = "muxpool"
+)
+
+// Config configures a Proxy. The zero value of every field except Upstream selects a default.
+type Config struct {
+	// Upstream is where requests go: "h2c://host:port" (HTTP/2 with prior knowledge,
+	// RFC 9113 §3.3), "https://host:port" (TLS with ALPN "h2") or "http://host:port"
+	// (HTTP/1.1, one request per connection at a time). Paths are not allowed.
+	Upstream string
+
+	// MaxConns caps upstream connections, counting ones being dialed. Default 1 for
+	// HTTP/2 upstreams and 6 for HTTP/1.1.
+	MaxConns int
+
+	// MaxStreamsPerConn caps concurrent requests per HTTP/2 connection; the effective
+	// limit is min(MaxStreamsPerConn, the peer's SETTINGS_MAX_CONCURRENT_STREAMS). An
+	// h2c connection carries no request until the peer's first SETTINGS frame has been
+	// processed; an https:// one carries one (TLS hides the frames; see Proxy).
+	// Ignored for HTTP/1.1 upstreams. Default 100.
+	MaxStreamsPerConn int
+
+	// QueueTimeout bounds how long a request waits in the FIFO queue for a stream;
+	// then it fails with ErrQueueTimeout (503). Default 15 s.
+	QueueTimeout time.Duration
+
+	// MaxQueued bounds waiting requests; one more fails at once with ErrQueueFull
+	// (503). Default 4096.
+	MaxQueued int
+
+	// DialTimeout bounds establishing one upstream connection. Default 10 s.
+	DialTimeout time.Duration
+
+	// ResponseHeaderTimeout, if positive, bounds the wait for upstream response
+	// headers after the request was sent; then the request fails with 504. Zero means
+	// no limit, which long polling needs. Bodies are never timed.
+	ResponseHeaderTimeout time.Duration
+
+	// TLSConfig is used for https:// upstreams. Nil means a default config with the
+	// upstream host as ServerName. Its NextProtos are replaced with "h2".
+	TLSConfig *tls.Config
+
+	// PingInterval is how long an HTTP/2 upstream connection may stay silent before a
+	// PING health check (RFC 9113 §6.7); PingTimeout is how long the PING may stay
+	// unanswered before the connection is closed and its requests fail (502).
+	// Defaults 30 s and 10 s; a negative PingInterval disables health checks.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+
+	// MaxReceiveBufferPerStream is the HTTP/2 receive window per upstream stream, in
+	// bytes. Default 256 KiB.
+	MaxReceiveBufferPerStream int
+
+	// MaxHeaderBytes bounds a client request's header block in bytes; NewServer uses it
+	// for http.Server.MaxHeaderBytes (larger blocks get 431). Default 64 KiB.
+	MaxHeaderBytes int
+
+	// MaxResponseHeaderBytes bounds an upstream response's header block. Default 1 MiB.
+	MaxResponseHeaderBytes int64
+
+	// MaxRequestBodyBytes, if positive, bounds a request body; a larger one fails
+	// with 413. Zero means unlimited.
+	MaxRequestBodyBytes int64
+
+	// ViaName is the pseudonym written in Via (RFC 9110 §7.6.3). Default "muxpool".
+	ViaName string
+
+	// Logger receives one Info line per request (upstream conn, stream, queue wait,
+	// status, bytes) and connection events at Debug. Nil disables logging.
+	Logger *slog.Logger
+}
+
+// upstreamMode is the protocol spoken to the upstream.
+type upstreamMode int
+
+const (
+	modeH2C   upstreamMode = iota // HTTP/2 with prior knowledge over TCP
+	modeH2TLS                     // HTTP/2 over TLS (ALPN h2)
+	modeH1                        // HTTP/1.1 over TCP
+)
+
+func (m upstreamMode) String() string {
+	switch m {
+	case modeH2C:
+		return "h2c"
+	case modeH2TLS:
+		return "h2"
+	default:
+		return "http/1.1"
+	}
+}
+
+// normalized returns cfg with defaults applied, the upstream mode and host:port.
+func (cfg Config) normalized() (Config, upstreamMode, string, error) {
+	u, err := url.Parse(cfg.Upstream)
+	if err != nil {
+		return cfg, 0, "", &ConfigError{Field: "Upstream", Err: err}
+	}
+	var mode upstreamMode
+	var port string
+	switch strings.ToLower(u.Scheme) {
+	case "h2c":
+		mode, port = modeH2C, "80"
+	case "https":
+		mode, port = modeH2TLS, "443"
+	case "http":
+		mode, port = modeH1, "80"
+	default:
+		return cfg, 0, "", &ConfigError{Field: "Upstream", Err: fmt.Errorf("scheme %q is not h2c, https or http", u.Scheme)}
+	}
+	if u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return cfg, 0, "", &ConfigError{Field: "Upstream", Err: fmt.Errorf("%q must be scheme://host[:port]", cfg.Upstream)}
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	if cfg.MaxConns < 0 || cfg.MaxStreamsPerConn < 0 || cfg.MaxQueued < 0 {
+		return cfg, 0, "", &ConfigError{Field: "MaxConns/MaxStreamsPerConn/MaxQueued", Err: fmt.Errorf("negative")}
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConnsHTTP2
+		if mode == modeH1 {
+			cfg.MaxConns = DefaultMaxConnsHTTP1
+		}
+	}
+	if cfg.MaxStreamsPerConn == 0 {
+		cfg.MaxStreamsPerConn = DefaultMaxStreamsPerConn
+	}
+	if mode == modeH1 {
+		cfg.MaxStreamsPerConn = 1
+	}
+	setDur(&cfg.QueueTimeout, DefaultQueueTimeout)
+	setDur(&cfg.DialTimeout, DefaultDialTimeout)
+	setDur(&cfg.PingInterval, DefaultPingInterval)
+	setDur(&cfg.PingTimeout, DefaultPingTimeout)
+	if cfg.MaxQueued == 0 {
+		cfg.MaxQueued = DefaultMaxQueued
+	}
+	if cfg.MaxReceiveBufferPerStream <= 0 {
+		cfg.MaxReceiveBufferPerStream = DefaultMaxReceiveBufferPerStream
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if cfg.MaxResponseHeaderBytes <= 0 {
+		cfg.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
+	}
+	if cfg.ViaName == "" {
+		cfg.ViaName = DefaultViaName
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, mode, addr, nil
+}
+
+func setDur(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}

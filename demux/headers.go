@@ -1,0 +1,166 @@
+package demux
+
+import (
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// hopByHop lists connection-specific fields that never cross the proxy (RFC 9110
+// §7.6.1, RFC 9113 §8.2.2), in canonical form. TE is handled separately: only its
+// "trailers" member may be forwarded.
+var hopByHop = []string{
+	"Connection",
+	"Proxy-Connection",
+	"Keep-Alive",
+	"Transfer-Encoding",
+	"Upgrade",
+	"Http2-Settings",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Trailer", // announces h1 chunked trailers; net/http rebuilds it from Request.Trailer
+}
+
+// stripHopByHop removes from h every connection-specific field: the fixed list, every
+// field named in Connection (RFC 9110 §7.6.1), and TE unless it asks for trailers, in
+// which case TE is reduced to exactly "trailers" (RFC 9113 §8.2.2). Names match
+// case-insensitively, so non-canonical map keys cannot slip through.
+func stripHopByHop(h http.Header) {
+	drop := make(map[string]bool, len(hopByHop)+4)
+	for _, name := range hopByHop {
+		drop[strings.ToLower(name)] = true
+	}
+	var te []string
+	for k, vs := range h {
+		switch strings.ToLower(k) {
+		case "connection":
+			for _, v := range vs {
+				for _, name := range strings.Split(v, ",") {
+					if name = textproto.TrimString(name); name != "" {
+						drop[strings.ToLower(name)] = true
+					}
+				}
+			}
+		case "te":
+			te = append(te, vs...)
+		}
+	}
+	drop["te"] = true
+	for k := range h {
+		if drop[strings.ToLower(k)] {
+			delete(h, k)
+		}
+	}
+	if hasToken(te, "trailers") {
+		h["Te"] = []string{"trailers"}
+	}
+}
+
+// hasToken reports whether any comma-separated element of values equals token,
+// ignoring ASCII case and parameters ("trailers;q=1" counts).
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			t = textproto.TrimString(t)
+			if i := strings.IndexByte(t, ';'); i >= 0 {
+				t = textproto.TrimString(t[:i])
+			}
+			if strings.EqualFold(t, token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// upgradeRequested returns the Upgrade protocols the client asked for, dropping "h2c":
+// h2c upgrades (RFC 7540 §3.2, removed by RFC 9113) are never honoured, so a request
+// offering only h2c is served as plain HTTP/1.1.
+func upgradeRequested(h http.Header) []string {
+	if !hasToken(h["Connection"], "upgrade") {
+		return nil
+	}
+	var out []string
+	for _, v := range h["Upgrade"] {
+		for _, p := range strings.Split(v, ",") {
+			p = textproto.TrimString(p)
+			name, _, _ := strings.Cut(p, "/")
+			if p == "" || strings.EqualFold(name, "h2c") {
+				continue
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// addVia appends this proxy to Via (RFC 9110 §7.6.3): received-protocol "1.1" or "2"
+// (the "HTTP/" prefix is omitted as the RFC allows) followed by the pseudonym.
+func addVia(h http.Header, protoMajor, protoMinor int, name string) {
+	proto := strconv.Itoa(protoMajor)
+	if protoMajor < 2 {
+		proto += "." + strconv.Itoa(protoMinor)
+	}
+	entry := proto + " " + name
+	if prior := h.Values("Via"); len(prior) > 0 {
+		entry = strings.Join(prior, ", ") + ", " + entry
+	}
+	h["Via"] = []string{entry}
+}
+
+// validFieldName reports whether name is an RFC 9110 §5.1 token.
+func validFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTokenChar(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// validFieldValue reports whether v may be sent as a field value (RFC 9110 §5.5):
+// no NUL, CR or LF, and no other control characters except HTAB.
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitizeOutbound makes h safe to send upstream: connection-specific fields removed,
+// and any field whose name or value is malformed dropped. It reports whether anything
+// malformed was found; the Go HTTP/1.1 server already rejects such requests with 400,
+// so this is defence in depth for other front ends (HTTP/2, h2c).
+func sanitizeOutbound(h http.Header) (malformed bool) {
+	stripHopByHop(h)
+	for name, vals := range h {
+		if !validFieldName(name) {
+			delete(h, name)
+			malformed = true
+			continue
+		}
+		for _, v := range vals {
+			if !validFieldValue(v) {
+				delete(h, name)
+				malformed = true
+				break
+			}
+		}
+	}
+	return malformed
+}

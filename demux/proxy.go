@@ -1,0 +1,241 @@
+// Package demux is an HTTP/1.1-to-HTTP/2 front proxy: many client connections in
+// front, a bounded pool of upstream connections behind, each request one HTTP/2
+// stream (RFC 9113) or, for an HTTP/1.1 upstream, one turn on a pooled connection.
+//
+// Requests that find every upstream stream busy wait in a FIFO queue. A connection
+// never carries more than min(Config.MaxStreamsPerConn, the peer's
+// SETTINGS_MAX_CONCURRENT_STREAMS) requests. Before the peer's first SETTINGS frame
+// (RFC 9113 §3.4) an h2c connection carries none: the pool watches the frame headers
+// the client reads. Under TLS the frames are hidden, so an https:// connection carries
+// one request until its first response, or until net/http's view of the limit moves
+// off its assumed 100 (at most 2 s). Header handling and body streaming use net/http/httputil.ReverseProxy;
+// connections are net/http ClientConns.
+package demux
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Proxy is an http.Handler that forwards every request to Config.Upstream over the
+// pooled connections. Create it with New; it is safe for concurrent use.
+type Proxy struct {
+	cfg    Config
+	mode   upstreamMode
+	up     *upstream
+	rp     *httputil.ReverseProxy
+	target *url.URL
+}
+
+// New validates cfg, applies defaults and returns a Proxy. It dials nothing: the
+// first request opens the first upstream connection. Errors are *ConfigError.
+func New(cfg Config) (*Proxy, error) {
+	cfg, mode, addr, err := cfg.normalized()
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if mode == modeH2TLS {
+		scheme = "https"
+	}
+	p := &Proxy{cfg: cfg, mode: mode, target: &url.URL{Scheme: scheme, Host: addr}}
+	p.up = newUpstream(cfg, mode, addr)
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      p.up,
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		BufferPool:     bufferPool{},
+		ErrorLog:       nil,
+	}
+	return p, nil
+}
+
+// Stats returns a snapshot of the upstream pool.
+func (p *Proxy) Stats() Stats { return p.up.stats() }
+
+// Close closes every upstream connection, interrupting requests in flight, and fails
+// queued ones with ErrClosed. Later requests get 503. It returns nil.
+func (p *Proxy) Close() error {
+	p.up.close()
+	return nil
+}
+
+// reqInfo travels in the request context from ServeHTTP to the RoundTripper and back
+// into the access log line.
+type reqInfo struct {
+	conn, stream uint64
+	queueWait    time.Duration
+	retries      int
+	body         *trackedBody
+	err          error
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	ri, _ := ctx.Value(infoKey{}).(*reqInfo)
+	return ri
+}
+
+// allowedMethods is the Allow value sent with 405 (RFC 9110 §15.5.6).
+const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
+
+// ServeHTTP proxies r. Before anything is forwarded it refuses CONNECT (405), protocol
+// upgrades an HTTP/2 upstream cannot carry such as WebSocket (501, ErrUpgradeUnsupported),
+// and malformed header fields (400). Upstream failures map to 502, timeouts to 504,
+// queue timeouts to 503, and a request header block the upstream refuses as too large
+// to 431.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	lw := &logWriter{ResponseWriter: w}
+	info := &reqInfo{}
+	defer func() { p.logRequest(r, lw, info, start) }()
+
+	if r.Method == http.MethodConnect {
+		lw.Header().Set("Allow", allowedMethods)
+		info.err = ErrConnectNotAllowed
+		http.Error(lw, "CONNECT not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if up := upgradeRequested(r.Header); len(up) > 0 && p.mode != modeH1 {
+		info.err = ErrUpgradeUnsupported
+		http.Error(lw, fmt.Sprintf("upgrade to %q is not supported by this proxy (HTTP/2 upstream)", strings.Join(up, ", ")), http.StatusNotImplemented)
+		return
+	}
+	if bad := checkHeaders(r.Header); bad != "" {
+		info.err = fmt.Errorf("demux: malformed header field %q", bad)
+		http.Error(lw, "malformed header field", http.StatusBadRequest)
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		body := r.Body
+		if n := p.cfg.MaxRequestBodyBytes; n > 0 {
+			body = http.MaxBytesReader(lw, body, n)
+		}
+		info.body = &trackedBody{r: body}
+		r.Body = info.body
+	}
+	p.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+}
+
+// checkHeaders returns the name of the first field with an invalid name or value, or "".
+func checkHeaders(h http.Header) string {
+	for name, vals := range h {
+		if !validFieldName(name) {
+			return name
+		}
+		for _, v := range vals {
+			if !validFieldValue(v) {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// rewrite builds the outbound request. ReverseProxy has already removed the standard
+// hop-by-hop fields and the inbound Forwarded/X-Forwarded-* (which are never trusted);
+// this removes the HTTP/2-forbidden rest (RFC 9113 §8.2.2), keeps the client's Host as
+// :authority, sets X-Forwarded-For/-Host/-Proto and appends Via (RFC 9110 §7.6.3).
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(p.target)
+	pr.Out.Host = pr.In.Host
+	if p.mode != modeH1 || len(upgradeRequested(pr.In.Header)) == 0 {
+		// ReverseProxy re-adds "Connection: Upgrade" and Upgrade for any upgrade,
+		// h2c included (golang/go#80416); only a real HTTP/1.1 upgrade may keep them.
+		sanitizeOutbound(pr.Out.Header)
+	}
+	// The front server answers Expect: 100-continue itself when the body is first
+	// read; forwarding it too would send the client a second 100.
+	pr.Out.Header.Del("Expect")
+	pr.SetXForwarded()
+	addVia(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor, p.cfg.ViaName)
+}
+
+// modifyResponse adds Via to the response (RFC 9110 §7.6.3) and drops Content-Length
+// when trailers were announced: HTTP/2 servers (Go's included) send both, and an
+// HTTP/1.1 response with Content-Length cannot carry trailers, so the client would
+// silently lose them. Without it the front server chunks the body (RFC 9112 §7.1.2).
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	if len(resp.Trailer) > 0 {
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor, p.cfg.ViaName)
+	}
+	return nil
+}
+
+// errorHandler turns a proxying failure into a status (see statusFor). A failure
+// while reading the client's body is the client's fault: 400, or 413 past the limit.
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	info := infoFrom(r.Context())
+	if info != nil {
+		if b := info.body; b != nil {
+			if berr := b.readErr(); berr != nil {
+				err = &clientBodyError{err: berr}
+			}
+		}
+		info.err = err
+	}
+	code := statusFor(r, err)
+	if code == 0 {
+		return // the client is gone
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	if code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge {
+		w.Header().Set("Connection", "close") // the body framing is unknown now
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+// trackedBody wraps the client's request body: it records whether the upstream
+// transport started reading it (a started body cannot be replayed on retry) and the
+// first client-side read error, and ignores Close, which belongs to the server.
+type trackedBody struct {
+	r       io.ReadCloser
+	started atomic.Bool
+	mu      sync.Mutex
+	err     error
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	b.started.Store(true)
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *trackedBody) Close() error { return nil }
+
+func (b *trackedBody) readErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// bufferPool recycles ReverseProxy's 32 KiB copy buffers.
+type bufferPool struct{}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBufs.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBufs.Put(&b) }

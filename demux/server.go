@@ -1,0 +1,40 @@
+package demux
+
+import (
+	"net/http"
+	"time"
+)
+
+// Front-side timeouts set by NewServer.
+const (
+	// DefaultReadHeaderTimeout cuts off clients that send their header block slowly.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultIdleTimeout closes idle keep-alive client connections.
+	DefaultIdleTimeout = 120 * time.Second
+)
+
+// NewServer returns an http.Server serving p on addr (host:port) with defaults safe
+// for an Internet-facing front: ReadHeaderTimeout 10 s, IdleTimeout 120 s,
+// MaxHeaderBytes from p's Config (64 KiB by default; larger header blocks get 431),
+// and Protocols HTTP/1.1 + HTTP/2 over TLS + HTTP/2 with prior knowledge (h2c,
+// RFC 9113 §3.3; "Upgrade: h2c" is never honoured). ReadTimeout and WriteTimeout stay
+// zero so streaming responses (SSE) and long polls are not cut off. The caller may
+// adjust any field before serving.
+func NewServer(addr string, p *Proxy) *http.Server {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           p,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
+		Protocols:         new(http.Protocols),
+		ErrorLog:          nil,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: 250,
+		},
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	return srv
+}

@@ -1,0 +1,131 @@
+package demux
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Behaviour 1: concurrent requests multiplex over MaxConns upstream connections, never
+// above the advertised stream limit, queueing FIFO in waves with no retry or reset.
+func TestMultiplexWithinLimits(t *testing.T) {
+	for _, tc := range []struct{ maxConns, maxStreams, clients int }{
+		{1, 4, 20},
+		{2, 3, 18},
+		{1, 1, 8}, // a burst at cold start must not exceed 1 before SETTINGS arrive
+	} {
+		t.Run(fmt.Sprintf("conns=%d/streams=%d/clients=%d", tc.maxConns, tc.maxStreams, tc.clients), func(t *testing.T) {
+			be := newBackend(t, tc.maxStreams, false, func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(50 * time.Millisecond)
+				w.Write([]byte("ok " + r.URL.Query().Get("i")))
+			})
+			f := newFront(t, Config{Upstream: "h2c://" + be.addr, MaxConns: tc.maxConns})
+			var wg sync.WaitGroup
+			start := time.Now()
+			for i := range tc.clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					code, body := f.get(t, "/?i="+strconv.Itoa(i))
+					if code != 200 || body != "ok "+strconv.Itoa(i) {
+						t.Errorf("request %d: %d %q", i, code, body)
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			if got := be.ln.accepts.Load(); got != int64(tc.maxConns) {
+				t.Errorf("backend accepted %d conns, want %d", got, tc.maxConns)
+			}
+			if got := be.maxPerConn(); got > tc.maxStreams {
+				t.Errorf("backend saw %d concurrent streams on one conn, advertised %d", got, tc.maxStreams)
+			}
+			if n := be.h2errs.Load(); n != 0 {
+				t.Errorf("backend counted %d HTTP/2 errors (%s)", n, be.errKindsString())
+			}
+			st := f.p.Stats()
+			if st.Retries != 0 || st.Resets != 0 || st.GoAways != 0 {
+				t.Errorf("stats: retries %d resets %d goaways %d, want 0", st.Retries, st.Resets, st.GoAways)
+			}
+			if st.Requests != uint64(tc.clients) || st.StreamsInUse != 0 || st.Queued != 0 {
+				t.Errorf("stats after: %+v", st)
+			}
+			// Waves: at least ceil(clients / (conns*streams)) rounds of 50 ms, and no retry backoff (≥1 s).
+			waves := (tc.clients + tc.maxConns*tc.maxStreams - 1) / (tc.maxConns * tc.maxStreams)
+			if min := time.Duration(waves) * 50 * time.Millisecond; elapsed < min || elapsed > min+900*time.Millisecond {
+				t.Errorf("took %v for %d waves of 50ms", elapsed, waves)
+			}
+			t.Logf("%v, stats %+v", elapsed, st)
+		})
+	}
+}
+
+// Behaviour 1: waiting requests are served strictly in arrival order.
+func TestQueueFIFO(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	be := newBackend(t, 1, false, func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("i")
+		if id == "hold" {
+			<-release
+		} else {
+			mu.Lock()
+			order = append(order, id)
+			mu.Unlock()
+		}
+	})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); f.get(t, "/?i=hold") }()
+	waitFor(t, 5*time.Second, "hold in flight", func() bool { return f.p.Stats().StreamsInUse == 1 })
+	const n = 6
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.get(t, "/?i="+strconv.Itoa(i)) }()
+		waitFor(t, 5*time.Second, "queued", func() bool { return f.p.Stats().Queued == i+1 })
+	}
+	close(release)
+	wg.Wait()
+	want := "[0 1 2 3 4 5]"
+	if got := fmt.Sprint(order); got != want {
+		t.Errorf("service order %s, want %s", got, want)
+	}
+	// The first request waited for the dial, the rest behind it.
+	if st := f.p.Stats(); st.QueueWaits != n+1 || st.QueueWaitTotal <= 0 || st.QueueWaitMax <= 0 {
+		t.Errorf("queue stats %+v", st)
+	}
+}
+
+// Behaviour 1: a queued request gives up after QueueTimeout with 503.
+func TestQueueTimeout503(t *testing.T) {
+	release := make(chan struct{})
+	be := newBackend(t, 1, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+	})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 100 * time.Millisecond})
+	done := make(chan int)
+	go func() { c, _ := f.get(t, "/hold"); done <- c }()
+	waitFor(t, 5*time.Second, "hold in flight", func() bool { return f.p.Stats().StreamsInUse == 1 })
+	resp, err := f.client.Get(f.url + "/queued")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("queued request: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	close(release)
+	if c := <-done; c != 200 {
+		t.Errorf("held request: %d", c)
+	}
+	if st := f.p.Stats(); st.QueueTimeouts != 1 {
+		t.Errorf("QueueTimeouts = %d, want 1", st.QueueTimeouts)
+	}
+}
