@@ -183,7 +183,13 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			if u.mode == modeH2TLS {
 				u.settleFromClient(uc)
 			}
-			resp.Body = &releaseBody{ReadCloser: resp.Body, done: func() { stop(); u.release(uc) }}
+			rb := &releaseBody{ReadCloser: resp.Body, done: func() { stop(); u.release(uc) }}
+			resp.Body = rb
+			if rwc, ok := rb.ReadCloser.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+				// An HTTP/1.1 upgrade: ReverseProxy needs the writable conn. The conn
+				// leaves the pool's use for good; Reserve will refuse it afterwards.
+				resp.Body = &releaseRWC{releaseBody: rb, w: rwc}
+			}
 			return resp, nil
 		}
 		if cause := context.Cause(out.Context()); cause == ErrResponseHeaderTimeout {
@@ -680,3 +686,11 @@ func (b *releaseBody) Close() error {
 	b.once.Do(b.done)
 	return err
 }
+
+// releaseRWC is a releaseBody for a 101 response, whose body is the raw connection.
+type releaseRWC struct {
+	*releaseBody
+	w io.Writer
+}
+
+func (b *releaseRWC) Write(p []byte) (int, error) { return b.w.Write(p) }
