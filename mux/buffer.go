@@ -2,21 +2,43 @@ package mux
 
 import "sync"
 
-// chunkSize is the size in bytes of one pooled receive chunk. Small frames share a chunk; large
-// frames span several, so a stream holds memory in proportion to what it buffers.
-const chunkSize = 16 << 10
+// Receive chunks come in two sizes, in bytes: small frames go into small chunks (and share
+// them), large payloads into large ones, which the receive loop fills straight from the socket
+// when its read buffer is empty, so bulk data is copied once from the kernel to the chunk and
+// once to the reader.
+const (
+	smallChunk = 4 << 10
+	largeChunk = 64 << 10
+)
 
 type chunk struct {
-	b    [chunkSize]byte
-	r, w int // unread bytes are b[r:w]
+	b    []byte // len(b) is the chunk's size class
+	r, w int    // unread bytes are b[r:w]
 }
 
-var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
+var (
+	smallPool = sync.Pool{New: func() any { return &chunk{b: make([]byte, smallChunk)} }}
+	largePool = sync.Pool{New: func() any { return &chunk{b: make([]byte, largeChunk)} }}
+)
 
-func getChunk() *chunk {
-	c := chunkPool.Get().(*chunk)
+// getChunk returns an empty chunk suited to a payload of n more bytes.
+func getChunk(n int) *chunk {
+	var c *chunk
+	if n > smallChunk {
+		c = largePool.Get().(*chunk)
+	} else {
+		c = smallPool.Get().(*chunk)
+	}
 	c.r, c.w = 0, 0
 	return c
+}
+
+func putChunk(c *chunk) {
+	if len(c.b) == largeChunk {
+		largePool.Put(c)
+	} else {
+		smallPool.Put(c)
+	}
 }
 
 // recvBuffer is a stream's queue of received, unread bytes: a FIFO of pooled chunks. Not safe
@@ -39,9 +61,9 @@ func (b *recvBuffer) append(cs []*chunk) {
 		b.n += size
 		if last := len(b.chunks) - 1; last >= b.head {
 			t := b.chunks[last]
-			if size <= chunkSize-t.w {
+			if size <= len(t.b)-t.w {
 				t.w += copy(t.b[t.w:], c.b[c.r:c.w])
-				chunkPool.Put(c)
+				putChunk(c)
 				continue
 			}
 		}
@@ -72,7 +94,7 @@ func (b *recvBuffer) read(p []byte) int {
 		if c.r == c.w {
 			b.chunks[b.head] = nil
 			b.head++
-			chunkPool.Put(c)
+			putChunk(c)
 		}
 	}
 	if b.head == len(b.chunks) {
@@ -86,7 +108,7 @@ func (b *recvBuffer) read(p []byte) int {
 // release returns every chunk to the pool and forgets the data.
 func (b *recvBuffer) release() {
 	for i := b.head; i < len(b.chunks); i++ {
-		chunkPool.Put(b.chunks[i])
+		putChunk(b.chunks[i])
 		b.chunks[i] = nil
 	}
 	b.chunks = b.chunks[:0]

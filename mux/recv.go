@@ -244,10 +244,10 @@ func (r *receiver) data(st *Stream, n uint32) error {
 
 	// Read outside the stream's lock: a slow sender must not block the stream's reader.
 	for left := int(n); left > 0; {
-		c := getChunk()
-		k := min(left, chunkSize)
+		c := getChunk(left)
+		k := min(left, len(c.b))
 		if _, err := io.ReadFull(r.br, c.b[:k]); err != nil {
-			chunkPool.Put(c)
+			putChunk(c)
 			r.releaseChunks()
 			return err
 		}
@@ -271,7 +271,7 @@ func (r *receiver) data(st *Stream, n uint32) error {
 
 func (r *receiver) releaseChunks() {
 	for i, c := range r.chunks {
-		chunkPool.Put(c)
+		putChunk(c)
 		r.chunks[i] = nil
 	}
 	r.chunks = r.chunks[:0]

@@ -85,6 +85,8 @@ type scheduler struct {
 	goAway  bool     // a GoAway is pending
 	code    uint32   // its code
 	stopped bool     // the send loop has ended: intents are dropped
+	writing bool     // the write token: someone is building or writing a batch
+	batch   *batch   // the token holder's scratch
 
 	wake chan struct{} // capacity 1: "there may be work"
 }
@@ -194,6 +196,7 @@ type batch struct {
 	out      []byte      // headers, and payloads below copyBelow (or all payloads without writev)
 	iov      net.Buffers // out segments and zero-copy payloads, in wire order
 	wv       net.Buffers // the copy of iov that WriteTo consumes
+	wvArr    net.Buffers // wv's backing array
 	items    []sendItem  // data frames in this batch, to complete after the write
 	finished []*Stream   // streams whose FIN or RST went out in this batch
 	mark     int         // start of the out segment not yet in iov
@@ -355,7 +358,10 @@ func (b *batch) write(conn net.Conn) error {
 	if b.mark < len(b.out) {
 		b.iov = append(b.iov, b.out[b.mark:])
 	}
-	b.wv = append(b.wv[:0], b.iov...)
+	// WriteTo consumes wv, so wv is rebuilt each time on a backing array kept in wvArr.
+	b.wv = append(b.wvArr[:0], b.iov...)
+	b.wvArr = b.wv[:0]
 	_, err := b.wv.WriteTo(conn)
+	clear(b.wvArr[:cap(b.wvArr)])
 	return err
 }

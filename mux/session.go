@@ -94,6 +94,7 @@ func newSession(conn net.Conn, c *Config, client bool) (*Session, error) {
 		s.nextID = 1
 	}
 	s.sched.init()
+	s.sched.batch = newBatch(conn)
 	s.mem.limit = int64(cfg.MaxSessionMemory)
 	s.pings.init()
 	s.lastRecv.Store(time.Now().UnixNano())
@@ -334,110 +335,6 @@ func (s *Session) ackedLocked() {
 		close(s.ackWait)
 		s.ackWait = make(chan struct{})
 	}
-}
-
-// sendLoop is the only writer of the connection. It waits for intents, builds a batch of
-// frames (control first, data round-robin), writes it in one call, and repeats; when the
-// session ends it writes what the end mode asks for and closes the connection.
-func (s *Session) sendLoop() {
-	defer s.wg.Done()
-	b := newBatch(s.conn)
-	sc := &s.sched
-	for {
-		sc.mu.Lock()
-		for !sc.hasWorkLocked() && !isClosed(s.done) {
-			sc.mu.Unlock()
-			select {
-			case <-sc.wake:
-			case <-s.done:
-			}
-			sc.mu.Lock()
-		}
-		if isClosed(s.done) {
-			sc.mu.Unlock()
-			break
-		}
-		sc.fillLocked(b, false)
-		sc.mu.Unlock()
-		err := s.writeBatch(b)
-		sc.mu.Lock()
-		sc.completeLocked(b)
-		sc.mu.Unlock()
-		s.finishSent(b)
-		if err != nil {
-			s.fail(err)
-			break
-		}
-	}
-	s.drain(b)
-}
-
-// writeBatch writes b with the WriteTimeout deadline and counts it.
-func (s *Session) writeBatch(b *batch) error {
-	if b.size == 0 {
-		return nil
-	}
-	s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	if err := b.write(s.conn); err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return ErrWriteTimeout
-		}
-		return connLost(err)
-	}
-	s.stats.framesSent.Add(b.frames)
-	s.stats.bytesSent.Add(b.payload)
-	return nil
-}
-
-// finishSent marks the streams whose FIN or RST went out in b.
-func (s *Session) finishSent(b *batch) {
-	for _, st := range b.finished {
-		st.finish(bitSendDone)
-	}
-	clear(b.finished)
-}
-
-// drain runs after the session ended: for a graceful or protocol end it writes the pending
-// control frames (GoAway first), then it stops the scheduler and closes the connection, after
-// lingering for the peer's close on a graceful end so unread input cannot turn the close into
-// a TCP reset that destroys data still in flight.
-func (s *Session) drain(b *batch) {
-	sc := &s.sched
-	if s.mode != endAbort {
-		deadline := time.Now().Add(s.cfg.WriteTimeout)
-		for {
-			sc.mu.Lock()
-			if !sc.goAway && len(sc.pongs) == 0 && len(sc.refused) == 0 && sc.ctrl.head == nil {
-				sc.mu.Unlock()
-				break
-			}
-			sc.fillLocked(b, true)
-			sc.mu.Unlock()
-			s.conn.SetWriteDeadline(deadline)
-			err := b.write(s.conn)
-			s.finishSent(b)
-			if err != nil {
-				break
-			}
-		}
-	}
-	sc.mu.Lock()
-	sc.stopped = true
-	sc.mu.Unlock()
-	close(s.flushed)
-
-	if s.mode == endGraceful {
-		if cw, ok := s.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			t := time.NewTimer(s.cfg.WriteTimeout)
-			select {
-			case <-s.recvDone:
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
-	s.conn.Close()
 }
 
 // Stats returns a snapshot of the session's counters.

@@ -191,6 +191,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 	}
 	st.wbuf, st.written = p, 0
 	sc.queueDataLocked(st)
+	st.s.writeInlineLocked(st)
 	sc.mu.Unlock()
 
 	var cancel error
