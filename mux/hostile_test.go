@@ -1,0 +1,981 @@
+package mux
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The tests in this file attack a Session from a raw TCP peer that writes hand-built frames
+// and parses what comes back, so every reaction (RST, GoAway code, session error) is checked
+// on the wire and not only through the API.
+
+// rawFrame is one frame as the raw peer read it.
+type rawFrame struct {
+	ver     uint8
+	typ     frameType
+	flags   uint16
+	id      uint32
+	length  uint32
+	payload []byte
+}
+
+func (f rawFrame) is(t frameType, flags uint16, id uint32) bool {
+	return f.typ == t && f.flags&flags == flags && f.id == id
+}
+
+// rawHeader encodes one frame header by hand (not with the package's encoder, so an encoder
+// bug cannot hide itself): version, type, flags u16, stream ID u32, length u32, big-endian.
+func rawHeader(ver, typ uint8, flags uint16, id, length uint32) []byte {
+	b := make([]byte, 12)
+	b[0], b[1] = ver, typ
+	binary.BigEndian.PutUint16(b[2:], flags)
+	binary.BigEndian.PutUint32(b[4:], id)
+	binary.BigEndian.PutUint32(b[8:], length)
+	return b
+}
+
+// rawPeer is the hostile end of a TCP connection whose other end runs a Session.
+type rawPeer struct {
+	t    testing.TB
+	conn net.Conn
+
+	autoPong bool // answer the session's pings (set before start)
+
+	frames  chan rawFrame // frames read, for expect; dropped (and counted) when full
+	dropped atomic.Int64
+	pongs   atomic.Int64 // Ping ACK frames read
+	rsts    atomic.Int64 // RST frames read
+	total   atomic.Int64 // frames read
+	readErr chan error   // the reader's final error
+	started bool
+}
+
+// hostileConfig is testConfig with no keepalive, no logging and short timeouts.
+func hostileConfig() *Config {
+	c := testConfig()
+	c.EnableKeepAlive = false
+	c.WriteTimeout = 2 * time.Second
+	c.StreamOpenTimeout = 2 * time.Second
+	c.StreamCloseTimeout = 2 * time.Second
+	c.Logger = slog.New(slog.DiscardHandler)
+	return c
+}
+
+// hostileServer starts a Server session over loopback TCP whose client end is a raw peer
+// (which therefore opens odd stream IDs). Both are closed when the test ends.
+func hostileServer(t testing.TB, cfg *Config) (*Session, *rawPeer) {
+	t.Helper()
+	return hostileSession(t, cfg, false, nil)
+}
+
+// hostileSession starts a session (server unless client) over loopback TCP; tune may adjust
+// the two TCP ends (socket buffer sizes) before the session starts.
+func hostileSession(t testing.TB, cfg *Config, client bool, tune func(peer, sess *net.TCPConn)) (*Session, *rawPeer) {
+	t.Helper()
+	pc, sc := tcpPair(t)
+	if tune != nil {
+		tune(pc.(*net.TCPConn), sc.(*net.TCPConn))
+	}
+	if cfg == nil {
+		cfg = hostileConfig()
+	}
+	var s *Session
+	var err error
+	if client {
+		s, err = Client(sc, cfg)
+	} else {
+		s, err = Server(sc, cfg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rawPeer{t: t, conn: pc, frames: make(chan rawFrame, 1<<14), readErr: make(chan error, 1)}
+	t.Cleanup(func() {
+		pc.Close()
+		s.Close()
+		s.Wait()
+		if p.started {
+			<-p.readErr
+		}
+	})
+	return s, p
+}
+
+// start runs the peer's reader: it parses every frame the session sends.
+func (p *rawPeer) start() {
+	p.started = true
+	go func() {
+		br := bufio.NewReader(p.conn)
+		var hdr [12]byte
+		for {
+			if _, err := io.ReadFull(br, hdr[:]); err != nil {
+				p.readErr <- err
+				return
+			}
+			f := rawFrame{
+				ver:    hdr[0],
+				typ:    frameType(hdr[1]),
+				flags:  binary.BigEndian.Uint16(hdr[2:]),
+				id:     binary.BigEndian.Uint32(hdr[4:]),
+				length: binary.BigEndian.Uint32(hdr[8:]),
+			}
+			if f.typ == typeData && f.length > 0 {
+				f.payload = make([]byte, f.length)
+				if _, err := io.ReadFull(br, f.payload); err != nil {
+					p.readErr <- err
+					return
+				}
+			}
+			p.total.Add(1)
+			if f.typ == typePing && f.flags&flagACK != 0 {
+				p.pongs.Add(1)
+			}
+			if f.flags&flagRST != 0 {
+				p.rsts.Add(1)
+			}
+			if p.autoPong && f.typ == typePing && f.flags&flagSYN != 0 {
+				p.conn.Write(rawHeader(0, uint8(typePing), flagACK, 0, f.length))
+			}
+			select {
+			case p.frames <- f:
+			default:
+				p.dropped.Add(1)
+			}
+		}
+	}()
+}
+
+// send writes raw bytes to the session, failing the test if the write does not complete
+// within 5 s (which would mean the session's receive loop stopped reading).
+func (p *rawPeer) send(b ...[]byte) {
+	p.t.Helper()
+	if err := p.trySend(b...); err != nil {
+		p.t.Fatalf("raw peer write: %v", err)
+	}
+}
+
+func (p *rawPeer) trySend(b ...[]byte) error {
+	p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	defer p.conn.SetWriteDeadline(time.Time{})
+	_, err := p.conn.Write(bytes.Join(b, nil))
+	return err
+}
+
+// frame writes one frame: header plus payload.
+func (p *rawPeer) frame(typ frameType, flags uint16, id uint32, payload []byte) {
+	p.t.Helper()
+	p.send(rawHeader(0, uint8(typ), flags, id, uint32(len(payload))), payload)
+}
+
+// expect returns the first frame (skipping others) that match wants, failing after d.
+func (p *rawPeer) expect(d time.Duration, what string, match func(rawFrame) bool) rawFrame {
+	p.t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case f := <-p.frames:
+			if match(f) {
+				return f
+			}
+		case err := <-p.readErr:
+			p.readErr <- err
+			// Frames read before the end come first.
+			for {
+				select {
+				case f := <-p.frames:
+					if match(f) {
+						return f
+					}
+					continue
+				default:
+				}
+				break
+			}
+			p.t.Fatalf("waiting for %s: connection ended: %v", what, err)
+		case <-timer.C:
+			p.t.Fatalf("no %s within %v", what, d)
+		}
+	}
+}
+
+// expectNone fails if a frame matching match arrives within d.
+func (p *rawPeer) expectNone(d time.Duration, what string, match func(rawFrame) bool) {
+	p.t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case f := <-p.frames:
+			if match(f) {
+				p.t.Fatalf("unexpected %s: %+v", what, f)
+			}
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+func isRST(id uint32) func(rawFrame) bool {
+	return func(f rawFrame) bool { return f.id == id && f.flags&flagRST != 0 }
+}
+
+func isGoAway(f rawFrame) bool { return f.typ == typeGoAway }
+
+// expectProtocolError checks the outcome of a fatal protocol violation: the session sends
+// GoAway with code 1, and ends with an error that is a *ProtocolError with Code 1 and matches
+// ErrSessionClosed.
+func expectProtocolError(t *testing.T, s *Session, p *rawPeer) {
+	t.Helper()
+	f := p.expect(3*time.Second, "GoAway", isGoAway)
+	if f.length != GoAwayProtocolError || f.id != 0 || f.ver != 0 {
+		t.Fatalf("GoAway frame %+v, want code %d on stream 0", f, GoAwayProtocolError)
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("session still running after a protocol error")
+	}
+	err := s.Err()
+	var pe *ProtocolError
+	if !errors.As(err, &pe) || pe.Code != GoAwayProtocolError {
+		t.Fatalf("session error %v (%T), want a *ProtocolError with code 1", err, err)
+	}
+	if !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("session error %v does not match ErrSessionClosed", err)
+	}
+}
+
+// acceptOne accepts a stream on s within 3 s.
+func acceptOne(t *testing.T, s *Session) *Stream {
+	t.Helper()
+	st, err := s.AcceptStream(testCtx(t, 3*time.Second))
+	if err != nil {
+		t.Fatalf("AcceptStream: %v", err)
+	}
+	return st
+}
+
+// checkLegitStream proves the session still works for a well-behaved stream: the raw peer
+// opens stream id with data and FIN, the session accepts it and reads exactly that data, and
+// its reply reaches the peer.
+func checkLegitStream(t *testing.T, s *Session, p *rawPeer, id uint32) {
+	t.Helper()
+	msg := []byte("legit request after the attack")
+	p.frame(typeData, flagSYN|flagFIN, id, msg)
+	st := acceptOne(t, s)
+	if st.ID() != id {
+		t.Fatalf("accepted stream %d, want %d", st.ID(), id)
+	}
+	st.SetReadDeadline(time.Now().Add(3 * time.Second))
+	got, err := io.ReadAll(st)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("legit stream read %q, %v; want %q", got, err, msg)
+	}
+	if _, err := st.Write([]byte("reply")); err != nil {
+		t.Fatalf("legit stream write: %v", err)
+	}
+	st.Close()
+	f := p.expect(3*time.Second, "reply data", func(f rawFrame) bool { return f.typ == typeData && f.id == id && len(f.payload) > 0 })
+	if string(f.payload) != "reply" {
+		t.Fatalf("reply payload %q", f.payload)
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("session ended: %v", err)
+	}
+}
+
+// goroutineCeiling samples runtime.NumGoroutine while f runs and returns the maximum.
+func goroutineCeiling(f func()) int {
+	var peak atomic.Int64
+	peak.Store(int64(runtime.NumGoroutine()))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { // also when f fails the test
+		close(stop)
+		wg.Wait()
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				if n := int64(runtime.NumGoroutine()); n > peak.Load() {
+					peak.Store(n)
+				}
+			}
+		}
+	}()
+	f()
+	return int(peak.Load())
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// smallBuffers shrinks both socket buffers so a peer that does not read pushes back quickly.
+func smallBuffers(peer, sess *net.TCPConn) {
+	peer.SetReadBuffer(4 << 10)
+	sess.SetWriteBuffer(4 << 10)
+}
+
+// TestHostilePingFlood: 100k pings from a peer that does not read. The receive loop keeps
+// reading (the peer's writes complete), replies beyond the pong backlog are dropped and
+// counted, goroutines and heap stay bounded, and once the peer reads again the session works.
+func TestHostilePingFlood(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	const n = 100_000
+	flood := make([]byte, 0, n*12)
+	for i := range n {
+		flood = append(flood, rawHeader(0, uint8(typePing), flagSYN, 0, uint32(i))...)
+	}
+	base := runtime.NumGoroutine()
+	heap0 := heapInUse()
+	peak := goroutineCeiling(func() {
+		for off := 0; off < len(flood); off += 64 << 10 {
+			p.send(flood[off:min(off+64<<10, len(flood))])
+		}
+		// Every ping has been parsed once the frame counter covers them.
+		waitFor(t, func() bool { return s.Stats().FramesReceived >= n })
+	})
+	if peak > base+8 {
+		t.Errorf("goroutines rose from %d to %d during the flood", base, peak)
+	}
+	if grown := int64(heapInUse()) - int64(heap0); grown > 8<<20 {
+		t.Errorf("heap grew by %d bytes during the flood", grown)
+	}
+	st := s.Stats()
+	if st.PongsDropped == 0 {
+		t.Errorf("PongsDropped = 0 after %d pings from a peer that does not read", n)
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("session ended by a ping flood: %v", err)
+	}
+	p.autoPong = true
+	p.start()
+	waitFor(t, func() bool { return p.pongs.Load()+int64(st.PongsDropped) >= n })
+	if got := p.pongs.Load() + int64(s.Stats().PongsDropped); got != n {
+		t.Errorf("pongs received %d + dropped %d = %d, want %d", p.pongs.Load(), s.Stats().PongsDropped, got, n)
+	}
+	checkLegitStream(t, s, p, 1)
+	if _, err := s.Ping(testCtx(t, 3*time.Second)); err != nil {
+		t.Fatalf("Ping after the flood: %v", err)
+	}
+}
+
+// TestHostileSYNFlood: thousands of SYNs past AcceptBacklog and MaxIncomingStreams, with no
+// Accept on the session and a peer that reads. Every extra SYN is refused with RST, no
+// goroutine or heap grows, the backlog holds exactly the limit, and the session accepts legit
+// streams after. "paced" writes the SYNs in bursts of 512 and reads the refusals in between;
+// "burst" writes all of them back to back (60 KB of SYNs in one go) while reading.
+func TestHostileSYNFlood(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		backlog, maxInc int
+		burst           int // SYNs per write; the peer waits for their RSTs after each write
+	}{
+		{"paced-backlog", 16, 1024, 512},
+		{"paced-max-incoming", 64, 16, 512},
+		{"burst", 16, 1024, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.burst == 0 {
+				t.Skip("FINDINGS.md #1: a reading peer's burst of >1024 refused SYNs ends the session (refuseBacklog)")
+			}
+			cfg := hostileConfig()
+			cfg.AcceptBacklog = tc.backlog
+			cfg.MaxIncomingStreams = tc.maxInc
+			s, p := hostileServer(t, cfg)
+			p.start()
+			limit := min(tc.backlog, tc.maxInc)
+			const n = 5000
+			base := runtime.NumGoroutine()
+			heap0 := heapInUse()
+			peak := goroutineCeiling(func() {
+				var buf []byte
+				for i := range n {
+					// half with a data payload, half bare WindowUpdate SYNs
+					if i%2 == 0 {
+						buf = append(buf, rawHeader(0, uint8(typeData), flagSYN, uint32(2*i+1), 4)...)
+						buf = append(buf, "junk"...)
+					} else {
+						buf = append(buf, rawHeader(0, uint8(typeWindowUpdate), flagSYN, uint32(2*i+1), 0)...)
+					}
+					if tc.burst > 0 && (i+1)%tc.burst == 0 {
+						p.send(buf)
+						buf = buf[:0]
+						want := int64(max(0, i+1-limit))
+						waitFor(t, func() bool { return p.rsts.Load() >= want })
+					}
+				}
+				p.send(buf)
+				waitFor(t, func() bool { return p.rsts.Load() >= n-int64(limit) || s.Err() != nil })
+			})
+			if err := s.Err(); err != nil {
+				t.Fatalf("SYN flood ended the session: %v", err)
+			}
+			if peak > base+8 {
+				t.Errorf("goroutines rose from %d to %d during the flood", base, peak)
+			}
+			if grown := int64(heapInUse()) - int64(heap0); grown > 8<<20 {
+				t.Errorf("heap grew by %d bytes during the flood", grown)
+			}
+			if got := p.rsts.Load(); got != n-int64(limit) {
+				t.Errorf("got %d RSTs, want %d", got, n-limit)
+			}
+			if got := s.Stats().StreamsRefused; got != uint64(n-limit) {
+				t.Errorf("StreamsRefused = %d, want %d", got, n-limit)
+			}
+			if got := s.NumStreams(); got != limit {
+				t.Errorf("NumStreams = %d, want %d", got, limit)
+			}
+			// The first `limit` streams were kept: accept them.
+			for i := range limit {
+				st := acceptOne(t, s)
+				if st.ID() != uint32(2*i+1) {
+					t.Fatalf("accepted stream %d, want %d", st.ID(), 2*i+1)
+				}
+				st.Reset()
+			}
+			waitFor(t, func() bool { return s.NumStreams() == 0 })
+			checkLegitStream(t, s, p, 2*n+1)
+		})
+	}
+}
+
+// TestHostileSYNFloodNoRead: a SYN flood from a peer that never reads the refusals. The
+// session either keeps going or ends with a *ProtocolError (refusal backlog full); it never
+// blocks its receive loop (the peer's writes complete) nor grows goroutines.
+func TestHostileSYNFloodNoRead(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.AcceptBacklog = 4
+	s, p := hostileSession(t, cfg, false, smallBuffers)
+	base := runtime.NumGoroutine()
+	var werr error
+	peak := goroutineCeiling(func() {
+		var buf []byte
+		for i := range 20000 {
+			buf = append(buf, rawHeader(0, uint8(typeWindowUpdate), flagSYN, uint32(2*i+1), 0)...)
+			if len(buf) >= 32<<10 {
+				if werr = p.trySend(buf); werr != nil {
+					return
+				}
+				buf = buf[:0]
+			}
+		}
+		werr = p.trySend(buf)
+	})
+	if peak > base+8 {
+		t.Errorf("goroutines rose from %d to %d during the flood", base, peak)
+	}
+	select {
+	case <-s.Done():
+		var pe *ProtocolError
+		if !errors.As(s.Err(), &pe) {
+			t.Fatalf("session ended with %v, want a *ProtocolError", s.Err())
+		}
+	default:
+		if werr != nil {
+			t.Fatalf("peer's write failed while the session runs (receive loop blocked?): %v", werr)
+		}
+	}
+}
+
+// TestHostileWindowOverflow: WindowUpdate deltas that push the send window past 2^32-1 reset
+// that stream (RST on the wire, ErrStreamReset locally); the session and other streams go on.
+func TestHostileWindowOverflow(t *testing.T) {
+	for _, deltas := range [][]uint32{
+		{0xFFFFFFFF},
+		{0x80000000, 0x80000000},
+		{0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF},
+	} {
+		s, p := hostileServer(t, nil)
+		p.start()
+		p.frame(typeWindowUpdate, flagSYN, 1, nil)
+		p.frame(typeWindowUpdate, flagSYN, 3, nil) // a bystander stream
+		st1 := acceptOne(t, s)
+		st3 := acceptOne(t, s)
+		for _, d := range deltas {
+			p.send(rawHeader(0, uint8(typeWindowUpdate), 0, 1, d))
+		}
+		f := p.expect(3*time.Second, "RST for stream 1", isRST(1))
+		if f.typ != typeWindowUpdate {
+			t.Errorf("RST came on a %v frame", f.typ)
+		}
+		st1.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := st1.Write([]byte("x")); !errors.Is(err, ErrStreamReset) {
+			t.Errorf("deltas %#x: Write on the overflowed stream = %v, want ErrStreamReset", deltas, err)
+		}
+		if _, err := st1.Read(make([]byte, 1)); !errors.Is(err, ErrStreamReset) {
+			t.Errorf("deltas %#x: Read on the overflowed stream = %v, want ErrStreamReset", deltas, err)
+		}
+		// stream 3 still works both ways
+		p.frame(typeData, 0, 3, []byte("ping3"))
+		buf := make([]byte, 5)
+		st3.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.ReadFull(st3, buf); err != nil || string(buf) != "ping3" {
+			t.Fatalf("bystander read %q, %v", buf, err)
+		}
+		if _, err := st3.Write([]byte("pong3")); err != nil {
+			t.Fatal(err)
+		}
+		p.expect(3*time.Second, "bystander data", func(f rawFrame) bool { return f.typ == typeData && f.id == 3 })
+		if err := s.Err(); err != nil {
+			t.Fatalf("session ended: %v", err)
+		}
+	}
+}
+
+// TestHostileDataBeyondWindow: a Data frame larger than the granted window resets only that
+// stream; its payload is skipped so the next frame parses correctly.
+func TestHostileDataBeyondWindow(t *testing.T) {
+	t.Run("one-frame", func(t *testing.T) {
+		s, p := hostileServer(t, nil)
+		p.start()
+		p.frame(typeData, flagSYN, 1, make([]byte, initialWindow+1))
+		p.expect(3*time.Second, "RST for stream 1", isRST(1))
+		// The stream reached the backlog before its data overflowed: it reads as reset.
+		st := acceptOne(t, s)
+		st.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if st.ID() != 1 {
+			t.Fatalf("accepted stream %d, want 1", st.ID())
+		}
+		if _, err := st.Read(make([]byte, 1)); !errors.Is(err, ErrStreamReset) {
+			t.Fatalf("Read on the overflowed stream: %v, want ErrStreamReset", err)
+		}
+		// The 256 KiB+1 payload was skipped exactly: this frame right behind it works.
+		checkLegitStream(t, s, p, 3)
+	})
+	t.Run("cumulative", func(t *testing.T) {
+		s, p := hostileServer(t, nil)
+		p.start()
+		p.frame(typeData, flagSYN, 1, make([]byte, initialWindow-10))
+		st := acceptOne(t, s)
+		// Nothing read yet, so no window was given back: 11 more bytes overflow it.
+		p.frame(typeData, 0, 1, make([]byte, 11))
+		p.expect(3*time.Second, "RST for stream 1", isRST(1))
+		st.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.Copy(io.Discard, st); !errors.Is(err, ErrStreamReset) {
+			t.Fatalf("reading the overflowed stream: %v, want ErrStreamReset", err)
+		}
+		var se *StreamError
+		if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) || se.Remote {
+			t.Fatalf("stream error %v, want a local *StreamError", err)
+		}
+		checkLegitStream(t, s, p, 3)
+	})
+}
+
+// TestHostileFatalFrames: frames that break the protocol beyond one stream end the session
+// with GoAway(1) on the wire and a *ProtocolError as Err().
+func TestHostileFatalFrames(t *testing.T) {
+	cases := []struct {
+		name   string
+		frames [][]byte
+	}{
+		{"duplicate-SYN", [][]byte{
+			rawHeader(0, uint8(typeWindowUpdate), flagSYN, 1, 0),
+			rawHeader(0, uint8(typeWindowUpdate), flagSYN, 1, 0),
+		}},
+		{"duplicate-SYN-data", [][]byte{
+			rawHeader(0, uint8(typeData), flagSYN, 1, 3), []byte("abc"),
+			rawHeader(0, uint8(typeData), flagSYN, 1, 3), []byte("abc"),
+		}},
+		{"wrong-parity-SYN", [][]byte{rawHeader(0, uint8(typeWindowUpdate), flagSYN, 2, 0)}},
+		{"unknown-type", [][]byte{rawHeader(0, 4, 0, 1, 0)}},
+		{"type-255", [][]byte{rawHeader(0, 255, flagSYN, 0, 0)}},
+		{"bad-version", [][]byte{rawHeader(1, uint8(typePing), flagSYN, 0, 7)}},
+		{"ping-on-stream", [][]byte{rawHeader(0, uint8(typePing), flagSYN, 5, 7)}},
+		{"goaway-on-stream", [][]byte{rawHeader(0, uint8(typeGoAway), 0, 5, 0)}},
+		{"data-on-stream-0", [][]byte{rawHeader(0, uint8(typeData), 0, 0, 3), []byte("abc")}},
+		{"window-update-on-stream-0", [][]byte{rawHeader(0, uint8(typeWindowUpdate), 0, 0, 100)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, p := hostileServer(t, nil)
+			p.start()
+			p.send(tc.frames...)
+			expectProtocolError(t, s, p)
+		})
+	}
+	t.Run("wrong-parity-SYN-at-client", func(t *testing.T) {
+		s, p := hostileSession(t, nil, true, nil)
+		p.start()
+		p.frame(typeWindowUpdate, flagSYN, 7, nil) // the server side must use even IDs
+		expectProtocolError(t, s, p)
+	})
+}
+
+// TestHostileHugeDataUnknownStream: a Data frame for a stream that does not exist, announcing
+// almost 4 GiB, followed by the peer closing. The session skips the payload without buffering
+// it and ends with a connection error (not a protocol error) when the peer hangs up.
+func TestHostileHugeDataUnknownStream(t *testing.T) {
+	for _, flags := range []uint16{0, flagSYN} {
+		s, p := hostileServer(t, nil)
+		p.start()
+		heap0 := heapInUse()
+		p.send(rawHeader(0, uint8(typeData), flags, 99, 0xFFFFFFF0), make([]byte, 1<<20))
+		waitFor(t, func() bool { return s.Stats().FramesReceived >= 1 })
+		time.Sleep(50 * time.Millisecond)
+		if grown := int64(heapInUse()) - int64(heap0); grown > 4<<20 {
+			t.Errorf("heap grew by %d bytes while skipping a huge payload", grown)
+		}
+		if flags&flagSYN != 0 {
+			p.expect(3*time.Second, "RST for stream 99", isRST(99))
+		}
+		if err := s.Err(); err != nil {
+			t.Fatalf("session ended before the peer hung up: %v", err)
+		}
+		p.conn.Close()
+		select {
+		case <-s.Done():
+		case <-time.After(3 * time.Second):
+			t.Fatal("session still running after the peer hung up")
+		}
+		var pe *ProtocolError
+		if err := s.Err(); errors.As(err, &pe) || !errors.Is(err, ErrSessionClosed) {
+			t.Fatalf("session error %v, want a connection error", err)
+		}
+	}
+}
+
+// TestHostileFINTwice: a second FIN on a half-closed stream is ignored (hashicorp/yamux would
+// end the session); the stream's data and EOF are delivered once and the session goes on.
+func TestHostileFINTwice(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	p.frame(typeData, flagSYN|flagFIN, 1, []byte("once"))
+	p.frame(typeWindowUpdate, flagFIN, 1, nil)
+	p.frame(typeData, flagFIN, 1, nil)
+	st := acceptOne(t, s)
+	st.SetReadDeadline(time.Now().Add(3 * time.Second))
+	got, err := io.ReadAll(st)
+	if err != nil || string(got) != "once" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	p.expectNone(200*time.Millisecond, "RST or GoAway", func(f rawFrame) bool { return f.typ == typeGoAway || f.flags&flagRST != 0 })
+	if err := s.Err(); err != nil {
+		t.Fatalf("session ended: %v", err)
+	}
+	if _, err := st.Write([]byte("still open")); err != nil {
+		t.Fatalf("write on the half-closed stream: %v", err)
+	}
+	st.Close()
+	p.expect(3*time.Second, "our FIN", func(f rawFrame) bool { return f.id == 1 && f.flags&flagFIN != 0 })
+	waitFor(t, func() bool { return s.NumStreams() == 0 })
+	checkLegitStream(t, s, p, 3)
+}
+
+// TestHostileDataAfterFIN: data after the peer's own FIN resets the stream (RST), the data
+// before the FIN stays readable up to the reset, and the session goes on.
+func TestHostileDataAfterFIN(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	p.frame(typeData, flagSYN|flagFIN, 1, []byte("done"))
+	st := acceptOne(t, s)
+	st.SetReadDeadline(time.Now().Add(3 * time.Second))
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(st, got); err != nil || string(got) != "done" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	p.frame(typeData, 0, 1, []byte("more after FIN"))
+	p.expect(3*time.Second, "RST for stream 1", isRST(1))
+	if _, err := st.Read(make([]byte, 10)); !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("Read after the peer's data-after-FIN: %v, want ErrStreamReset", err)
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("session ended: %v", err)
+	}
+	checkLegitStream(t, s, p, 3)
+}
+
+// TestHostileDataAfterClose: data arriving after our full Close is answered with RST so the
+// writer learns promptly; the session goes on.
+func TestHostileDataAfterClose(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	p.frame(typeData, flagSYN, 1, []byte("hello"))
+	st := acceptOne(t, s)
+	st.Close()
+	p.expect(3*time.Second, "FIN for stream 1", func(f rawFrame) bool { return f.id == 1 && f.flags&flagFIN != 0 })
+	p.frame(typeData, 0, 1, []byte("nobody reads this"))
+	p.expect(3*time.Second, "RST for stream 1", isRST(1))
+	waitFor(t, func() bool { return s.NumStreams() == 0 })
+	if err := s.Err(); err != nil {
+		t.Fatalf("session ended: %v", err)
+	}
+	checkLegitStream(t, s, p, 3)
+}
+
+// TestHostileNeverACK: a peer that reads our SYN but never ACKs it. The stream alone fails with
+// ErrStreamReset after StreamOpenTimeout (an RST goes out); the session stays up and a stream
+// the peer does ACK works.
+func TestHostileNeverACK(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.StreamOpenTimeout = 300 * time.Millisecond
+	s, p := hostileServer(t, cfg)
+	p.start()
+	ctx := testCtx(t, 5*time.Second)
+	st, err := s.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ID()%2 != 0 {
+		t.Fatalf("server opened odd ID %d", st.ID())
+	}
+	if _, err := st.Write([]byte("0-RTT data")); err != nil {
+		t.Fatalf("0-RTT write: %v", err)
+	}
+	p.expect(3*time.Second, "SYN", func(f rawFrame) bool { return f.id == st.ID() && f.flags&flagSYN != 0 })
+	start := time.Now()
+	st.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err = st.Read(make([]byte, 1))
+	if !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("Read on the un-ACKed stream: %v, want ErrStreamReset", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("open timeout took %v", d)
+	}
+	p.expect(3*time.Second, "RST", isRST(st.ID()))
+	if err := s.Err(); err != nil {
+		t.Fatalf("session ended with the stream: %v", err)
+	}
+	waitFor(t, func() bool { return s.NumStreams() == 0 })
+
+	// A stream the peer ACKs is not touched by the timer.
+	st2, err := s.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.expect(3*time.Second, "SYN", func(f rawFrame) bool { return f.id == st2.ID() && f.flags&flagSYN != 0 })
+	p.frame(typeWindowUpdate, flagACK, st2.ID(), nil)
+	time.Sleep(2 * cfg.StreamOpenTimeout)
+	p.frame(typeData, 0, st2.ID(), []byte("late but fine"))
+	buf := make([]byte, 13)
+	st2.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadFull(st2, buf); err != nil || string(buf) != "late but fine" {
+		t.Fatalf("ACKed stream read %q, %v", buf, err)
+	}
+	st2.Reset()
+}
+
+// TestHostileNeverReads: a peer that grants a huge window and then stops reading. Our Write
+// blocks until WriteTimeout ends the session with an error that is a net.Error with
+// Timeout() true, and the blocked Write returns it.
+func TestHostileNeverReads(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.WriteTimeout = 500 * time.Millisecond
+	s, p := hostileSession(t, cfg, false, smallBuffers)
+	p.frame(typeWindowUpdate, flagSYN, 1, nil)
+	st := acceptOne(t, s)
+	p.frame(typeWindowUpdate, 0, 1, []byte{}) // no-op
+	p.send(rawHeader(0, uint8(typeWindowUpdate), 0, 1, 64<<20))
+	waitFor(t, func() bool { return s.Stats().FramesReceived >= 3 })
+	start := time.Now()
+	werr := make(chan error, 1)
+	go func() {
+		_, err := st.Write(make([]byte, 32<<20))
+		werr <- err
+	}()
+	var err error
+	select {
+	case err = <-werr:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Write still blocked 5 s after the peer stopped reading")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Write returned after %v with WriteTimeout %v", d, cfg.WriteTimeout)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Write error %v, want a net.Error with Timeout()", err)
+	}
+	<-s.Done()
+	serr := s.Err()
+	if !errors.Is(serr, ErrWriteTimeout) || !errors.As(serr, &ne) || !ne.Timeout() {
+		t.Fatalf("session error %v, want ErrWriteTimeout as a timeout net.Error", serr)
+	}
+}
+
+// TestHostileKeepAlive: a silent peer is cut off within interval + timeout with
+// ErrKeepAliveTimeout; a peer that keeps sending data (and never answers pings) is not.
+func TestHostileKeepAlive(t *testing.T) {
+	const interval, timeout = 200 * time.Millisecond, 300 * time.Millisecond
+	cfg := func() *Config {
+		c := hostileConfig()
+		c.EnableKeepAlive = true
+		c.KeepAliveInterval = interval
+		c.KeepAliveTimeout = timeout
+		return c
+	}
+	t.Run("silent", func(t *testing.T) {
+		start := time.Now()
+		s, p := hostileServer(t, cfg())
+		p.start()
+		select {
+		case <-s.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("silent peer not cut off")
+		}
+		d := time.Since(start)
+		if d < interval+timeout-50*time.Millisecond || d > interval+timeout+700*time.Millisecond {
+			t.Errorf("silent peer cut off after %v, want about %v", d, interval+timeout)
+		}
+		if err := s.Err(); !errors.Is(err, ErrKeepAliveTimeout) || !errors.Is(err, ErrSessionClosed) {
+			t.Fatalf("session error %v, want ErrKeepAliveTimeout", err)
+		}
+		var ne net.Error
+		if !errors.As(s.Err(), &ne) || !ne.Timeout() {
+			t.Errorf("keepalive error %v is not a timeout net.Error", s.Err())
+		}
+		p.expect(3*time.Second, "keepalive ping", func(f rawFrame) bool { return f.typ == typePing && f.flags&flagSYN != 0 })
+	})
+	t.Run("busy", func(t *testing.T) {
+		s, p := hostileServer(t, cfg())
+		p.start() // never answers pings
+		p.frame(typeWindowUpdate, flagSYN, 1, nil)
+		st := acceptOne(t, s)
+		var got atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n, _ := io.Copy(io.Discard, st)
+			got.Store(n)
+		}()
+		deadline := time.Now().Add(4 * (interval + timeout))
+		sent := 0
+		for time.Now().Before(deadline) {
+			p.frame(typeData, 0, 1, []byte("tick"))
+			sent += 4
+			time.Sleep(50 * time.Millisecond)
+			if err := s.Err(); err != nil {
+				t.Fatalf("busy peer cut off after %d bytes: %v", sent, err)
+			}
+		}
+		p.frame(typeWindowUpdate, flagFIN, 1, nil)
+		<-done
+		if got.Load() != int64(sent) {
+			t.Errorf("read %d of %d bytes", got.Load(), sent)
+		}
+		if err := s.Err(); err != nil {
+			t.Fatalf("session ended: %v", err)
+		}
+	})
+}
+
+// TestHostileOthersUnaffected: while one session is flooded and then broken by a protocol
+// violation, two other sessions in the same process keep moving checksummed data.
+func TestHostileOthersUnaffected(t *testing.T) {
+	type pair struct{ c, s *Session }
+	var pairs []pair
+	for range 2 {
+		c, s := sessionPair(t, nil, nil)
+		pairs = append(pairs, pair{c, s})
+	}
+	ctx := testCtx(t, 10*time.Second)
+	stop := make(chan struct{})
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	for i, pr := range pairs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- echoRounds(ctx, pr.c, pr.s, uint64(i), stop)
+		}()
+	}
+
+	victim, p := hostileSession(t, nil, false, smallBuffers)
+	var flood []byte
+	for i := range 20000 {
+		flood = append(flood, rawHeader(0, uint8(typePing), flagSYN, 0, uint32(i))...)
+		flood = append(flood, rawHeader(0, uint8(typeWindowUpdate), flagSYN, uint32(2*i+1), 0)...)
+	}
+	p.start()
+	p.send(flood)
+	p.frame(typeWindowUpdate, flagSYN, 1, nil) // duplicate: fatal
+	select {
+	case <-victim.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("victim session survived a duplicate SYN")
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	for i, pr := range pairs {
+		if pr.c.Err() != nil || pr.s.Err() != nil {
+			t.Errorf("pair %d ended: %v / %v", i, pr.c.Err(), pr.s.Err())
+		}
+	}
+}
+
+// echoRounds opens streams on c, has s echo them, and checks each echo until stop closes;
+// it returns the first mismatch or error, or an error if no round completed.
+func echoRounds(ctx context.Context, c, s *Session, seed uint64, stop chan struct{}) error {
+	go func() {
+		for {
+			st, err := s.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(st, st)
+				st.Close()
+			}()
+		}
+	}()
+	rounds := 0
+	for i := uint64(0); ; i++ {
+		select {
+		case <-stop:
+			if rounds == 0 {
+				return errors.New("no echo round completed")
+			}
+			return nil
+		default:
+		}
+		data := randomBytes(int(32<<10+i%1000), seed<<32|i)
+		st, err := c.Open(ctx)
+		if err != nil {
+			return err
+		}
+		go func() {
+			st.Write(data)
+			st.CloseWrite()
+		}()
+		got, err := io.ReadAll(st)
+		st.Close()
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, data) {
+			return errors.New("echo mismatch")
+		}
+		rounds++
+	}
+}
