@@ -205,11 +205,32 @@ func (r *receiver) incoming(id uint32) (*Stream, error) {
 	s.mu.Unlock()
 	if refuse {
 		s.stats.streamsRefused.Add(1)
-		if !s.sched.refuse(id) {
-			return nil, protocolErrorf("peer opened streams past the limits faster than it reads the refusals")
-		}
+		return nil, r.refuse(id)
 	}
 	return st, nil
+}
+
+// refuse queues an RST for id. While the refusal queue is full the receive loop waits for the
+// send loop to drain it: a peer that opens streams past the limits is slowed down to the pace
+// at which it reads the refusals. If that takes longer than WriteTimeout the peer is not
+// reading, and the session ends with a *ProtocolError.
+func (r *receiver) refuse(id uint32) error {
+	s := r.s
+	if s.sched.refuse(id) {
+		return nil
+	}
+	t := time.NewTimer(s.cfg.WriteTimeout)
+	defer t.Stop()
+	for !s.sched.refuse(id) {
+		select {
+		case <-s.sched.drained:
+		case <-t.C:
+			return protocolErrorf("peer opened streams past the limits and does not read the refusals")
+		case <-s.done:
+			return nil
+		}
+	}
+	return nil
 }
 
 // data reads a Data payload of n bytes into st's buffer, within the window granted to the

@@ -25,8 +25,8 @@ const (
 	// pingBacklog bounds this side's own pings waiting to be sent.
 	pingBacklog = 32
 
-	// refuseBacklog bounds the RSTs for refused streams waiting to be sent; a peer that opens
-	// streams past the limits faster than it reads our refusals breaks the session.
+	// refuseBacklog bounds the RSTs for refused streams waiting to be sent. When it is full the
+	// receive loop waits for the send loop (backpressure only a peer over its limits feels).
 	refuseBacklog = 1024
 )
 
@@ -88,11 +88,13 @@ type scheduler struct {
 	writing bool     // the write token: someone is building or writing a batch
 	batch   *batch   // the token holder's scratch
 
-	wake chan struct{} // capacity 1: "there may be work"
+	wake    chan struct{} // capacity 1: "there may be work"
+	drained chan struct{} // capacity 1: refusals were taken off the queue
 }
 
 func (sc *scheduler) init() {
 	sc.wake = make(chan struct{}, 1)
+	sc.drained = make(chan struct{}, 1)
 	sc.pongs = make([]uint32, 0, pongBacklog)
 	sc.pings = make([]uint32, 0, pingBacklog)
 	sc.refused = make([]uint32, 0, 16)
@@ -260,7 +262,10 @@ func (sc *scheduler) fillLocked(b *batch, ctrlOnly bool) {
 	}
 	sc.pongs = fillSession(b, sc.pongs, typePing, flagACK)
 	sc.pings = fillSession(b, sc.pings, typePing, flagSYN)
-	sc.refused = fillSession(b, sc.refused, typeWindowUpdate, flagRST)
+	if len(sc.refused) > 0 {
+		sc.refused = fillSession(b, sc.refused, typeWindowUpdate, flagRST)
+		notify(sc.drained)
+	}
 
 	for b.room() >= headerSize {
 		st := sc.ctrl.pop(ctrlNext)
