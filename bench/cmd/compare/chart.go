@@ -65,8 +65,14 @@ func writeChart(name string, r report) error {
 		p.Add(bc)
 		p.Legend.Add(b.label, bc)
 	}
+	// Room on both sides for the outer bars, and headroom for the legend.
+	p.X.Min, p.X.Max = -0.6, float64(len(groups))-0.4
+	top := 0.0
+	for i := range groups {
+		top = max(top, sixVals[i], muxVals[i])
+	}
+	p.Y.Max = 1.3 * top
 	p.Legend.Top = true
-	p.Legend.Left = true
 	p.NominalX(labels...)
 	return p.Save(7*vg.Inch, 4*vg.Inch, name)
 }

@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := report{Params: p, Results: results, Notes: unavailableNotes(*filter), Machine: machine()}
+	rep := report{Params: p, Results: results, Machine: machine()}
 	if err := rep.writeTable(stdout); err != nil {
 		return err
 	}
@@ -201,13 +201,4 @@ func measureOne(ctx context.Context, p params, s strategy, done *atomic.Int64) (
 	}
 	smp := drive(ctx, c, p.Requests, p.Clients, done)
 	return smp, c.conns(), ctx.Err()
-}
-
-// unavailableNotes explains comparisons this build cannot run.
-func unavailableNotes(string) []string {
-	var notes []string
-	if len(demuxStrategies()) == 0 {
-		notes = append(notes, "demux comparison left out: package demux was not ready when this command was built")
-	}
-	return notes
 }

@@ -31,7 +31,7 @@ type result struct {
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	TotalMs     float64 `json:"total_ms"` // median over runs
-	ModelMs     float64 `json:"model_ms"` // ceil(N/concurrency) x (rtt + think)
+	ModelMs     float64 `json:"model_ms"` // ceil(N/concurrency) x (rtt + think), or N x size / bandwidth if longer
 	Ratio       float64 `json:"ratio_vs_six_conn,omitempty"`
 	FirstError  string  `json:"first_error,omitempty"`
 }
@@ -162,8 +162,11 @@ func (r report) writeTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nmodel: ceil(requests/concurrency) x (rtt + think); concurrency = min(clients, 6) for six connections, min(clients, streams) = %d multiplexed\n",
-		p.concurrency(true))
+	fmt.Fprintf(w, "\nmodel: ceil(requests/concurrency) x (rtt + think); concurrency = min(clients, 6) = %d for six connections, min(clients, streams) = %d multiplexed\n",
+		p.concurrency(false), p.concurrency(true))
+	if p.Bandwidth > 0 {
+		fmt.Fprintln(w, "       or requests x size / bandwidth when that is longer")
+	}
 	fmt.Fprintln(w, "vs six-conn: requests/s of the multiplexed strategy divided by the six-connection one in the same group")
 	for _, x := range r.Results {
 		if x.FirstError != "" {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/muxpool/muxpool/demux"
 	"github.com/muxpool/muxpool/internal/netem"
 )
 
@@ -195,5 +196,72 @@ func startH2x1(ctx context.Context, p params) (*client, error) {
 	}, nil
 }
 
-// demuxStrategies: filled in when package demux builds.
-func demuxStrategies() []strategy { return nil }
+// legProxyUpstream names where the delay sits for the demux strategies: the
+// proxy's upstream hop, the only hop where aggregating many clients onto few
+// connections can help.
+const legProxyUpstream = "proxy->upstream"
+
+// demuxStrategies put demux between many HTTP/1.1 clients and the backend and
+// compare its two upstream modes: a pool of six HTTP/1.1 connections against
+// one h2c connection.
+func demuxStrategies() []strategy {
+	return []strategy{
+		{group: "demux", name: "h1pool6", leg: legProxyUpstream, start: startDemux("http", sixConns)},
+		{group: "demux", name: "h2cx1", leg: legProxyUpstream, multiplexed: true, start: startDemux("h2c", 1)},
+	}
+}
+
+// startDemux returns a strategy start function for an upstream of scheme
+// ("http" or "h2c") with maxConns connections.
+func startDemux(scheme string, maxConns int) func(context.Context, params) (*client, error) {
+	return func(_ context.Context, p params) (*client, error) {
+		b, r, err := directSetup(p)
+		if err != nil {
+			return nil, err
+		}
+		proxy, err := demux.New(demux.Config{
+			Upstream:          scheme + "://" + r.Addr().String(),
+			MaxConns:          maxConns,
+			MaxStreamsPerConn: p.Streams,
+			QueueTimeout:      requestTimeout,
+		})
+		if err != nil {
+			r.Close()
+			b.close()
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			proxy.Close()
+			r.Close()
+			b.close()
+			return nil, err
+		}
+		front := demux.NewServer(ln.Addr().String(), proxy)
+		served := make(chan struct{})
+		go func() { defer close(served); front.Serve(ln) }()
+
+		// Many HTTP/1.1 clients: one connection per concurrent requester.
+		var protos http.Protocols
+		protos.SetHTTP1(true)
+		tr := &http.Transport{
+			Protocols:           &protos,
+			MaxConnsPerHost:     p.Clients,
+			MaxIdleConnsPerHost: p.Clients,
+			DisableCompression:  true,
+		}
+		url := "http://" + ln.Addr().String() + "/"
+		return &client{
+			do:    func(ctx context.Context) error { return get(ctx, tr, url, p.Size) },
+			conns: r.Accepted,
+			close: func() {
+				tr.CloseIdleConnections()
+				front.Close()
+				<-served
+				proxy.Close()
+				r.Close()
+				b.close()
+			},
+		}, nil
+	}
+}

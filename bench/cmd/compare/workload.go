@@ -114,11 +114,18 @@ func (p params) concurrency(multiplexed bool) int {
 }
 
 // model is the simple prediction: ceil(N/concurrency) rounds, each one round
-// trip plus the backend's think time. It ignores transfer time and CPU.
+// trip plus the backend's think time, or, on a bandwidth-capped link, the
+// time to move every response body if that is longer. It ignores headers,
+// CPU and loss.
 func (p params) model(multiplexed bool) time.Duration {
 	c := p.concurrency(multiplexed)
 	rounds := (p.Requests + c - 1) / c
-	return time.Duration(rounds) * (p.RTT + p.Think)
+	t := time.Duration(rounds) * (p.RTT + p.Think)
+	if p.Bandwidth > 0 {
+		wire := time.Duration(float64(p.Requests) * float64(p.Size) / float64(p.Bandwidth) * float64(time.Second))
+		t = max(t, wire)
+	}
+	return t
 }
 
 // validate rejects flag values the workload cannot run with.
