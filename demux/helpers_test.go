@@ -3,6 +3,7 @@ package demux
 import (
 	"context"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -83,7 +84,7 @@ func newBackend(t testing.TB, maxStreams int, h1 bool, h http.HandlerFunc, opts 
 			b.h2errs.Add(1)
 			b.errKinds.Store(k, true)
 		}},
-		ErrorLog: nil,
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	if h1 {
 		b.srv.Protocols.SetHTTP1(true)
@@ -156,6 +157,7 @@ func newFront(t testing.TB, cfg Config, opts ...func(*http.Server)) *front {
 	}
 	srv := NewServer(l.Addr().String(), p)
 	srv.ReadHeaderTimeout = 2 * time.Second
+	srv.ErrorLog = log.New(io.Discard, "", 0) // expected protocol errors from hostile-input tests
 	for _, o := range opts {
 		o(srv)
 	}

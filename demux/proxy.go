@@ -111,6 +111,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(lw, fmt.Sprintf("upgrade to %q is not supported by this proxy (HTTP/2 upstream)", strings.Join(up, ", ")), http.StatusNotImplemented)
 		return
 	}
+	if !validFieldName(r.Method) { // RFC 9110 §9.1: a method is a token
+		info.err = fmt.Errorf("demux: malformed method %q", r.Method)
+		http.Error(lw, "malformed method", http.StatusBadRequest)
+		return
+	}
 	if bad := checkHeaders(r.Header); bad != "" {
 		info.err = fmt.Errorf("demux: malformed header field %q", bad)
 		http.Error(lw, "malformed header field", http.StatusBadRequest)
@@ -125,6 +130,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = info.body
 	}
 	p.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+	if lw.status == 0 && r.Context().Err() != nil {
+		afterReset(r)
+	}
 }
 
 // checkHeaders returns the name of the first field with an invalid name or value, or "".

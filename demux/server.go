@@ -18,9 +18,13 @@ const (
 // MaxHeaderBytes from p's Config (64 KiB by default; larger header blocks get 431),
 // and Protocols HTTP/1.1 + HTTP/2 over TLS + HTTP/2 with prior knowledge (h2c,
 // RFC 9113 §3.3; "Upgrade: h2c" is never honoured). ReadTimeout and WriteTimeout stay
-// zero so streaming responses (SSE) and long polls are not cut off. The caller may
-// adjust any field before serving.
+// zero so streaming responses (SSE) and long polls are not cut off. ConnContext
+// and ConnState install a per-connection budget of client stream resets that makes
+// an HTTP/2 rapid-reset flood end with GOAWAY (see connGuard); when replacing either,
+// call the previous value from the new one. The caller may adjust any field before
+// serving.
 func NewServer(addr string, p *Proxy) *http.Server {
+	gs := new(guards)
 	srv := &http.Server{
 		Addr:              addr,
 		Handler:           p,
@@ -28,7 +32,8 @@ func NewServer(addr string, p *Proxy) *http.Server {
 		IdleTimeout:       DefaultIdleTimeout,
 		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
 		Protocols:         new(http.Protocols),
-		ErrorLog:          nil,
+		ConnContext:       gs.connContext,
+		ConnState:         gs.connState,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: 250,
 		},

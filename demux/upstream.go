@@ -156,6 +156,10 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			u.noteWait(info, queued, waited)
 			return nil, err
 		}
+		if ctx.Err() != nil { // cancelled while queued (e.g. RST_STREAM): never dispatch
+			u.release(uc)
+			return nil, ctx.Err()
+		}
 		if err := uc.cc.Reserve(); err != nil {
 			u.reserveFailed(uc)
 			if ctx.Err() != nil {
