@@ -1,0 +1,92 @@
+// Command frontproxy serves HTTP/1.1 (and HTTP/2, h2c) clients and forwards every
+// request over a bounded pool of upstream connections: by default one HTTP/2
+// connection carrying each request as a stream, with a FIFO queue when its streams are
+// exhausted. It logs one line per request (upstream conn, stream, queue wait, status,
+// bytes).
+//
+//	go run ./examples/frontproxy -listen 127.0.0.1:8080 -upstream h2c://127.0.0.1:9000 -max-conns 1
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/muxpool/muxpool/demux"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "frontproxy:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, serves until ctx ends, then shuts down gracefully (up to 10 s).
+// Logs go to logw.
+func run(ctx context.Context, args []string, logw io.Writer) error {
+	fs := flag.NewFlagSet("frontproxy", flag.ContinueOnError)
+	fs.SetOutput(logw)
+	listen := fs.String("listen", "127.0.0.1:8080", "address to serve clients on")
+	upstream := fs.String("upstream", "h2c://127.0.0.1:9000", "upstream: h2c://host:port, https://host:port or http://host:port")
+	maxConns := fs.Int("max-conns", 0, "upstream connection cap (0: 1 for HTTP/2, 6 for HTTP/1.1)")
+	maxStreams := fs.Int("max-streams", 0, "concurrent streams per upstream HTTP/2 connection (0: 100, lowered to the peer's limit)")
+	queueTimeout := fs.Duration("queue-timeout", demux.DefaultQueueTimeout, "how long a request may wait for an upstream stream before 503")
+	verbose := fs.Bool("v", false, "log upstream connection events too")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+
+	p, err := demux.New(demux.Config{
+		Upstream:          *upstream,
+		MaxConns:          *maxConns,
+		MaxStreamsPerConn: *maxStreams,
+		QueueTimeout:      *queueTimeout,
+		Logger:            log,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := demux.NewServer(ln.Addr().String(), p)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	log.Info("listening", "addr", ln.Addr().String(), "upstream", *upstream)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	st := p.Stats()
+	log.Info("stopped", "requests", st.Requests, "queue_waits", st.QueueWaits, "queue_wait_total", st.QueueWaitTotal,
+		"retries", st.Retries, "resets", st.Resets, "goaways", st.GoAways, "dials", st.Dials)
+	return err
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a log sink safe for the proxy's goroutines and the test's polling.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunProxiesRequest runs the command against an h2c backend, sends one HTTP/1.1
+// request through it, checks the response and the access-log line, and stops it.
+func TestRunProxiesRequest(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello via "+r.Proto+" "+r.Header.Get("Via"))
+	}), Protocols: new(http.Protocols)}
+	backend.Protocols.SetUnencryptedHTTP2(true)
+	go backend.Serve(l)
+	defer backend.Close()
+
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-upstream", "h2c://" + l.Addr().String(), "-max-conns", "1"}, logs)
+	}()
+	addrRe := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(5 * time.Millisecond) {
+		if m := addrRe.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("proxy did not start: %s", logs.String())
+		}
+	}
+
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetHTTP1(true)
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://" + addr + "/hi")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "hello via HTTP/2.0 1.1 muxpool" {
+		t.Errorf("got %d %q", resp.StatusCode, body)
+	}
+	tr.CloseIdleConnections()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	log := logs.String()
+	line := ""
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "msg=request") {
+			line = l
+		}
+	}
+	for _, want := range []string{"path=/hi", "status=200", "bytes=30", "upstream_conn=1", "stream=1", "queue_wait="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("access log line %q lacks %q", line, want)
+		}
+	}
+}
+
+func TestRunRejectsBadUpstream(t *testing.T) {
+	if err := run(context.Background(), []string{"-upstream", "ftp://x:1"}, io.Discard); err == nil {
+		t.Error("ftp upstream accepted")
+	}
+}
