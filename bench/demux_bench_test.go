@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/muxpool/muxpool/demux"
+	"github.com/muxpool/muxpool/internal/netem"
+)
+
+// BenchmarkDemuxOverhead measures what the demux proxy costs per request on loopback:
+// HTTP/1.1 clients going direct to the backend (path=direct-h1) against the same
+// clients going through the proxy, which forwards over one h2c connection
+// (path=demux-h2c). size is the response body; clients the concurrent HTTP/1.1
+// clients, each with its own keep-alive connection. One op is one request.
+func BenchmarkDemuxOverhead(b *testing.B) {
+	for _, size := range []int{1 << 10, 64 << 10} {
+		for _, clients := range []int{1, 16, 128} {
+			for _, path := range []string{"direct-h1", "demux-h2c"} {
+				b.Run(fmt.Sprintf("size=%dKiB/clients=%d/path=%s", size>>10, clients, path), func(b *testing.B) {
+					benchDemux(b, size, clients, path, 0)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkDemuxUpstream compares the proxy's two upstream strategies with a round
+// trip added between proxy and backend by a netem relay: one multiplexed h2c
+// connection (upstream=h2c-x1) against six HTTP/1.1 connections (upstream=h1-x6),
+// 60 concurrent clients, 1 KiB responses. req/s is the throughput and conns the
+// upstream TCP connections the relay accepted.
+func BenchmarkDemuxUpstream(b *testing.B) {
+	for _, rtt := range []time.Duration{0, 10 * time.Millisecond} {
+		for _, up := range []string{"h1-x6", "h2c-x1"} {
+			b.Run(fmt.Sprintf("rtt=%dms/upstream=%s", rtt.Milliseconds(), up), func(b *testing.B) {
+				benchDemux(b, 1<<10, 60, "demux-"+up, rtt)
+			})
+		}
+	}
+}
+
+func benchDemux(b *testing.B, size, clients int, path string, rtt time.Duration) {
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	backend := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(body)
+		}),
+		Protocols: new(http.Protocols),
+		ErrorLog:  log.New(io.Discard, "", 0),
+	}
+	backend.Protocols.SetHTTP1(true)
+	backend.Protocols.SetUnencryptedHTTP2(true)
+	go backend.Serve(l)
+	defer backend.Close()
+	backendAddr := l.Addr().String()
+
+	var relay *netem.Relay
+	if rtt > 0 || path != "direct-h1" {
+		relay, err = netem.Listen(backendAddr, netem.Config{Delay: rtt / 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer relay.Close()
+		if rtt == 0 {
+			// Without added delay the relay would only add copying; go direct.
+			relay.Close()
+			relay = nil
+		} else {
+			backendAddr = relay.Addr().String()
+		}
+	}
+
+	target := "http://" + backendAddr + "/"
+	var p *demux.Proxy
+	if path != "direct-h1" {
+		cfg := demux.Config{Upstream: "h2c://" + backendAddr, MaxConns: 1}
+		if path == "demux-h1-x6" {
+			cfg = demux.Config{Upstream: "http://" + backendAddr, MaxConns: 6}
+		}
+		p, err = demux.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		pl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := demux.NewServer(pl.Addr().String(), p)
+		srv.ErrorLog = log.New(io.Discard, "", 0)
+		go srv.Serve(pl)
+		defer srv.Close()
+		target = "http://" + pl.Addr().String() + "/"
+	}
+
+	tr := &http.Transport{Protocols: new(http.Protocols), MaxIdleConnsPerHost: clients, DisableCompression: true}
+	tr.Protocols.SetHTTP1(true)
+	defer tr.CloseIdleConnections()
+
+	demuxDrive(b, tr, target, clients, clients, size) // warm every connection
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	demuxDrive(b, tr, target, clients, b.N, size)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	if p != nil {
+		st := p.Stats()
+		b.ReportMetric(float64(st.Dials), "conns")
+		b.ReportMetric(float64(st.QueueWaitTotal.Microseconds())/float64(b.N), "queue-µs/op")
+	}
+}
+
+// demuxDrive performs n GETs with the given number of workers, failing b on any error
+// or short body.
+func demuxDrive(b *testing.B, rt http.RoundTripper, url string, workers, n, size int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var firstErr error
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if err := demuxGet(rt, url, size); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		b.Fatal(firstErr)
+	}
+}
+
+func demuxGet(rt http.RoundTripper, url string, size int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && (resp.StatusCode != 200 || n != int64(size)) {
+		err = fmt.Errorf("status %d, %d body bytes, want 200 and %d", resp.StatusCode, n, size)
+	}
+	return err
+}
