@@ -979,3 +979,59 @@ func echoRounds(ctx context.Context, c, s *Session, seed uint64, stop chan struc
 		rounds++
 	}
 }
+
+// TestHostileGoAway: after our GoAway (code 0 on the wire) a SYN is refused with RST while an
+// existing stream goes on; a peer's GoAway 0 stops our Opens only; a peer's GoAway 2 ends the
+// session with a remote *GoAwayError carrying the code.
+func TestHostileGoAway(t *testing.T) {
+	t.Run("ours-then-SYN", func(t *testing.T) {
+		s, p := hostileServer(t, nil)
+		p.start()
+		p.frame(typeData, flagSYN, 1, []byte("early"))
+		st := acceptOne(t, s)
+		if err := s.GoAway(); err != nil {
+			t.Fatal(err)
+		}
+		f := p.expect(3*time.Second, "GoAway", isGoAway)
+		if f.length != GoAwayNormal {
+			t.Fatalf("GoAway code %d, want 0", f.length)
+		}
+		p.frame(typeData, flagSYN, 3, []byte("too late"))
+		p.expect(3*time.Second, "RST for stream 3", isRST(3))
+		p.frame(typeData, flagFIN, 1, []byte(" and more"))
+		st.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if got, err := io.ReadAll(st); err != nil || string(got) != "early and more" {
+			t.Fatalf("existing stream read %q, %v", got, err)
+		}
+		if s.Err() != nil || s.Stats().StreamsRefused != 1 {
+			t.Fatalf("session err %v, refused %d", s.Err(), s.Stats().StreamsRefused)
+		}
+	})
+	t.Run("theirs-0", func(t *testing.T) {
+		s, p := hostileServer(t, nil)
+		p.start()
+		p.send(rawHeader(0, uint8(typeGoAway), 0, 0, GoAwayNormal))
+		waitFor(t, func() bool { return s.Stats().FramesReceived >= 1 })
+		if _, err := s.Open(testCtx(t, time.Second)); !errors.Is(err, ErrRemoteGoAway) {
+			t.Fatalf("Open after the peer's GoAway: %v", err)
+		}
+		if s.Err() != nil {
+			t.Fatalf("GoAway 0 ended the session: %v", s.Err())
+		}
+		checkLegitStream(t, s, p, 1)
+	})
+	t.Run("theirs-2", func(t *testing.T) {
+		s, p := hostileServer(t, nil)
+		p.start()
+		p.send(rawHeader(0, uint8(typeGoAway), 0, 0, GoAwayInternalError))
+		select {
+		case <-s.Done():
+		case <-time.After(3 * time.Second):
+			t.Fatal("GoAway 2 did not end the session")
+		}
+		var ge *GoAwayError
+		if err := s.Err(); !errors.As(err, &ge) || ge.Code != GoAwayInternalError || !ge.Remote {
+			t.Fatalf("session error %v, want a remote *GoAwayError code 2", err)
+		}
+	})
+}
