@@ -18,7 +18,7 @@ type fake struct {
 	live      map[int]bool // built and not yet destroyed
 	destroyed map[int]int  // destroy calls per value
 
-	constructs, destroys atomic.Int64
+	constructs, destroys  atomic.Int64
 	inFlight, maxInFlight atomic.Int64
 
 	// hooks (may be nil)
