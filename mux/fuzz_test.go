@@ -1,0 +1,163 @@
+package mux
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Seed corpora live in testdata/fuzz/FuzzFrameDecoder and testdata/fuzz/FuzzSessionInput
+// (valid SYN + data + FIN, pings, GoAways, window abuse, fatal frames, garbage). Run with
+//
+//	go test -run '^$' -fuzz FuzzFrameDecoder -fuzztime 60s ./mux/
+//	go test -run '^$' -fuzz FuzzSessionInput -fuzztime 60s ./mux/
+
+// FuzzFrameDecoder checks header decoding and validation on arbitrary bytes: the accessors
+// read exactly the big-endian fields, validate accepts exactly the well-formed headers and
+// rejects the rest with a *ProtocolError of code 1, and encoding a decoded header gives the
+// same 12 bytes back. The rest of the input is walked as a stream of frames (payload only
+// after Data headers), as the receive loop does.
+func FuzzFrameDecoder(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for len(data) >= headerSize {
+			var h header
+			copy(h[:], data)
+			ver, typ := data[0], frameType(data[1])
+			flags := uint16(data[2])<<8 | uint16(data[3])
+			id := uint32(data[4])<<24 | uint32(data[5])<<16 | uint32(data[6])<<8 | uint32(data[7])
+			length := uint32(data[8])<<24 | uint32(data[9])<<16 | uint32(data[10])<<8 | uint32(data[11])
+			if h.version() != ver || h.typ() != typ || h.flags() != flags || h.streamID() != id || h.length() != length {
+				t.Fatalf("decoded %v from % x", &h, data[:headerSize])
+			}
+			_ = h.String()
+			_ = typ.String()
+
+			wantOK := ver == protoVersion
+			switch typ {
+			case typeData, typeWindowUpdate:
+				wantOK = wantOK && id != 0
+			case typePing, typeGoAway:
+				wantOK = wantOK && id == 0
+			default:
+				wantOK = false
+			}
+			err := h.validate()
+			if (err == nil) != wantOK {
+				t.Fatalf("validate(% x) = %v, want ok=%v", data[:headerSize], err, wantOK)
+			}
+			if err != nil {
+				var pe *ProtocolError
+				if !errors.As(err, &pe) || pe.Code != GoAwayProtocolError || pe.Reason == "" {
+					t.Fatalf("validate error %v (%T) is not a code-1 *ProtocolError", err, err)
+				}
+				return // the receive loop stops at the first invalid header
+			}
+			enc := appendHeader(nil, typ, flags, id, length)
+			if !bytes.Equal(enc, data[:headerSize]) {
+				t.Fatalf("re-encoded % x, want % x", enc, data[:headerSize])
+			}
+			data = data[headerSize:]
+			if typ == typeData {
+				if uint64(length) > uint64(len(data)) {
+					return
+				}
+				data = data[length:]
+			}
+		}
+	})
+}
+
+// FuzzSessionInput feeds arbitrary bytes to a Server session as its peer's side of the
+// connection, with an application that accepts, reads, answers and closes every stream. The
+// session must never panic or hang: it either ends (with an error matching ErrSessionClosed)
+// or keeps running, stays within its memory budget, and Close plus Wait return promptly
+// with every goroutine gone. Odd-length inputs hang up the peer before Close, even-length
+// ones let Close end a running session.
+func FuzzSessionInput(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg := &Config{
+			AcceptBacklog:      4,
+			MaxIncomingStreams: 8,
+			WriteTimeout:       time.Second,
+			StreamOpenTimeout:  time.Second,
+			StreamCloseTimeout: time.Second,
+			MaxSessionMemory:   1 << 20,
+			MaxStreamWindow:    512 << 10,
+			Logger:             slog.New(slog.DiscardHandler),
+		}
+		ours, peer := net.Pipe()
+		s, err := Server(ours, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { // the peer reads (and drops) whatever the session sends
+			defer wg.Done()
+			io.Copy(io.Discard, peer)
+		}()
+		go func() { // the application
+			defer wg.Done()
+			for {
+				st, err := s.AcceptStream(context.Background())
+				if err != nil {
+					return
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					st.SetDeadline(time.Now().Add(2 * time.Second))
+					io.Copy(io.Discard, io.LimitReader(st, 1<<20))
+					st.Write([]byte("reply"))
+					st.Close()
+				}()
+			}
+		}()
+
+		peer.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		peer.Write(data) // fails once the session stops reading and closes: fine
+
+		if st := s.Stats(); st.MemoryReserved > st.MemoryLimit {
+			t.Fatalf("memory reserved %d over the budget %d", st.MemoryReserved, st.MemoryLimit)
+		}
+		if len(data)%2 == 1 {
+			peer.Close()
+		}
+		closed := make(chan struct{})
+		go func() {
+			s.Close()
+			s.Wait()
+			close(closed)
+		}()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+			t.Fatalf("session did not end within 10 s of Close (input % x)", data)
+		}
+		peer.Close()
+		if err := s.Err(); !errors.Is(err, ErrSessionClosed) {
+			t.Fatalf("session error after Close: %v", err)
+		}
+		done := make(chan struct{})
+		go func() {
+			wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+			t.Fatal("stream or accept goroutines still blocked 10 s after the session ended")
+		}
+	})
+}
