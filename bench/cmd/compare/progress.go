@@ -17,6 +17,8 @@ const progressAfter = 2 * time.Second
 type progress struct {
 	w     io.Writer
 	start time.Time
+	after time.Duration // quiet until the run is this old
+	every time.Duration // redraw interval
 	quit  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -29,7 +31,13 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, quiet bool) *progress {
-	p := &progress{w: w, start: time.Now(), quit: make(chan struct{}), done: make(chan struct{})}
+	return startProgress(w, quiet, progressAfter, 500*time.Millisecond)
+}
+
+// startProgress is newProgress with the delay and redraw interval chosen.
+func startProgress(w io.Writer, quiet bool, after, every time.Duration) *progress {
+	p := &progress{w: w, start: time.Now(), after: after, every: every,
+		quit: make(chan struct{}), done: make(chan struct{})}
 	if quiet {
 		close(p.done)
 		return p
@@ -48,7 +56,7 @@ func (p *progress) begin(label string, total int, counter *atomic.Int64) {
 
 func (p *progress) loop() {
 	defer close(p.done)
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(p.every)
 	defer t.Stop()
 	for {
 		select {
@@ -60,7 +68,7 @@ func (p *progress) loop() {
 			p.mu.Unlock()
 			return
 		case <-t.C:
-			if time.Since(p.start) < progressAfter {
+			if time.Since(p.start) < p.after {
 				continue
 			}
 			p.mu.Lock()
