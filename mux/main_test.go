@@ -111,3 +111,16 @@ func sumReader(r io.Reader) (int64, [32]byte, error) {
 	copy(sum[:], h.Sum(nil))
 	return n, sum, err
 }
+
+func bytesReader(b []byte) io.Reader { return &sliceReader{b: b} }
+
+type sliceReader struct{ b []byte }
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}

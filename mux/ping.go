@@ -59,8 +59,16 @@ func (t *pingTable) answered(s *Session, v uint32) {
 }
 
 // observeRTT folds a sample into the smoothed RTT (weight 1/8 for new samples, as TCP's SRTT
-// in RFC 6298 §2; the first sample is taken as it is).
+// in RFC 6298 §2; the first sample is taken as it is) and the minimum RTT. Window auto-tuning
+// uses the minimum: a sample taken while data queues in front of the ping is inflated, and an
+// inflated RTT would grow windows, and with them the queues, further.
 func (s *Session) observeRTT(d time.Duration) {
+	for {
+		old := s.minRTT.Load()
+		if old != 0 && int64(d) >= old || s.minRTT.CompareAndSwap(old, int64(d)) {
+			break
+		}
+	}
 	for {
 		old := s.rtt.Load()
 		nv := int64(d)

@@ -18,6 +18,10 @@ const (
 	// handed to writev as they are (zero copy) when the connection supports it.
 	copyBelow = 2048
 
+	// unsentLimit is the TCP_NOTSENT_LOWAT set on TCP connections, in bytes: how much the
+	// kernel may hold unsent, so frames queued after it are at most this far behind.
+	unsentLimit = 256 << 10
+
 	// pongBacklog bounds the Ping replies waiting to be sent; a peer that pings faster than it
 	// reads loses the extra replies (the receive loop never blocks on sending).
 	pongBacklog = 32

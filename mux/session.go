@@ -50,6 +50,7 @@ type Session struct {
 
 	lastRecv atomic.Int64 // time.Now().UnixNano() of the last received frame
 	rtt      atomic.Int64 // smoothed round-trip time in ns; 0 until measured
+	minRTT   atomic.Int64 // smallest round-trip time seen in ns; 0 until measured
 	stats    counters
 
 	endOnce  sync.Once
@@ -95,6 +96,7 @@ func newSession(conn net.Conn, c *Config, client bool) (*Session, error) {
 	}
 	s.sched.init()
 	s.sched.batch = newBatch(conn)
+	limitUnsent(conn, unsentLimit)
 	s.mem.limit = int64(cfg.MaxSessionMemory)
 	s.pings.init()
 	s.lastRecv.Store(time.Now().UnixNano())

@@ -59,7 +59,7 @@ func (st *Stream) autoTuneLocked(now time.Time) {
 	consumed := st.readTotal - st.epochRead
 	elapsed := now.Sub(st.epochStart)
 	st.epochStart, st.epochRead = now, st.readTotal
-	rtt := time.Duration(s.rtt.Load())
+	rtt := time.Duration(s.minRTT.Load())
 	if rtt <= 0 || st.window >= s.cfg.MaxStreamWindow {
 		return
 	}

@@ -1,0 +1,202 @@
+package mux
+
+import (
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/muxpool/muxpool/internal/netem"
+)
+
+// delayedPair starts a client session that reaches its server through a userspace relay adding
+// oneWay delay in each direction.
+func delayedPair(t *testing.T, oneWay time.Duration, ccfg, scfg *Config) (*Session, *Session) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	relay, err := netem.Listen(ln.Addr().String(), netem.Config{Delay: oneWay, QueueBytes: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	cc, err := net.Dial("tcp", relay.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := Client(cc, ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := Server(sc, scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client.Close()
+		server.Close()
+		client.Wait()
+		server.Wait()
+	})
+	return client, server
+}
+
+// TestWindowAutoTuneGrows: on a link with 20 ms RTT, a reader that keeps up grows its window
+// well past the initial 256 KiB (toward MaxStreamWindow), and the bytes arrive intact.
+func TestWindowAutoTuneGrows(t *testing.T) {
+	client, server := delayedPair(t, 10*time.Millisecond, testConfig(), testConfig())
+	ctx := testCtx(t, 30*time.Second)
+	waitFor(t, func() bool { return server.RTT() > 0 && client.RTT() > 0 })
+	if rtt := server.RTT(); rtt < 15*time.Millisecond {
+		t.Fatalf("server RTT %v, want about 20ms through the relay", rtt)
+	}
+
+	const size = 24 << 20
+	data := randomBytes(size, 7)
+	go func() {
+		st, err := client.Open(ctx)
+		if err != nil {
+			return
+		}
+		st.Write(data)
+		st.Close()
+	}()
+	st, err := server.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, sum, err := sumReader(st)
+	if err != nil || n != size || sum != sha(data) {
+		t.Fatalf("read %d bytes, err %v, checksum ok %v", n, err, sum == sha(data))
+	}
+	st.mu.Lock()
+	window := st.window
+	st.mu.Unlock()
+	if window < 4<<20 {
+		t.Errorf("window grew to %d bytes, want >= 4 MiB", window)
+	}
+	if g := server.Stats().WindowGrowths; g == 0 {
+		t.Error("no window growth recorded")
+	}
+	st.Close()
+}
+
+// TestWindowStalledReaderDoesNotGrow: a reader that stops reading keeps the initial window, and
+// the writer is held back by it.
+func TestWindowStalledReaderDoesNotGrow(t *testing.T) {
+	client, server := delayedPair(t, 5*time.Millisecond, testConfig(), testConfig())
+	ctx := testCtx(t, 10*time.Second)
+	waitFor(t, func() bool { return server.RTT() > 0 })
+	cst, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cst.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	n, err := cst.Write(make([]byte, 4<<20))
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("write to a stalled reader: %d bytes, %v; want a timeout", n, err)
+	}
+	if n != initialWindow {
+		t.Errorf("wrote %d bytes into a stalled reader, want exactly the initial window %d", n, initialWindow)
+	}
+	sst, err := server.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sst.mu.Lock()
+	window, buffered := sst.window, sst.buf.len()
+	sst.mu.Unlock()
+	if window != initialWindow || buffered != initialWindow {
+		t.Errorf("stalled reader: window %d, buffered %d; want %d each", window, buffered, initialWindow)
+	}
+	if g := server.Stats().WindowGrowths; g != 0 {
+		t.Errorf("%d window growths for a reader that never read", g)
+	}
+}
+
+// TestMemoryBudget: streams reserve their windows from MaxSessionMemory; past it Open fails
+// with ErrMemoryBudget and the peer's SYNs are refused with RST, and growth stops at the
+// budget, so reservations never exceed it.
+func TestMemoryBudget(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxSessionMemory = 4 * initialWindow
+	client, server := delayedPair(t, 2*time.Millisecond, cfg, cfg)
+	ctx := testCtx(t, 20*time.Second)
+
+	var open []*Stream
+	for range 4 {
+		st, err := client.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, st)
+	}
+	if _, err := client.Open(ctx); !errors.Is(err, ErrMemoryBudget) {
+		t.Fatalf("fifth Open: %v, want ErrMemoryBudget", err)
+	}
+	// Three of the four accepted: the server has room for one more incoming stream only after
+	// a growth it cannot make. Its own opens count against its own budget.
+	for range 4 {
+		if _, err := server.AcceptStream(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := server.Open(ctx); !errors.Is(err, ErrMemoryBudget) {
+		t.Fatalf("server Open past its budget: %v, want ErrMemoryBudget", err)
+	}
+	if r, l := server.Stats().MemoryReserved, server.Stats().MemoryLimit; r > l {
+		t.Fatalf("reserved %d > limit %d", r, l)
+	}
+	// Freeing a stream frees its reservation.
+	open[0].Reset()
+	waitFor(t, func() bool { return client.Stats().MemoryReserved == 3*initialWindow })
+	st, err := client.Open(ctx)
+	if err != nil {
+		t.Fatalf("Open after a reset freed memory: %v", err)
+	}
+	st.Close()
+	for _, st := range open[1:] {
+		st.Close()
+	}
+}
+
+// TestMemoryBudgetRefusesIncoming: a SYN the budget cannot cover is answered with RST, and the
+// opener's stream fails with ErrStreamReset.
+func TestMemoryBudgetRefusesIncoming(t *testing.T) {
+	scfg := testConfig()
+	scfg.MaxSessionMemory = 2 * initialWindow
+	client, server := sessionPair(t, testConfig(), scfg)
+	ctx := testCtx(t, 10*time.Second)
+	var sts []*Stream
+	for range 3 {
+		st, err := client.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Write([]byte("x"))
+		sts = append(sts, st)
+	}
+	_, err := io.ReadAll(sts[2])
+	if !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("third stream: %v, want ErrStreamReset", err)
+	}
+	if got := server.Stats().StreamsRefused; got != 1 {
+		t.Fatalf("server refused %d streams, want 1", got)
+	}
+	for _, st := range sts {
+		st.Close()
+	}
+}
+
+func sha(b []byte) [32]byte {
+	_, sum, _ := sumReader(bytesReader(b))
+	return sum
+}
