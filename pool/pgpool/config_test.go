@@ -129,7 +129,7 @@ func TestHandMadeConnConfigFailsAcquireWithoutPanic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer shutdown(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := p.Acquire(ctx); !errors.Is(err, pgpool.ErrInvalidConfig) {

@@ -41,7 +41,7 @@ func newPool(t *testing.T, extra string) (*pgpool.Pool, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.Close)
+	t.Cleanup(func() { shutdown(t, p) })
 	return p, app
 }
 
@@ -85,4 +85,14 @@ func backendPID(c *pgpool.Conn) uint32 { return c.Conn().PgConn().PID() }
 // application_name.
 func newConnString(t *testing.T) string {
 	return fmt.Sprintf("%s application_name=pgpool_test_%d", pgtest.Shared(t).ConnString(), appSeq.Add(1))
+}
+
+// shutdown closes p, but gives up after 10s (a failed test may have left a connection held)
+// rather than hang the package.
+func shutdown(t *testing.T, p *pgpool.Pool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Errorf("pool Shutdown: %v (a connection was never released)", err)
+	}
 }

@@ -306,7 +306,7 @@ func TestAfterConnectErrorFailsAcquire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer shutdown(t, p)
 	if _, err := p.Acquire(testCtx(t)); !errors.Is(err, boom) {
 		t.Fatalf("first Acquire: %v, want boom", err)
 	}

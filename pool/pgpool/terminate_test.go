@@ -112,7 +112,7 @@ func TestShouldPingHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer shutdown(t, p)
 	admin := adminConn(t)
 	pid := idlePIDs(t, p, 1)[0]
 	killBackend(t, admin, pid)
