@@ -14,8 +14,9 @@ const readSize = 32 << 10
 
 // chunk is bytes read from the sender, released to the receiver at due.
 type chunk struct {
-	data []byte
-	due  time.Time
+	buf *[readSize]byte // from bufPool
+	n   int             // bytes used in buf
+	due time.Time
 }
 
 // pipe carries one direction of one relayed connection. A reader goroutine
@@ -53,12 +54,19 @@ func (p *pipe) abort() {
 	p.mu.Unlock()
 }
 
+// bufPool recycles read buffers: a chunk owns its buffer from read until
+// the writer has sent it.
+var bufPool = sync.Pool{New: func() any { return new([readSize]byte) }}
+
 // read runs until src ends. It reports whether it ended cleanly (EOF).
 func (p *pipe) read() bool {
-	buf := make([]byte, readSize)
 	for {
-		n, err := p.src.Read(buf)
-		if n > 0 && !p.enqueue(buf[:n]) {
+		buf := bufPool.Get().(*[readSize]byte)
+		n, err := p.src.Read(buf[:])
+		if n == 0 {
+			bufPool.Put(buf)
+		} else if !p.enqueue(buf, n) {
+			bufPool.Put(buf)
 			return false
 		}
 		if err != nil {
@@ -74,12 +82,12 @@ func (p *pipe) read() bool {
 	}
 }
 
-// enqueue waits for room, then queues a copy of b. It reports false once the
-// pipe is aborted.
-func (p *pipe) enqueue(b []byte) bool {
+// enqueue waits for room, then queues buf[:n], taking ownership of buf. It
+// reports false, leaving buf to the caller, once the pipe is aborted.
+func (p *pipe) enqueue(buf *[readSize]byte, n int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.queued > 0 && p.queued+len(b) > p.limit && !p.aborted {
+	for p.queued > 0 && p.queued+n > p.limit && !p.aborted {
 		p.cond.Wait()
 	}
 	if p.aborted {
@@ -87,12 +95,12 @@ func (p *pipe) enqueue(b []byte) bool {
 	}
 	// Stamp after waiting for room: time spent blocked is back-pressure on
 	// the sender, not time on the wire.
-	due := p.link.due(time.Now(), len(b))
-	if p.lost(len(b)) {
+	due := p.link.due(time.Now(), n)
+	if p.lost(n) {
 		due = due.Add(p.stall)
 	}
-	p.q = append(p.q, chunk{data: append([]byte(nil), b...), due: due})
-	p.queued += len(b)
+	p.q = append(p.q, chunk{buf: buf, n: n, due: due})
+	p.queued += n
 	p.cond.Broadcast()
 	return true
 }
@@ -139,14 +147,15 @@ func (p *pipe) write() bool {
 				return false
 			}
 		}
-		if _, err := p.dst.Write(c.data); err != nil {
+		if _, err := p.dst.Write(c.buf[:c.n]); err != nil {
 			return false
 		}
 
 		p.mu.Lock()
 		p.q[0] = chunk{}
 		p.q = p.q[1:]
-		p.queued -= len(c.data)
+		p.queued -= c.n
+		bufPool.Put(c.buf)
 		p.cond.Broadcast()
 		p.mu.Unlock()
 	}
