@@ -128,32 +128,26 @@ func ids(ss []strategy) []string {
 }
 
 // selectStrategies keeps the strategies named by filter (groups or
-// group/name, comma-separated; empty = all). An unknown name is a usage error.
+// group/name, comma-separated; empty = all), in table order. An unknown name
+// is a usage error.
 func selectStrategies(all []strategy, filter string) ([]strategy, error) {
 	if strings.TrimSpace(filter) == "" {
 		return all, nil
 	}
-	var sel []strategy
+	want := map[string]bool{}
 	for _, f := range strings.Split(filter, ",") {
 		f = strings.TrimSpace(f)
-		found := false
-		for _, s := range all {
-			if (f == s.group || f == s.id()) && !slices.ContainsFunc(sel, func(x strategy) bool { return x.id() == s.id() }) {
-				sel = append(sel, s)
-				found = true
-			} else if f == s.group || f == s.id() {
-				found = true
-			}
-		}
-		if !found {
+		if !slices.ContainsFunc(all, func(s strategy) bool { return f == s.group || f == s.id() }) {
 			return nil, fmt.Errorf("%w: unknown strategy %q (have %s)", errUsage, f, strings.Join(ids(all), ","))
 		}
+		want[f] = true
 	}
-	// Keep table order whatever the filter's order.
-	slices.SortStableFunc(sel, func(a, b strategy) int {
-		return slices.IndexFunc(all, func(x strategy) bool { return x.id() == a.id() }) -
-			slices.IndexFunc(all, func(x strategy) bool { return x.id() == b.id() })
-	})
+	var sel []strategy
+	for _, s := range all {
+		if want[s.group] || want[s.id()] {
+			sel = append(sel, s)
+		}
+	}
 	return sel, nil
 }
 

@@ -87,7 +87,6 @@ type report struct {
 	Params  params      `json:"params"`
 	Machine machineInfo `json:"machine"`
 	Results []result    `json:"results"`
-	Notes   []string    `json:"notes,omitempty"`
 }
 
 // machineInfo describes where the numbers came from.
@@ -172,9 +171,6 @@ func (r report) writeTable(w io.Writer) error {
 		if x.FirstError != "" {
 			fmt.Fprintf(w, "%s/%s: %d errors, first: %s\n", x.Group, x.Strategy, x.Errors, x.FirstError)
 		}
-	}
-	for _, n := range r.Notes {
-		fmt.Fprintln(w, "note:", n)
 	}
 	return nil
 }
