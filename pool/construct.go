@@ -63,7 +63,7 @@ func (p *Pool[T]) construct(c *construction[T]) {
 
 	now := p.now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	p.constructing--
 	if c.warm {
 		p.warming--

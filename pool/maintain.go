@@ -24,7 +24,7 @@ func (p *Pool[T]) maintain() {
 func (p *Pool[T]) checkIdle() time.Duration {
 	now := p.now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	if p.closed {
 		return p.cfg.HealthCheckPeriod
 	}

@@ -45,6 +45,11 @@ type Pool[T any] struct {
 	slots, constructing, acquired, destroying int32
 	warming                                   int32 // constructions started by the maintainer
 
+	// toWake lists waiters served under mu (linked through next); unlock wakes them after
+	// releasing mu, so a goroutine wake-up (possibly a futex call) never lengthens the
+	// critical section.
+	toWake *waiter[T]
+
 	closed bool
 	gen    uint64 // bumped by Reset; resources from older generations are destroyed
 	count  counters
@@ -96,18 +101,18 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 	if err := ctx.Err(); err != nil {
 		p.mu.Lock()
 		p.count.canceled++
-		p.mu.Unlock()
+		p.unlock()
 		return nil, err
 	}
 	p.mu.Lock()
 	if p.closed {
-		p.mu.Unlock()
+		p.unlock()
 		return nil, ErrClosedPool
 	}
 	if p.waiters.len() == 0 {
 		if r := p.popIdleLocked(); r != nil {
 			p.count.acquire++
-			p.mu.Unlock()
+			p.unlock()
 			return r, nil
 		}
 	}
@@ -122,14 +127,21 @@ func (p *Pool[T]) waitLocked(ctx context.Context) (*Resource[T], error) {
 	w.start = p.now()
 	p.waiters.pushBack(w)
 	p.constructForWaitersLocked()
-	p.mu.Unlock()
+	p.unlock()
 
+	done := ctx.Done()
+	if done == nil { // cannot be canceled: a plain receive is cheaper than a select
+		<-w.ready
+		r, err := w.res, w.err
+		p.putWaiter(w)
+		return r, err
+	}
 	select {
 	case <-w.ready:
 		r, err := w.res, w.err
 		p.putWaiter(w)
 		return r, err
-	case <-ctx.Done():
+	case <-done:
 	}
 
 	p.mu.Lock()
@@ -138,20 +150,19 @@ func (p *Pool[T]) waitLocked(ctx context.Context) (*Resource[T], error) {
 		// Not served: leave the line. A construction started for us carries on unowned.
 		p.waiters.remove(w)
 		p.waiters.unbind(w)
-		p.mu.Unlock()
+		p.unlock()
 		p.putWaiter(w)
 		return nil, ctx.Err()
 	}
-	// Served while ctx ended. The token is already in ready (it is sent under mu); pass a
-	// resource on to the next in line so the race never leaks it.
-	<-w.ready
-	if r := w.res; r != nil {
-		p.acquired--
+	// Served while ctx ended; the server sends the token right after unlocking. Pass a
+	// resource on (to the next in line, or idle) so the race never leaks it.
+	if w.res != nil {
 		p.count.acquire--
 		p.count.emptyAcquire--
-		p.putLocked(r, p.now())
+		p.releaseLocked(w.res, false, p.now())
 	}
-	p.mu.Unlock()
+	p.unlock()
+	<-w.ready
 	p.putWaiter(w)
 	return nil, ctx.Err()
 }
@@ -170,7 +181,7 @@ func (p *Pool[T]) TryAcquire(ctx context.Context) (*Resource[T], error) {
 		return nil, err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	if p.closed {
 		return nil, ErrClosedPool
 	}
@@ -225,7 +236,20 @@ func (p *Pool[T]) putLocked(r *Resource[T], now int64) {
 	p.idle = append(p.idle, r)
 }
 
-// serveLocked hands r (or err) to the queued waiter w and wakes it.
+// unlock releases mu and then wakes the waiters served while it was held.
+func (p *Pool[T]) unlock() {
+	w := p.toWake
+	p.toWake = nil
+	p.mu.Unlock()
+	for w != nil {
+		next := w.next // read before the wake: the waiter may be reused at once
+		w.next = nil
+		w.ready <- struct{}{}
+		w = next
+	}
+}
+
+// serveLocked hands r (or err) to the queued waiter w; unlock wakes it.
 func (p *Pool[T]) serveLocked(w *waiter[T], r *Resource[T], err error, now int64) {
 	p.waiters.remove(w)
 	p.waiters.unbind(w)
@@ -239,15 +263,22 @@ func (p *Pool[T]) serveLocked(w *waiter[T], r *Resource[T], err error, now int64
 		}
 	}
 	w.res, w.err = r, err
-	w.ready <- struct{}{}
+	w.next = p.toWake
+	p.toWake = w
 }
 
 // release is Resource.Release (used) and Resource.ReleaseUnused (!used).
 func (p *Pool[T]) release(r *Resource[T], used bool) {
 	now := p.now()
 	p.mu.Lock()
+	p.releaseLocked(r, used, now)
+	p.unlock()
+}
+
+// releaseLocked gives back r if it is acquired: to the first waiter or the idle set, or to
+// its Destructor if it is stale, expired, or the pool is closed.
+func (p *Pool[T]) releaseLocked(r *Resource[T], used bool, now int64) {
 	if r.state != stateAcquired {
-		p.mu.Unlock()
 		return
 	}
 	p.acquired--
@@ -263,7 +294,6 @@ func (p *Pool[T]) release(r *Resource[T], used bool) {
 	default:
 		p.putLocked(r, now)
 	}
-	p.mu.Unlock()
 }
 
 // destroyAcquired is Resource.Destroy.
@@ -273,7 +303,7 @@ func (p *Pool[T]) destroyAcquired(r *Resource[T]) {
 		p.acquired--
 		p.startDestroyLocked(r)
 	}
-	p.mu.Unlock()
+	p.unlock()
 }
 
 // hijack is Resource.Hijack.
@@ -285,7 +315,7 @@ func (p *Pool[T]) hijack(r *Resource[T]) {
 		p.count.hijack++
 		p.freeSlotLocked()
 	}
-	p.mu.Unlock()
+	p.unlock()
 }
 
 // startDestroyLocked schedules the Destructor for r, which is counted nowhere. The slot stays
@@ -306,7 +336,7 @@ func (p *Pool[T]) destroy(r *Resource[T]) {
 	p.destroying--
 	p.count.destroy++
 	p.freeSlotLocked()
-	p.mu.Unlock()
+	p.unlock()
 }
 
 // freeSlotLocked gives a slot back: to a waiter that needs a construction, else to MinSize
@@ -343,7 +373,7 @@ func (p *Pool[T]) kickMaintainer() {
 // rebuilt. Use it when the backend behind every resource has changed (a failover).
 func (p *Pool[T]) Reset() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	if p.closed {
 		return
 	}
@@ -380,7 +410,7 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 		p.idle = nil
 		p.checkDrainedLocked()
 	}
-	p.mu.Unlock()
+	p.unlock()
 	p.cancelBase()
 
 	select {

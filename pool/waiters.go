@@ -5,13 +5,13 @@ import "context"
 // waiter is one blocked Acquire. Waiters are pooled per Pool (sync.Pool), so a blocking
 // Acquire allocates nothing once the pool is warm.
 //
-// Delivery protocol: whoever serves a waiter holds the pool mutex, removes it from the queue,
-// sets res or err, and then sends one token on ready. The waiter therefore finds ready
-// drained-able exactly when it is no longer queued, which is what lets a waiter whose ctx
-// ended decide under the mutex whether it was served (and must pass the resource on) or not
-// (and may leave, consuming nothing).
+// Delivery protocol: whoever serves a waiter holds the pool mutex, removes it from the queue
+// and sets res or err; right after unlocking it sends one token on ready. A waiter whose ctx
+// ended decides under the mutex: still queued means not served (it leaves, consuming
+// nothing); not queued means served, and the token is sent or about to be (it receives it and
+// passes the resource on).
 type waiter[T any] struct {
-	next, prev *waiter[T]
+	next, prev *waiter[T] // queue links; next also links Pool.toWake once served
 	queued     bool
 
 	// cons is the construction started on this waiter's behalf, if any. A waiter has at
