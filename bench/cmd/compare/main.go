@@ -190,9 +190,9 @@ func measureOne(ctx context.Context, p params, s strategy, done *atomic.Int64) (
 	}
 	defer c.close()
 	warm := p.concurrency(s.multiplexed)
-	if w := drive(ctx, c, warm, warm, nil); w.errors > 0 {
+	if w := drive(ctx, c, warm, warm, p.requestTimeout(), nil); w.errors > 0 {
 		return sample{}, 0, fmt.Errorf("warm-up: %w", w.firstErr)
 	}
-	smp := drive(ctx, c, p.Requests, p.Clients, done)
+	smp := drive(ctx, c, p.Requests, p.Clients, p.requestTimeout(), done)
 	return smp, c.conns(), ctx.Err()
 }

@@ -223,7 +223,7 @@ func startDemux(scheme string, maxConns int) func(context.Context, params) (*cli
 			Upstream:          scheme + "://" + r.Addr().String(),
 			MaxConns:          maxConns,
 			MaxStreamsPerConn: p.Streams,
-			QueueTimeout:      requestTimeout,
+			QueueTimeout:      p.requestTimeout(),
 		})
 		if err != nil {
 			r.Close()

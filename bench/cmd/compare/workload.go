@@ -29,8 +29,12 @@ type params struct {
 // every multiplexed strategy is compared with.
 const sixConns = 6
 
-// requestTimeout bounds one request so a wedged strategy cannot hang the run.
-const requestTimeout = 30 * time.Second
+// requestTimeout bounds one request, queueing included, so a wedged strategy
+// cannot hang the run: 30 s beyond twice the slowest strategy's predicted
+// total, since with six connections a request may queue behind most others.
+func (p params) requestTimeout() time.Duration {
+	return 30*time.Second + 2*p.model(false)
+}
 
 // errShortResponse reports a response body that is not exactly -size bytes.
 var errShortResponse = errors.New("compare: response body has the wrong size")
@@ -52,9 +56,10 @@ type sample struct {
 	firstErr  error
 }
 
-// drive performs n requests with p.Clients concurrent workers and records each
-// request's latency. done is bumped once per finished request for progress.
-func drive(ctx context.Context, c *client, n, workers int, done *atomic.Int64) sample {
+// drive performs n requests with that many concurrent workers, each bounded
+// by timeout, and records each request's latency. done, if not nil, is bumped
+// once per finished request for progress.
+func drive(ctx context.Context, c *client, n, workers int, timeout time.Duration, done *atomic.Int64) sample {
 	var (
 		next      atomic.Int64
 		mu        sync.Mutex
@@ -68,7 +73,7 @@ func drive(ctx context.Context, c *client, n, workers int, done *atomic.Int64) s
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) && ctx.Err() == nil {
-				rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+				rctx, cancel := context.WithTimeout(ctx, timeout)
 				t0 := time.Now()
 				err := c.do(rctx)
 				lat := time.Since(t0)
