@@ -126,7 +126,7 @@ func (c *Config) Validate() error {
 // withDefaults returns a copy of c with zero fields set to their defaults. c may be nil.
 func (c *Config) withDefaults() Config {
 	if c == nil {
-		return *DefaultConfig()
+		c = DefaultConfig()
 	}
 	out := *c
 	d := DefaultConfig()

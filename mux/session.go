@@ -282,10 +282,21 @@ func (s *Session) end(err error, mode endMode) {
 			s.sched.goAwayWith(GoAwayNormal)
 		}
 		s.sched.notify()
-		if mode != endGraceful {
+		switch {
+		case mode == endGraceful:
+		case errors.Is(err, io.ErrUnexpectedEOF) && s.remoteGoAwaySeen():
+			// The peer said GoAway and then closed: an orderly end on its side.
+			s.log.Debug("mux: session closed by peer", "remote", s.conn.RemoteAddr())
+		default:
 			s.log.Warn("mux: session ended", "remote", s.conn.RemoteAddr(), "err", err)
 		}
 	})
+}
+
+func (s *Session) remoteGoAwaySeen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remoteGoAway
 }
 
 // fail ends the session because of an error seen by one of its loops.
