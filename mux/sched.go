@@ -83,14 +83,15 @@ type scheduler struct {
 	ctrl streamList // streams with flags or window credit to send
 	data streamList // streams with data and send window
 
-	pongs   []uint32 // Ping values to echo with ACK
-	pings   []uint32 // own Ping values to send with SYN
-	refused []uint32 // stream IDs to answer with RST (no Stream object)
-	goAway  bool     // a GoAway is pending
-	code    uint32   // its code
-	stopped bool     // the send loop has ended: intents are dropped
-	writing bool     // the write token: someone is building or writing a batch
-	batch   *batch   // the token holder's scratch
+	pongs     []uint32 // Ping values to echo with ACK
+	pings     []uint32 // own Ping values to send with SYN
+	refused   []uint32 // stream IDs to answer with RST (no Stream object)
+	goAway    bool     // a GoAway is pending
+	code      uint32   // its code
+	stopped   bool     // the send loop has ended: intents are dropped
+	writing   bool     // the write token: someone is building or writing a batch
+	wantToken bool     // the send loop waits for the token: wake it when it is returned
+	batch     *batch   // the token holder's scratch
 
 	wake    chan struct{} // capacity 1: "there may be work"
 	drained chan struct{} // capacity 1: refusals were taken off the queue

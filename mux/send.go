@@ -20,6 +20,7 @@ func (s *Session) sendLoop() {
 	sc.mu.Lock()
 	for !isClosed(s.done) {
 		if sc.writing || !sc.hasWorkLocked() {
+			sc.wantToken = sc.writing
 			sc.mu.Unlock()
 			select {
 			case <-sc.wake:
@@ -52,9 +53,6 @@ func (s *Session) writeInlineLocked(st *Stream) {
 			return
 		}
 	}
-	if !sc.writing && sc.hasWorkLocked() {
-		sc.notify() // hand what is left to the send loop
-	}
 }
 
 // writeOnceLocked takes the token, writes one batch and gives the token back. sc.mu must be
@@ -72,6 +70,12 @@ func (s *Session) writeOnceLocked() error {
 	s.finishSent(b)
 	sc.mu.Lock()
 	sc.writing = false
+	if sc.wantToken || sc.hasWorkLocked() || isClosed(s.done) {
+		// Hand the token (and what is left) to the send loop, or to drain. Without work and
+		// without a waiter nobody is woken, which keeps inline writes free of hand-offs.
+		sc.wantToken = false
+		sc.notify()
+	}
 	return err
 }
 
@@ -110,6 +114,7 @@ func (s *Session) drain() {
 	sc := &s.sched
 	sc.mu.Lock()
 	for sc.writing { // an inline Write is finishing its batch
+		sc.wantToken = true
 		sc.mu.Unlock()
 		<-sc.wake
 		sc.mu.Lock()
