@@ -11,8 +11,8 @@ import (
 // Client-reset budget per HTTP/2 front connection (see connGuard).
 const (
 	resetWindow = time.Second
-	resetBudget = 100         // client-cancelled requests per window before lingering
-	resetLinger = time.Second // how long a handler keeps its slot once over budget
+	resetBudget = 100              // client-cancelled requests per window before lingering
+	resetLinger = 10 * time.Second // longest a handler keeps its slot once over budget
 )
 
 // connGuard counts, per client connection, requests the client cancelled before a
@@ -20,14 +20,16 @@ const (
 // (CVE-2023-39325) by running at most MaxConcurrentStreams handlers and sending GOAWAY
 // ENHANCE_YOUR_CALM once 4× that many wait to start; but the proxy's handlers return
 // at once when their stream is reset, so that queue never fills and the flood goes on
-// forever. Over budget, a reset handler keeps its slot for resetLinger, which lets
-// the server's own limit end the flood with GOAWAY while a client that cancels now
-// and then never notices.
+// forever. A connection that goes over budget once is hostile for good: each of its
+// reset handlers keeps its slot until the connection closes (at most resetLinger),
+// so the server's own limit ends the flood with GOAWAY however fast it reads frames,
+// while a client that cancels now and then never notices.
 type connGuard struct {
-	done   chan struct{} // closed when the connection closes: lingering ends
-	mu     sync.Mutex
-	start  time.Time
-	resets int
+	done    chan struct{} // closed when the connection closes: lingering ends
+	mu      sync.Mutex
+	start   time.Time
+	resets  int
+	hostile bool // went over budget once; stays so for the connection's life
 }
 
 type guardKey struct{}
@@ -61,7 +63,8 @@ func (g *connGuard) noteReset(now time.Time) bool {
 		g.start, g.resets = now, 0
 	}
 	g.resets++
-	return g.resets > resetBudget
+	g.hostile = g.hostile || g.resets > resetBudget
+	return g.hostile
 }
 
 // afterReset applies the budget to r, whose client went away before a response.

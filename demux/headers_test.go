@@ -161,31 +161,62 @@ func TestMalformedRequestsRejected(t *testing.T) {
 	}
 }
 
-// Behaviour 5: Content-Length together with Transfer-Encoding. Go's HTTP/1.1 server
-// resolves it as RFC 9112 §6.3 allows (chunked wins, Content-Length removed), so the
-// upstream receives one unambiguous HTTP/2 request and the bytes after the chunked
-// body are parsed as the next request on the same connection, never hidden in a body.
-func TestContentLengthWithTransferEncoding(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string
+// Behaviour 5: Content-Length together with Transfer-Encoding, or Transfer-Encoding
+// in HTTP/1.0, is ambiguous framing (RFC 9112 §6.1, §11.2). Go's server alone would
+// drop Content-Length and forward; behind GuardListener it is answered 400, the
+// connection closes, and neither it nor the bytes after it reach the upstream.
+func TestAmbiguousFramingRejected(t *testing.T) {
+	var hits atomic.Int64
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	for name, raw := range map[string]string{
+		"cl+te": "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"5\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+		"te+cl-lowercase": "POST /a HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n0\r\n\r\n",
+		"http10-te":       "POST /a HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, _, closed := rawExchange(t, f.addr, raw)
+			if resp.StatusCode != http.StatusBadRequest || !closed {
+				t.Errorf("status %d closed %v, want 400 and close", resp.StatusCode, closed)
+			}
+		})
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("%d ambiguous requests reached the upstream", n)
+	}
+}
+
+// GuardListener follows framing across pipelined requests: Content-Length and chunked
+// bodies (with extensions and trailers) are delimited exactly, so every request in
+// the pipeline is answered in order.
+func TestGuardPipelinedFraming(t *testing.T) {
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		seen = append(seen, r.Method+" "+r.URL.Path+" cl="+r.Header.Get("Content-Length")+" body="+string(b))
-		mu.Unlock()
+		io.WriteString(w, r.URL.Path+":"+string(b))
 	})
 	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
-	raw := "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n" +
-		"5\r\nhello\r\n0\r\n\r\n" +
-		"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
-	resp, _, _ := rawExchange(t, f.addr, raw)
-	if resp.StatusCode >= 500 {
-		t.Errorf("status %d", resp.StatusCode)
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) == 0 || seen[0] != "POST /a cl= body=hello" {
-		t.Errorf("upstream saw %q, want the chunked body without Content-Length", seen)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST /cl HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"+
+		"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"+
+		"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	for _, want := range []string{"/cl:hello", "/chunked:abcde", "/plain:"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("reading response for %s: %v", want, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != want {
+			t.Errorf("got %d %q, want 200 %q", resp.StatusCode, b, want)
+		}
 	}
 }
 

@@ -161,7 +161,7 @@ func newFront(t testing.TB, cfg Config, opts ...func(*http.Server)) *front {
 	for _, o := range opts {
 		o(srv)
 	}
-	go srv.Serve(l)
+	go srv.Serve(GuardListener(l, srv.MaxHeaderBytes))
 	tr := &http.Transport{Protocols: new(http.Protocols), MaxConnsPerHost: 0, MaxIdleConnsPerHost: 256, DisableCompression: true}
 	tr.Protocols.SetHTTP1(true)
 	f := &front{p: p, srv: srv, url: "http://" + l.Addr().String(), addr: l.Addr().String(), tr: tr,

@@ -108,6 +108,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if up := upgradeRequested(r.Header); len(up) > 0 && p.mode != modeH1 {
 		info.err = ErrUpgradeUnsupported
+		lw.Header().Set("Connection", "close") // GuardListener stopped following this conn
 		http.Error(lw, fmt.Sprintf("upgrade to %q is not supported by this proxy (HTTP/2 upstream)", strings.Join(up, ", ")), http.StatusNotImplemented)
 		return
 	}
@@ -174,6 +175,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // HTTP/1.1 response with Content-Length cannot carry trailers, so the client would
 // silently lose them. Without it the front server chunks the body (RFC 9112 §7.1.2).
 func (p *Proxy) modifyResponse(resp *http.Response) error {
+	if resp.StatusCode != http.StatusSwitchingProtocols && len(upgradeRequested(resp.Request.Header)) > 0 {
+		// A refused upgrade ends the connection: GuardListener stopped following it.
+		resp.Header.Set("Connection", "close")
+	}
 	if len(resp.Trailer) > 0 {
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1

@@ -22,7 +22,13 @@ const (
 // and ConnState install a per-connection budget of client stream resets that makes
 // an HTTP/2 rapid-reset flood end with GOAWAY (see connGuard); when replacing either,
 // call the previous value from the new one. The caller may adjust any field before
-// serving.
+// serving. Serve it on a GuardListener so that requests with ambiguous framing
+// (Content-Length with Transfer-Encoding) get 400 instead of being normalised:
+//
+//	srv := demux.NewServer(addr, p)
+//	ln, err := net.Listen("tcp", addr)
+//	...
+//	err = srv.Serve(demux.GuardListener(ln, srv.MaxHeaderBytes))
 func NewServer(addr string, p *Proxy) *http.Server {
 	gs := new(guards)
 	srv := &http.Server{
