@@ -1035,3 +1035,123 @@ func TestHostileGoAway(t *testing.T) {
 		}
 	})
 }
+
+// TestHostileMemoryBudget: a peer that opens streams and fills every window while the
+// application never reads. Each stream reserves its 256 KiB window from MaxSessionMemory; once
+// the budget is spent, further SYNs are refused with RST, so buffered data never exceeds the
+// budget; reading and closing the streams returns the memory and new streams work again.
+func TestHostileMemoryBudget(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.MaxSessionMemory = 4 * initialWindow
+	s, p := hostileServer(t, cfg)
+	p.start()
+	heap0 := heapInUse()
+	full := make([]byte, initialWindow)
+	for i := range 10 {
+		id := uint32(2*i + 1)
+		p.frame(typeData, flagSYN, id, full)
+	}
+	for i := 4; i < 10; i++ {
+		p.expect(3*time.Second, "RST for a stream past the budget", isRST(uint32(2*i+1)))
+	}
+	waitFor(t, func() bool { return s.Stats().BytesReceived >= 10*initialWindow })
+	st := s.Stats()
+	if st.MemoryReserved > st.MemoryLimit || st.StreamsRefused != 6 || st.Streams != 4 {
+		t.Fatalf("reserved %d of %d, refused %d, streams %d; want within budget, 6 refused, 4 live",
+			st.MemoryReserved, st.MemoryLimit, st.StreamsRefused, st.Streams)
+	}
+	if grown := int64(heapInUse()) - int64(heap0); grown > int64(cfg.MaxSessionMemory)+4<<20 {
+		t.Errorf("heap grew by %d bytes with a %d-byte budget", grown, cfg.MaxSessionMemory)
+	}
+	// One more byte on a full stream is beyond its window: RST, not buffered.
+	p.frame(typeData, 0, 1, []byte("x"))
+	p.expect(3*time.Second, "RST for stream 1", isRST(1))
+	// The backlog holds streams 1..7: read the live ones in full, then close them all.
+	for range 4 {
+		a := acceptOne(t, s)
+		if a.ID() == 1 {
+			a.Close()
+			continue
+		}
+		a.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if n, err := io.ReadFull(a, make([]byte, initialWindow)); err != nil {
+			t.Fatalf("stream %d: read %d: %v", a.ID(), n, err)
+		}
+		a.Close()
+		p.frame(typeWindowUpdate, flagFIN, a.ID(), nil)
+	}
+	waitFor(t, func() bool { return s.NumStreams() == 0 && s.Stats().MemoryReserved == 0 })
+	checkLegitStream(t, s, p, 101)
+}
+
+// TestHostileUnACKedBacklog: when AcceptBacklog of our opened streams wait for an ACK that
+// never comes, Open waits (bounded by its ctx) instead of sending more SYNs the peer would
+// refuse; when the open timeouts reset them, Open proceeds again.
+func TestHostileUnACKedBacklog(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.AcceptBacklog = 4
+	cfg.StreamOpenTimeout = 400 * time.Millisecond
+	s, p := hostileServer(t, cfg)
+	p.start()
+	for range 4 {
+		if _, err := s.Open(testCtx(t, time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.Open(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Open past the un-ACKed backlog: %v, want to wait until ctx ends", err)
+	}
+	start := time.Now()
+	st, err := s.Open(testCtx(t, 3*time.Second))
+	if err != nil {
+		t.Fatalf("Open after the open timeouts: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Open waited %v", d)
+	}
+	reset := map[uint32]bool{}
+	for len(reset) < 4 { // the timers fire in any order
+		f := p.expect(3*time.Second, "RSTs for the timed-out opens", func(f rawFrame) bool { return f.flags&flagRST != 0 })
+		if f.id > 8 || f.id%2 != 0 {
+			t.Fatalf("RST for stream %d", f.id)
+		}
+		reset[f.id] = true
+	}
+	p.frame(typeData, flagACK, st.ID(), []byte("ack with data"))
+	st.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 13)
+	if _, err := io.ReadFull(st, buf); err != nil || string(buf) != "ack with data" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("session ended: %v", err)
+	}
+}
+
+// TestHostileRSTBeforeACK: the peer refuses a stream we opened (RST instead of ACK): our Read
+// and Write fail with a remote *StreamError, the stream is freed, the session goes on.
+func TestHostileRSTBeforeACK(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	st, err := s.Open(testCtx(t, 3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.expect(3*time.Second, "SYN", func(f rawFrame) bool { return f.id == st.ID() && f.flags&flagSYN != 0 })
+	p.frame(typeWindowUpdate, flagRST, st.ID(), nil)
+	st.SetDeadline(time.Now().Add(3 * time.Second))
+	var se *StreamError
+	if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) || !se.Remote || !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("Read on a refused stream: %v, want a remote *StreamError", err)
+	}
+	if _, err := st.Write([]byte("x")); !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("Write on a refused stream: %v", err)
+	}
+	waitFor(t, func() bool { return s.NumStreams() == 0 })
+	if s.Stats().ResetsReceived != 1 || s.Err() != nil {
+		t.Fatalf("resets %d, err %v", s.Stats().ResetsReceived, s.Err())
+	}
+	checkLegitStream(t, s, p, 1)
+}
