@@ -29,6 +29,10 @@ var ErrClosedPool = pool.ErrClosedPool
 // closeTimeout bounds closing one connection in the pool's destructor.
 const closeTimeout = 15 * time.Second
 
+// cleanupGrace is how long the destructor waits for pgconn's background cleanup of a broken
+// connection before freeing the slot anyway (see closeConn).
+const cleanupGrace = 100 * time.Millisecond
+
 // pingIdleAfter is the default ShouldPing threshold: idle longer than this, ping first.
 const pingIdleAfter = time.Second
 
@@ -39,6 +43,7 @@ type Pool struct {
 	pingTimeout time.Duration
 	shouldPing  func(context.Context, ShouldPingParams) bool
 	maxTries    int
+	cleanups    cleanups // background closes that Close must wait for
 }
 
 // connResource is the pooled value: one connection plus the handles given out for it.
@@ -122,7 +127,7 @@ func (p *Pool) connect(ctx context.Context) (*connResource, error) {
 	}
 	if p.config.AfterConnect != nil {
 		if err := p.config.AfterConnect(ctx, conn); err != nil {
-			closeConn(conn)
+			p.closeConn(conn)
 			return nil, err
 		}
 	}
@@ -145,18 +150,25 @@ func (p *Pool) disconnect(cr *connResource) {
 	if p.config.BeforeClose != nil {
 		p.config.BeforeClose(cr.conn)
 	}
-	closeConn(cr.conn)
+	p.closeConn(cr.conn)
 }
 
-// closeConn closes conn and waits (bounded) until pgconn's background cleanup has finished,
-// so no goroutine of a closed connection outlives the pool.
-func closeConn(conn *pgx.Conn) {
+// closeConn closes conn. A healthy connection closes at once (Terminate, then the socket). One
+// that pgconn already closed after an error or a canceled call is drained in the background
+// until its server lets go, which takes up to 15s when the server does not answer; closeConn
+// waits for that only cleanupGrace, so a dead peer does not hold a pool slot for 15s, and
+// leaves the rest to Close, which waits for it.
+func (p *Pool) closeConn(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
 	_ = conn.Close(ctx)
+	cancel()
+	done := conn.PgConn().CleanupDone()
+	t := time.NewTimer(cleanupGrace)
+	defer t.Stop()
 	select {
-	case <-conn.PgConn().CleanupDone():
-	case <-ctx.Done():
+	case <-done:
+	case <-t.C:
+		p.cleanups.add(done)
 	}
 }
 
@@ -309,9 +321,15 @@ func (p *Pool) Reset() { p.p.Reset() }
 
 // Close closes the pool: blocked Acquire calls return ErrClosedPool at once, idle connections
 // are closed, and held ones are closed when released. It returns when every connection is
-// closed, so it waits for holders; Shutdown bounds that wait.
-func (p *Pool) Close() { p.p.Close() }
+// closed (including background closes of broken connections, at most 15s each), so it waits
+// for holders; Shutdown bounds that wait.
+func (p *Pool) Close() { _ = p.Shutdown(context.Background()) }
 
-// Shutdown is Close bounded by ctx: it returns ctx.Err() if connections are still held when
-// ctx ends (they are closed when released).
-func (p *Pool) Shutdown(ctx context.Context) error { return p.p.Shutdown(ctx) }
+// Shutdown is Close bounded by ctx: it returns ctx.Err() if connections are still held, or
+// still closing, when ctx ends (they are closed when released).
+func (p *Pool) Shutdown(ctx context.Context) error {
+	if err := p.p.Shutdown(ctx); err != nil {
+		return err
+	}
+	return p.cleanups.wait(ctx)
+}

@@ -2,10 +2,12 @@ package pgpool_test
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/muxpool/muxpool/internal/pgtest"
 	"github.com/muxpool/muxpool/pool/pgpool"
 )
 
@@ -121,5 +123,44 @@ func TestShouldPingHook(t *testing.T) {
 	}
 	if pings == 0 {
 		t.Fatal("ShouldPing not consulted")
+	}
+}
+
+// TestPingIsBounded: a backend that stops answering (SIGSTOP) holds up Acquire for at most
+// the ping timeout; the silent connection is destroyed and a fresh one is handed out.
+func TestPingIsBounded(t *testing.T) {
+	cluster := pgtest.Shared(t)
+	if cluster.External() {
+		t.Skip("DATABASE_URL server: cannot signal its backends")
+	}
+	cfg, err := pgpool.ParseConfig(newConnString(t) + " pool_max_conns=1 pool_ping_timeout=300ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ShouldPing = func(context.Context, pgpool.ShouldPingParams) bool { return true }
+	p, err := pgpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, p)
+	pid := int(idlePIDs(t, p, 1)[0])
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Skip("cannot stop the backend:", err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+
+	start := time.Now()
+	c, err := p.Acquire(testCtx(t))
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("Acquire with a silent backend: %v", err)
+	}
+	defer c.Release()
+	if backendPID(c) == uint32(pid) {
+		t.Fatal("silent connection handed out")
+	}
+	// The ping timeout plus one connect; generous for a loaded machine, far below "never".
+	if took < 300*time.Millisecond || took > 10*time.Second {
+		t.Fatalf("Acquire took %v with a 300ms ping timeout", took)
 	}
 }
