@@ -2,9 +2,11 @@ package demux
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -347,5 +349,41 @@ func TestBlackholeDetectedByPing(t *testing.T) {
 	}
 	if code, body := f.get(t, "/after"); code != 200 || body != "alive" {
 		t.Errorf("later request: %d %q", code, body)
+	}
+}
+
+// Behaviour 3: a backend shutting down gracefully sends GOAWAY; the in-flight request
+// still completes, the conn takes no new streams, and once a backend listens again
+// later requests succeed on a new connection.
+func TestGracefulGoAwayFromNetHTTP(t *testing.T) {
+	inFlight, finish := make(chan struct{}, 1), make(chan struct{})
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			inFlight <- struct{}{}
+			<-finish
+		}
+		io.WriteString(w, "done "+r.URL.Path)
+	}
+	be := newBackend(t, 0, false, handler)
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	slow := make(chan string, 1)
+	go func() { c, b := f.get(t, "/slow"); slow <- strconv.Itoa(c) + " " + b }()
+	<-inFlight
+	shut := make(chan error, 1)
+	go func() { shut <- be.srv.Shutdown(context.Background()) }()
+	waitFor(t, 5*time.Second, "GOAWAY seen", func() bool { return f.p.Stats().GoAways == 1 })
+	close(finish)
+	if got := <-slow; got != "200 done /slow" {
+		t.Errorf("in-flight request during graceful GOAWAY: %q", got)
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	be2 := newBackendAt(t, be.addr, handler)
+	if code, body := f.get(t, "/later"); code != 200 || body != "done /later" {
+		t.Errorf("later request: %d %q", code, body)
+	}
+	if st := f.p.Stats(); st.Conns != 1 || st.Dials != 2 || be2.ln.accepts.Load() != 1 {
+		t.Errorf("after GOAWAY: conns %d dials %d new accepts %d", st.Conns, st.Dials, be2.ln.accepts.Load())
 	}
 }

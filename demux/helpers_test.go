@@ -71,7 +71,17 @@ type backend struct {
 // SETTINGS_MAX_CONCURRENT_STREAMS; h1 selects HTTP/1.1 instead of h2c.
 func newBackend(t testing.TB, maxStreams int, h1 bool, h http.HandlerFunc, opts ...func(*http.Server)) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return newBackendOn(t, "127.0.0.1:0", maxStreams, h1, h, opts...)
+}
+
+// newBackendAt starts an h2c backend on a given address (a restarted upstream).
+func newBackendAt(t testing.TB, addr string, h http.HandlerFunc) *backend {
+	t.Helper()
+	return newBackendOn(t, addr, 0, false, h)
+}
+
+func newBackendOn(t testing.TB, addr string, maxStreams int, h1 bool, h http.HandlerFunc, opts ...func(*http.Server)) *backend {
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +155,9 @@ type front struct {
 func newFront(t testing.TB, cfg Config, opts ...func(*http.Server)) *front {
 	t.Helper()
 	if cfg.Logger == nil && testing.Verbose() {
-		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		tw := &testWriter{t: t}
+		t.Cleanup(func() { tw.done.Store(true) }) // registered first: runs last
+		cfg.Logger = slog.New(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	p, err := New(cfg)
 	if err != nil {
@@ -174,10 +186,17 @@ func newFront(t testing.TB, cfg Config, opts ...func(*http.Server)) *front {
 	return f
 }
 
-type testWriter struct{ t testing.TB }
+// testWriter sends log lines to t.Log until the test's cleanup ends; handler
+// goroutines may outlive http.Server.Close.
+type testWriter struct {
+	t    testing.TB
+	done atomic.Bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w *testWriter) Write(p []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 

@@ -439,7 +439,9 @@ func (u *upstream) hasLiveLocked() bool {
 	return false
 }
 
-// reapLocked removes dead conns and idle draining ones; the caller closes them.
+// reapLocked removes dead conns and idle draining ones; the caller must pass them to
+// closeAsync. The WaitGroup is counted here, under u.mu, so that close's Wait (which
+// follows its own u.mu section) cannot miss them.
 func (u *upstream) reapLocked() []*uconn {
 	var out []*uconn
 	kept := u.conns[:0]
@@ -452,14 +454,14 @@ func (u *upstream) reapLocked() []*uconn {
 	}
 	clear(u.conns[len(kept):])
 	u.conns = kept
+	u.wg.Add(len(out))
 	return out
 }
 
-// closeAsync closes conns off the caller's goroutine: the caller may be the conn's
-// own read loop (frame sniffer) or state hook.
+// closeAsync closes conns returned by reapLocked off the caller's goroutine: the
+// caller may be the conn's own read loop (frame sniffer) or state hook.
 func (u *upstream) closeAsync(ucs []*uconn) {
 	for _, uc := range ucs {
-		u.wg.Add(1)
 		go func() {
 			defer u.wg.Done()
 			uc.cc.Close()
