@@ -54,6 +54,17 @@ type Config struct {
 	// does. A connection whose ping fails is destroyed and Acquire tries another.
 	ShouldPing func(context.Context, ShouldPingParams) bool
 
+	// PrepareConn, if set, is called on every acquired connection before it is handed out
+	// (after the ping). Its results mean: (true, nil) use the connection; (true, err) give it
+	// back to the pool and fail the Acquire with err; (false, err) destroy it and fail with
+	// err; (false, nil) destroy it and try another.
+	PrepareConn func(context.Context, *pgx.Conn) (bool, error)
+
+	// AfterRelease, if set, is called in its own goroutine on every connection given back in
+	// a clean state; returning false destroys the connection instead of keeping it. The
+	// connection stays counted as held until AfterRelease returns.
+	AfterRelease func(*pgx.Conn) bool
+
 	// BeforeClose, if set, is called before a connection is closed by the pool.
 	BeforeClose func(*pgx.Conn)
 

@@ -36,7 +36,7 @@ func (c *Conn) Conn() *pgx.Conn { return c.cr.conn }
 // Release gives the connection back to the pool. A connection that is closed, still busy (a
 // query's results unread), inside a transaction or in a failed one (TxStatus other than 'I'),
 // or past its lifetime is destroyed instead, and the pool makes a new one for the next caller.
-// Calls after the first are no-ops.
+// Config.AfterRelease, if set, runs first, in a goroutine. Calls after the first are no-ops.
 func (c *Conn) Release() {
 	res := c.res.Swap(nil)
 	if res == nil {
@@ -45,6 +45,17 @@ func (c *Conn) Release() {
 	conn := c.cr.conn
 	if conn.IsClosed() || conn.PgConn().IsBusy() || conn.PgConn().TxStatus() != 'I' {
 		res.Destroy()
+		return
+	}
+	if after := c.p.config.AfterRelease; after != nil {
+		// Like pgxpool, off the caller's path: the hook may do I/O (DISCARD ALL, say).
+		go func() {
+			if after(conn) {
+				res.Release()
+			} else {
+				res.Destroy()
+			}
+		}()
 		return
 	}
 	// The pool destroys it here if it has outlived MaxConnLifetime.

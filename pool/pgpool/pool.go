@@ -175,10 +175,12 @@ func (p *Pool) closeConn(conn *pgx.Conn) {
 // Acquire returns a connection, waiting in strict arrival order if all MaxConns are in use.
 // A connection idle for more than a second (see Config.ShouldPing) is pinged first, bounded
 // by PingTimeout; one that fails the ping, or is found closed, is destroyed and another is
-// tried. The caller must Release the Conn.
+// tried, up to MaxConns+1 times in all. Config.PrepareConn runs last. The caller must Release
+// the Conn.
 //
 // Errors: ctx.Err() as-is when ctx ends first; ErrClosedPool; the connect error when a
-// connection made for this call fails.
+// connection made for this call fails; PrepareConn's error; after MaxConns+1 rejected
+// connections, an error wrapping the last rejection's cause.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	var lastErr error
 	for range p.maxTries {
@@ -203,13 +205,32 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 				continue
 			}
 		}
+		if prepare := p.config.PrepareConn; prepare != nil {
+			ok, err := prepare(ctx, cr.conn)
+			switch {
+			case ok && err != nil:
+				res.ReleaseUnused()
+				return nil, err
+			case !ok:
+				res.Destroy()
+				if err != nil {
+					return nil, err
+				}
+				lastErr = errPrepareRejected
+				continue
+			}
+		}
 		return cr.handle(p, res), nil
 	}
 	return nil, fmt.Errorf("pgpool: %d acquired connections in a row failed their check: %w", p.maxTries, lastErr)
 }
 
-// errClosedWhileIdle stands in for the error of a connection found closed at acquire.
-var errClosedWhileIdle = errors.New("pgpool: connection closed while idle")
+// errClosedWhileIdle and errPrepareRejected stand in for the error of a connection found
+// closed at acquire and of one PrepareConn rejected without an error.
+var (
+	errClosedWhileIdle = errors.New("pgpool: connection closed while idle")
+	errPrepareRejected = errors.New("pgpool: PrepareConn rejected the connection")
+)
 
 // ping checks conn with an empty statement, bounded by ctx and the ping timeout.
 func (p *Pool) ping(ctx context.Context, conn *pgx.Conn) error {

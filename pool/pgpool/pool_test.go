@@ -314,3 +314,106 @@ func TestAfterConnectErrorFailsAcquire(t *testing.T) {
 		t.Fatalf("second Acquire: %v", err)
 	}
 }
+
+// TestPrepareConnOutcomes: each of PrepareConn's four results does what Config documents.
+func TestPrepareConnOutcomes(t *testing.T) {
+	cfg, err := pgpool.ParseConfig(newConnString(t) + " pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	type outcome struct {
+		ok  bool
+		err error
+	}
+	var script []outcome // consumed one per call; then (true, nil)
+	var mu sync.Mutex
+	cfg.PrepareConn = func(context.Context, *pgx.Conn) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(script) == 0 {
+			return true, nil
+		}
+		o := script[0]
+		script = script[1:]
+		return o.ok, o.err
+	}
+	p, err := pgpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, p)
+	ctx := testCtx(t)
+	acquirePID := func() (uint32, error) {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer c.Release()
+		return backendPID(c), nil
+	}
+	pid, err := acquirePID()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	script = []outcome{{true, boom}} // keep the connection, fail the call
+	if _, err := acquirePID(); !errors.Is(err, boom) {
+		t.Fatalf("(true, err): %v", err)
+	}
+	if got, _ := acquirePID(); got != pid {
+		t.Fatal("(true, err) did not keep the connection")
+	}
+
+	script = []outcome{{false, nil}} // destroy and retry: the call succeeds on a new one
+	got, err := acquirePID()
+	if err != nil || got == pid {
+		t.Fatalf("(false, nil): pid %d (old %d), %v", got, pid, err)
+	}
+	pid = got
+
+	script = []outcome{{false, boom}} // destroy and fail
+	if _, err := acquirePID(); !errors.Is(err, boom) {
+		t.Fatalf("(false, err): %v", err)
+	}
+	if got, _ := acquirePID(); got == pid {
+		t.Fatal("(false, err) did not destroy the connection")
+	}
+	if s := p.Stat(); s.DestroyCount != 2 || s.Acquired != 0 {
+		t.Fatalf("stat %+v", s)
+	}
+}
+
+// TestAfterReleaseDecides: AfterRelease returning false destroys the connection.
+func TestAfterReleaseDecides(t *testing.T) {
+	cfg, err := pgpool.ParseConfig(newConnString(t) + " pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep atomic.Bool
+	cfg.AfterRelease = func(*pgx.Conn) bool { return keep.Load() }
+	p, err := pgpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, p)
+	ctx := testCtx(t)
+	pidOf := func() uint32 {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+		return backendPID(c)
+	}
+	keep.Store(true)
+	first := pidOf()
+	if pidOf() != first {
+		t.Fatal("AfterRelease true did not keep the connection")
+	}
+	keep.Store(false)
+	pidOf()
+	if pidOf() == first {
+		t.Fatal("AfterRelease false did not destroy the connection")
+	}
+}
