@@ -139,7 +139,8 @@ func (p *rawPeer) start() {
 			}
 			p.total.Add(1)
 			if f.typ == typePing && f.flags&flagACK != 0 {
-				p.pongs.Add(1)
+				p.pongs.Add(1) // counted, not queued: a flood's replies would crowd out the rest
+				continue
 			}
 			if f.flags&flagRST != 0 {
 				p.rsts.Add(1)
