@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/muxpool/muxpool/mux"
+)
+
+// outboxSize bounds the lines queued for one client; a client that falls this far
+// behind is disconnected rather than let it hold up everyone else.
+const outboxSize = 256
+
+// handshakeTimeout bounds how long a new client may take to open its send stream and
+// name itself.
+const handshakeTimeout = 10 * time.Second
+
+// Server is the chat server. Each TCP client gets one mux session: the client opens a
+// stream to send its lines, and the server opens a stream to push every chat line to it.
+type Server struct {
+	mu       sync.Mutex
+	members  map[*member]struct{}
+	sessions map[*mux.Session]struct{}
+	closed   bool
+	ln       net.Listener
+	wg       sync.WaitGroup
+}
+
+// member is one joined client: its name, its push stream and the queue its writer drains.
+type member struct {
+	name string
+	sess *mux.Session
+	out  chan string
+}
+
+// NewServer returns a server that is not yet serving.
+func NewServer() *Server {
+	return &Server{members: make(map[*member]struct{}), sessions: make(map[*mux.Session]struct{})}
+}
+
+// Serve accepts clients on ln until Close. It returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ln.Close()
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return err
+		}
+		sess, err := mux.Server(conn, nil)
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			sess.Close()
+			sess.Wait()
+			continue
+		}
+		s.sessions[sess] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.handle(sess)
+	}
+}
+
+// Online returns how many clients have joined and not left.
+func (s *Server) Online() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.members)
+}
+
+// Close stops accepting, disconnects every client and waits for their goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	for m := range s.members {
+		delete(s.members, m)
+		close(m.out)
+	}
+	for sess := range s.sessions {
+		sess.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// handle runs one client's session: handshake, then its reader; a writer goroutine
+// drains the member's queue onto the push stream.
+func (s *Server) handle(sess *mux.Session) {
+	defer s.wg.Done()
+	defer func() {
+		sess.Close()
+		sess.Wait()
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	in, err := sess.AcceptStream(ctx)
+	if err != nil {
+		return
+	}
+	in.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	lines := bufio.NewScanner(in)
+	if !lines.Scan() || validName(lines.Text()) != nil {
+		in.Reset()
+		return
+	}
+	in.SetReadDeadline(time.Time{})
+	push, err := sess.Open(ctx)
+	if err != nil {
+		return
+	}
+	m := &member{name: lines.Text(), sess: sess, out: make(chan string, outboxSize)}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for line := range m.out {
+			push.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := push.Write([]byte(line + "\n")); err != nil {
+				break
+			}
+		}
+		sess.Close() // the member is gone (left, too slow, or server closing)
+	}()
+	if s.join(m) {
+		for lines.Scan() {
+			s.broadcast(m.name + ": " + lines.Text())
+		}
+		if s.leave(m) {
+			s.broadcast("* " + m.name + " left")
+		}
+	}
+	<-writerDone
+}
+
+// join adds m, queues its welcome line first, and tells everyone (m too) that it joined.
+// It reports false if the server is closing.
+func (s *Server) join(m *member) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		close(m.out)
+		return false
+	}
+	s.members[m] = struct{}{}
+	m.out <- fmt.Sprintf("* welcome %s, %d online", m.name, len(s.members))
+	s.mu.Unlock()
+	s.broadcast("* " + m.name + " joined")
+	return true
+}
+
+// leave removes m and ends its writer; it reports whether m was still a member.
+func (s *Server) leave(m *member) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.members[m]; !ok {
+		return false
+	}
+	delete(s.members, m)
+	close(m.out)
+	return true
+}
+
+// broadcast queues line for every member, in one order for all. A member whose queue is
+// full is dropped.
+func (s *Server) broadcast(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for m := range s.members {
+		select {
+		case m.out <- line:
+		default:
+			delete(s.members, m)
+			close(m.out)
+		}
+	}
+}
+
+// validName accepts 1 to 32 characters without spaces, colons or control characters.
+func validName(name string) error {
+	if name == "" || len(name) > 32 || strings.ContainsAny(name, " :\t\r\n") {
+		return errors.New("chat: a name is 1-32 characters without spaces or colons")
+	}
+	return nil
+}
