@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/puddle/v2"
 
@@ -83,7 +85,8 @@ func openDatabaseSQL(b *testing.B) (func(context.Context) error, func()) {
 // BenchmarkPool measures one Acquire plus one Release on a pool of 8 resources from 1, 8, 32
 // and 512 goroutines, for muxpool's pool, jackc/puddle/v2 (pgxpool's core) and database/sql
 // (driving a no-op driver). ns/op is per acquire+release over all goroutines; with 1 and 8
-// goroutines nobody waits, with 32 and 512 most acquires wait for a hand-off.
+// goroutines nobody waits, with 32 and 512 most acquires wait for a hand-off. cpu-ns/op is the
+// process's CPU time per operation.
 //
 //	go test ./bench -run '^$' -bench 'Pool$' -benchtime=1s -count=3
 func BenchmarkPool(b *testing.B) {
@@ -112,6 +115,7 @@ func benchPool(b *testing.B, impl poolImpl, goroutines int) {
 	warm.Wait()
 
 	b.ReportAllocs()
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for i := range goroutines {
@@ -130,4 +134,16 @@ func benchPool(b *testing.B, impl poolImpl, goroutines int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	// CPU time (user+system, all threads) per operation: steadier than ns/op on a machine
+	// shared with other work, since it does not count time spent waiting for a CPU.
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// processCPU returns the CPU time the process has used so far (user + system, all threads).
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

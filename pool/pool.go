@@ -21,7 +21,8 @@ var (
 // Locking: mu guards the idle stack, the waiter queue, the slot counts, the counters and every
 // Resource's state and lastUsed. No Constructor or Destructor ever runs under mu; they run in
 // goroutines started under it and tracked by wg. Methods whose names end in Locked must be
-// called with mu held.
+// called with mu held, and mu is released with unlock (never mu.Unlock directly), which
+// wakes the waiters those methods served.
 type Pool[T any] struct {
 	cfg   Config[T]
 	epoch time.Time // origin of the pool clock (monotonic)
@@ -124,23 +125,21 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 func (p *Pool[T]) waitLocked(ctx context.Context) (*Resource[T], error) {
 	w := p.waiterPool.Get().(*waiter[T])
 	w.ctx = ctx
-	w.start = p.now()
 	p.waiters.pushBack(w)
 	p.constructForWaitersLocked()
 	p.unlock()
+	// Stamp the start outside the lock; the server, which reads the clock anyway, computes
+	// the wait. A waiter served before it stamps counts no wait.
+	w.start.Store(p.now())
 
 	done := ctx.Done()
 	if done == nil { // cannot be canceled: a plain receive is cheaper than a select
 		<-w.ready
-		r, err := w.res, w.err
-		p.putWaiter(w)
-		return r, err
+		return p.served(w)
 	}
 	select {
 	case <-w.ready:
-		r, err := w.res, w.err
-		p.putWaiter(w)
-		return r, err
+		return p.served(w)
 	case <-done:
 	}
 
@@ -167,8 +166,16 @@ func (p *Pool[T]) waitLocked(ctx context.Context) (*Resource[T], error) {
 	return nil, ctx.Err()
 }
 
+// served returns what w was served, recycling w.
+func (p *Pool[T]) served(w *waiter[T]) (*Resource[T], error) {
+	r, err := w.res, w.err
+	p.putWaiter(w)
+	return r, err
+}
+
 func (p *Pool[T]) putWaiter(w *waiter[T]) {
 	w.ctx, w.res, w.err = nil, nil, nil
+	w.start.Store(0)
 	p.waiterPool.Put(w)
 }
 
@@ -217,7 +224,7 @@ func (p *Pool[T]) popIdleLocked() *Resource[T] {
 		}
 		r.state = stateAcquired
 		p.acquired++
-		if int32(len(p.idle)) < p.cfg.MinIdle {
+		if int32(len(p.idle)) < p.cfg.MinIdle && p.slots < p.cfg.MaxSize {
 			p.kickMaintainer()
 		}
 		return r
@@ -226,7 +233,7 @@ func (p *Pool[T]) popIdleLocked() *Resource[T] {
 }
 
 // putLocked gives r, which is counted nowhere, to the first waiter, or else to the idle set.
-// now is the pool clock, used to account the waiter's wait.
+// now is the pool clock, for the waiter's wait time.
 func (p *Pool[T]) putLocked(r *Resource[T], now int64) {
 	if w := p.waiters.head; w != nil {
 		p.serveLocked(w, r, nil, now)
@@ -258,8 +265,8 @@ func (p *Pool[T]) serveLocked(w *waiter[T], r *Resource[T], err error, now int64
 		p.acquired++
 		p.count.acquire++
 		p.count.emptyAcquire++
-		if d := time.Duration(now - w.start); d > 0 {
-			p.count.waitTime += d
+		if start := w.start.Load(); start != 0 && now > start {
+			p.count.waitTime += time.Duration(now - start)
 		}
 	}
 	w.res, w.err = r, err

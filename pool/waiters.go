@@ -1,6 +1,9 @@
 package pool
 
-import "context"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // waiter is one blocked Acquire. Waiters are pooled per Pool (sync.Pool), so a blocking
 // Acquire allocates nothing once the pool is warm.
@@ -19,7 +22,7 @@ type waiter[T any] struct {
 	cons *construction[T]
 
 	ctx   context.Context // the Acquire ctx: values for a construction started for it
-	start int64           // pool clock at enqueue, for Stat.AcquireDuration
+	start atomic.Int64    // pool clock when the wait began (0: not yet stamped)
 
 	res   *Resource[T]
 	err   error
