@@ -117,7 +117,7 @@ func start(binDir string, runAs *syscall.Credential) (c *Cluster, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 
-	root, err := os.MkdirTemp("", "pgtest-")
+	root, err := os.MkdirTemp(baseDir(runAs != nil), "pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
@@ -284,6 +284,28 @@ func credentialForServer() (*syscall.Credential, error) {
 		return nil, fmt.Errorf("pgtest: postgres user has non-numeric uid/gid %q/%q", u.Uid, u.Gid)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// baseDir picks the parent of the cluster directory: os.TempDir(), unless the unix socket path
+// inside it would exceed the kernel's limit (about 107 bytes), or, when the server runs as
+// another user, that user could not reach it (a 0700 TMPDIR under /root); then /tmp.
+func baseDir(otherUser bool) string {
+	dir := os.TempDir()
+	if len(dir)+len("/pgtest-0123456789/.s.PGSQL.65535") > 100 {
+		return "/tmp"
+	}
+	if otherUser {
+		for d := dir; ; d = filepath.Dir(d) {
+			fi, err := os.Stat(d)
+			if err != nil || fi.Mode().Perm()&0o001 == 0 {
+				return "/tmp"
+			}
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+	}
+	return dir
 }
 
 func freePort() (int, error) {

@@ -239,3 +239,21 @@ func (r *recordingTB) Helper()           {}
 func (r *recordingTB) Skip(args ...any)  { r.skipped = true; runtime.Goexit() }
 func (r *recordingTB) Fatal(args ...any) { r.failed = true; runtime.Goexit() }
 func (r *recordingTB) Cleanup(f func())  {}
+
+func TestBaseDirFallsBackToTmp(t *testing.T) {
+	private := filepath.Join(t.TempDir(), "private") // before TMPDIR changes
+	t.Setenv("TMPDIR", "/"+strings.Repeat("x", 90))
+	if got := baseDir(false); got != "/tmp" {
+		t.Errorf("long TMPDIR: %q, want /tmp", got)
+	}
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", private)
+	if got := baseDir(true); got != "/tmp" {
+		t.Errorf("TMPDIR closed to others, server as another user: %q, want /tmp", got)
+	}
+	if got := baseDir(false); got != private {
+		t.Errorf("TMPDIR for the same user: %q, want %q", got, private)
+	}
+}

@@ -94,7 +94,7 @@ func waitGone(pids []int, d time.Duration) []int {
 // without calling Stop (a test binary killed by -timeout, say). It only touches a cluster whose
 // owner process is gone and whose postmaster, if any, is a live postgres binary.
 func reapStale(binDir string, runAs *syscall.Credential) {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtest-*"))
+	dirs, _ := filepath.Glob(filepath.Join(baseDir(runAs != nil), "pgtest-*"))
 	for _, dir := range dirs {
 		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
 		if err != nil {
