@@ -15,14 +15,8 @@ var (
 	ErrNotAvailable = errors.New("pool: no resource available without waiting")
 )
 
-// Pool is a bounded pool of resources of type T. It is safe for concurrent use. See the
-// package documentation for the model.
-//
-// Locking: mu guards the idle stack, the waiter queue, the slot counts, the counters and every
-// Resource's state and lastUsed. No Constructor or Destructor ever runs under mu; they run in
-// goroutines started under it and tracked by wg. Methods whose names end in Locked must be
-// called with mu held, and mu is released with unlock (never mu.Unlock directly), which
-// wakes the waiters those methods served.
+// Pool is a bounded pool of resources of type T, made by New. It is safe for concurrent use.
+// See the package documentation for the model.
 type Pool[T any] struct {
 	cfg   Config[T]
 	epoch time.Time // origin of the pool clock (monotonic)
@@ -38,6 +32,11 @@ type Pool[T any] struct {
 	closing    chan struct{}  // closed by Close: stops the maintainer
 	drained    chan struct{}  // closed once closed && slots == 0
 
+	// mu guards everything below, and every Resource's state and lastUsed. No Constructor
+	// or Destructor ever runs under mu; they run in goroutines started under it and tracked
+	// by wg. Methods whose names end in Locked must be called with mu held, and mu is
+	// released with unlock (never mu.Unlock directly), which wakes the waiters those methods
+	// served.
 	mu      sync.Mutex
 	idle    []*Resource[T] // LIFO: the most recently released resource goes out first
 	waiters waitQueue[T]   // FIFO; non-empty only while idle is empty

@@ -14,13 +14,14 @@ const (
 )
 
 // Resource is one pooled value. A *Resource is obtained from Acquire or TryAcquire and is
-// given back with exactly one of Release, ReleaseUnused, Destroy or Hijack. Further calls of
-// those methods on the same handle are no-ops.
+// given back with exactly one of Release, ReleaseUnused, Destroy or Hijack. A second such
+// call is a no-op (never a panic) while the resource is idle, destroyed or hijacked.
 //
 // The pool keeps one Resource per built value and hands the same *Resource out again on
 // later acquires (that is how acquiring allocates nothing). So after giving a resource back,
-// drop the handle: if another caller has acquired the value since, a stale Release would give
-// back that caller's hold. Wrappers that need a per-acquire handle (pgpool's Conn) make one.
+// drop the handle: once another caller has acquired the value, a stale Release through the
+// old handle would give back that caller's hold. Wrappers that need a handle per acquire, so
+// that any number of late Releases stay harmless, make one (pgpool's Conn does).
 type Resource[T any] struct {
 	pool  *Pool[T]
 	value T
