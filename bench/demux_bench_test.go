@@ -7,6 +7,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,4 +175,107 @@ func demuxGet(rt http.RoundTripper, url string, size int) error {
 		err = fmt.Errorf("status %d, %d body bytes, want 200 and %d", resp.StatusCode, n, size)
 	}
 	return err
+}
+
+// BenchmarkDemuxVsHAProxy compares requests/s of the demux against HAProxy doing the
+// same HTTP/1.1-to-h2c translation (server ... proto h2, http-reuse always), at equal
+// client load: HTTP/1.1 keep-alive clients, 1 KiB responses, loopback. It is skipped
+// when the haproxy binary is not installed (apt-get install haproxy).
+func BenchmarkDemuxVsHAProxy(b *testing.B) {
+	for _, clients := range []int{16, 128} {
+		for _, proxy := range []string{"demux", "haproxy"} {
+			b.Run(fmt.Sprintf("clients=%d/proxy=%s", clients, proxy), func(b *testing.B) {
+				if proxy == "haproxy" {
+					benchHAProxy(b, 1<<10, clients)
+					return
+				}
+				benchDemux(b, 1<<10, clients, "demux-h2c", 0)
+			})
+		}
+	}
+}
+
+func benchHAProxy(b *testing.B, size, clients int) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		b.Skip("haproxy not installed")
+	}
+	body := make([]byte, size)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var accepts atomic.Int64
+	backend := &http.Server{
+		Handler:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }),
+		Protocols: new(http.Protocols),
+		ErrorLog:  log.New(io.Discard, "", 0),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				accepts.Add(1)
+			}
+		},
+	}
+	backend.Protocols.SetUnencryptedHTTP2(true)
+	go backend.Serve(l)
+	defer backend.Close()
+
+	// A free port for HAProxy's frontend.
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	front := pl.Addr().String()
+	pl.Close()
+	cfg := fmt.Sprintf(`global
+	maxconn 4096
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+frontend fe
+	bind %s
+	default_backend be
+backend be
+	http-reuse always
+	server s1 %s proto h2
+`, front, l.Addr().String())
+	cfgPath := b.TempDir() + "/haproxy.cfg"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", cfgPath)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.Dial("tcp", front)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("haproxy did not start: %v", err)
+		}
+	}
+
+	tr := &http.Transport{Protocols: new(http.Protocols), MaxIdleConnsPerHost: clients, DisableCompression: true}
+	tr.Protocols.SetHTTP1(true)
+	defer tr.CloseIdleConnections()
+	target := "http://" + front + "/"
+	demuxDrive(b, tr, target, clients, clients, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	demuxDrive(b, tr, target, clients, b.N, size)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(accepts.Load()), "conns")
 }

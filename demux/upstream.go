@@ -176,13 +176,14 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			info.conn, info.stream, info.queueWait = uc.id, seq, queued
 		}
 
-		out, stop := req, func() {}
+		out, headersIn, stop := req, func() {}, func() {}
 		if d := u.cfg.ResponseHeaderTimeout; d > 0 {
 			rctx, cancel := context.WithCancelCause(ctx)
 			t := time.AfterFunc(d, func() { cancel(ErrResponseHeaderTimeout) })
-			out, stop = req.WithContext(rctx), func() { t.Stop(); cancel(nil) }
+			out, headersIn, stop = req.WithContext(rctx), func() { t.Stop() }, func() { t.Stop(); cancel(nil) }
 		}
 		resp, err := uc.cc.RoundTrip(out)
+		headersIn() // bodies are never timed
 		if err == nil {
 			if u.mode == modeH2TLS {
 				u.settleFromClient(uc)

@@ -1,0 +1,116 @@
+package demux
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, up := range []string{"", "ftp://x:1", "h2c://", "h2c://x:1/path", "http://u@x:1", "h2c://x:1?q=1"} {
+		_, err := New(Config{Upstream: up})
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != "Upstream" {
+			t.Errorf("Upstream %q: err %v, want *ConfigError for Upstream", up, err)
+		}
+	}
+	if _, err := New(Config{Upstream: "h2c://x:1", MaxConns: -1}); err == nil {
+		t.Error("negative MaxConns accepted")
+	}
+	p, err := New(Config{Upstream: "http://x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.cfg.MaxConns != DefaultMaxConnsHTTP1 || p.up.addr != "x:80" {
+		t.Errorf("http defaults: MaxConns %d addr %q", p.cfg.MaxConns, p.up.addr)
+	}
+}
+
+func TestErrorsAreNetErrors(t *testing.T) {
+	for _, err := range []error{ErrQueueTimeout, ErrResponseHeaderTimeout} {
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("%v is not a net.Error timeout", err)
+		}
+	}
+}
+
+// An unreachable upstream fails queued requests with 502 at once, not at QueueTimeout.
+func TestDialFailure502(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close() // nothing listens here now
+	f := newFront(t, Config{Upstream: "h2c://" + addr, QueueTimeout: 10 * time.Second})
+	start := time.Now()
+	if code, _ := f.get(t, "/"); code != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", code)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("dial failure took %v to surface", d)
+	}
+	if st := f.p.Stats(); st.DialErrors == 0 {
+		t.Errorf("DialErrors = 0")
+	}
+}
+
+// ResponseHeaderTimeout bounds the wait for headers (504); bodies stay untimed.
+func TestResponseHeaderTimeout504(t *testing.T) {
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow-headers" {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.WriteHeader(200)
+		http.NewResponseController(w).Flush()
+		time.Sleep(300 * time.Millisecond) // body slower than the header timeout
+		io.WriteString(w, "late body")
+	})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, ResponseHeaderTimeout: 150 * time.Millisecond})
+	if code, _ := f.get(t, "/slow-headers"); code != http.StatusGatewayTimeout {
+		t.Errorf("slow headers: %d, want 504", code)
+	}
+	if code, body := f.get(t, "/slow-body"); code != 200 || body != "late body" {
+		t.Errorf("slow body: %d %q", code, body)
+	}
+}
+
+// MaxRequestBodyBytes turns an oversized upload into 413.
+func TestRequestBodyLimit413(t *testing.T) {
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, MaxRequestBodyBytes: 1 << 10})
+	resp, err := f.client.Post(f.url+"/", "text/plain", io.NopCloser(strings.NewReader(strings.Repeat("x", 64<<10))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d, want 413", resp.StatusCode)
+	}
+	if code, _ := f.get(t, "/small"); code != 200 {
+		t.Errorf("small request after 413: %d", code)
+	}
+}
+
+// After Close, requests get 503 and no upstream connection remains.
+func TestCloseThen503(t *testing.T) {
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	if code, _ := f.get(t, "/"); code != 200 {
+		t.Fatalf("before Close: %d", code)
+	}
+	f.p.Close()
+	if code, _ := f.get(t, "/"); code != http.StatusServiceUnavailable {
+		t.Errorf("after Close: %d, want 503", code)
+	}
+	if st := f.p.Stats(); st.Conns != 0 {
+		t.Errorf("conns after Close: %d", st.Conns)
+	}
+}
