@@ -76,10 +76,7 @@ func FuzzFrameDecoder(f *testing.F) {
 
 // knownSessionInputBugs are checked-in crashers of FuzzSessionInput whose bug is not fixed
 // yet; they stay in testdata as regression seeds and run again once removed from here.
-var knownSessionInputBugs = map[string]string{
-	"\x00\x00\x00\x15\x00\x00Y\x03\x00\x00\x00\x00\x01": "FINDINGS.md #2: Close hangs when an inline Write ends with the session",
-	"\x00\x00\x00\x05\x00\x00\xe8\x03\x00\x00\x00\x01a\x00\x00\x00\x04\x00\x00\x00\x01\xe2\xff\x00\x00\x00\x00\xb8\x00\x00\x00\x00\x00\x01\x00\x01\x00": "FINDINGS.md #2: Close hangs when an inline Write ends with the session",
-}
+var knownSessionInputBugs = map[string]string{}
 
 // FuzzSessionInput feeds arbitrary bytes to a Server session as its peer's side of the
 // connection, with an application that accepts, reads, answers and closes every stream. The
