@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startBroker serves a broker on a loopback port; the test closes it (Close is idempotent).
+func startBroker(t *testing.T) (*Broker, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBroker()
+	errc := make(chan error, 1)
+	go func() { errc <- b.Serve(ln) }()
+	t.Cleanup(func() {
+		b.Close()
+		if err := <-errc; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return b, ln.Addr().String()
+}
+
+// TestFanOutExactlyOnceInOrder: two topics, three subscribers (one on each topic, one on
+// both over two streams of one session), two publishers sending concurrently. Every
+// subscription gets every message of its topic exactly once, in order per publisher, and
+// nothing of the other topic.
+func TestFanOutExactlyOnceInOrder(t *testing.T) {
+	b, addr := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dial := func() *Conn {
+		c, err := Dial(ctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	type got struct {
+		topic string
+		lines []string
+		err   error
+	}
+	var results []*got
+	var readers sync.WaitGroup
+	for _, topics := range [][]string{{"news"}, {"sports"}, {"news", "sports"}} {
+		c := dial()
+		for _, topic := range topics {
+			s, err := c.Subscribe(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &got{topic: topic}
+			results = append(results, r)
+			readers.Go(func() {
+				for {
+					line, err := s.Next()
+					if err != nil {
+						if !errors.Is(err, io.EOF) {
+							r.err = err
+						}
+						return
+					}
+					r.lines = append(r.lines, line)
+				}
+			})
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { b.Close() }) // bound the readers
+	defer stop()
+
+	const pubs, msgs = 2, 100
+	topics := []string{"news", "sports"}
+	var writers sync.WaitGroup
+	for i := range pubs {
+		p, err := dial().Publisher(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writers.Go(func() {
+			for k := range msgs {
+				if err := p.Publish(topics[k%2], fmt.Sprintf("p%d-%d", i, k)); err != nil {
+					t.Errorf("publish: %v", err)
+					return
+				}
+			}
+			if err := p.Close(ctx); err != nil {
+				t.Errorf("publisher close: %v", err)
+			}
+		})
+	}
+	writers.Wait()
+	b.Close() // every publisher confirmed, so every line is queued: drain and end with FIN
+	readers.Wait()
+
+	for _, r := range results {
+		if r.err != nil {
+			t.Errorf("%s subscription: %v", r.topic, r.err)
+		}
+		next := make(map[string]int) // publisher -> next expected k
+		for _, line := range r.lines {
+			topic, msg, _ := strings.Cut(line, " ")
+			if topic != r.topic {
+				t.Fatalf("%s subscription got %q (wrong topic)", r.topic, line)
+			}
+			var pub, k int
+			if _, err := fmt.Sscanf(msg, "p%d-%d", &pub, &k); err != nil {
+				t.Fatalf("%s subscription got malformed %q", r.topic, line)
+			}
+			from := fmt.Sprint(pub)
+			want := next[from]*2 + map[string]int{"news": 0, "sports": 1}[topic]
+			if k != want {
+				t.Fatalf("%s subscription: from p%d got #%d, want #%d (lost, duplicated or reordered)", r.topic, pub, k, want)
+			}
+			next[from]++
+		}
+		for i := range pubs {
+			if n := next[fmt.Sprint(i)]; n != msgs/2 {
+				t.Errorf("%s subscription got %d messages from p%d, want %d", r.topic, n, i, msgs/2)
+			}
+		}
+	}
+	if st := b.Stats(); st.Published != pubs*msgs || st.Delivered != 2*pubs*msgs || st.Dropped != 0 {
+		t.Errorf("stats %+v, want published=%d delivered=%d dropped=0", st, pubs*msgs, 2*pubs*msgs)
+	}
+}
+
+// TestUnsubscribe: after Unsubscribe the subscription ends with io.EOF and gets nothing more.
+func TestUnsubscribe(t *testing.T) {
+	b, addr := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.Subscribe(ctx, "news")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Publisher(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Publish("news", "one")
+	if line, err := s.Next(); line != "news one" || err != nil {
+		t.Fatalf("got %q, %v", line, err)
+	}
+	s.Unsubscribe()
+	if line, err := s.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after Unsubscribe got %q, %v; want io.EOF", line, err)
+	}
+	p.Publish("news", "two")
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); st.Published != 2 || st.Delivered != 1 {
+		t.Errorf("stats %+v, want published=2 delivered=1", st)
+	}
+}
+
+// TestRunDemo runs the command's demo and checks every subscription's count.
+func TestRunDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := run(ctx, []string{"-messages", "8"}, strings.NewReader(""), &out, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"[sub1/news] end after 8 messages", "[sub2/sports] end after 8 messages",
+		"[sub3/news] end after 8 messages", "[sub3/sports] end after 8 messages", "published=16 delivered=32 dropped=0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestRunPublisherToSubscriber runs -sub and -pub against a broker.
+func TestRunPublisherToSubscriber(t *testing.T) {
+	b, addr := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var subOut bytes.Buffer
+	subDone := make(chan error, 1)
+	go func() { subDone <- run(ctx, []string{"-sub", addr, "-topics", "a,b"}, nil, &subOut, io.Discard) }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b.mu.Lock()
+		n := len(b.topics)
+		b.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("subscriber did not subscribe")
+		}
+	}
+	if err := run(ctx, []string{"-pub", addr}, strings.NewReader("a x\nc y\nb z\n"), io.Discard, io.Discard); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	b.Close()
+	if err := <-subDone; err != nil {
+		t.Fatalf("subscriber: %v", err)
+	}
+	lines := strings.Fields(strings.ReplaceAll(subOut.String(), " ", "_"))
+	if len(lines) != 2 || !strings.Contains(subOut.String(), "a x\n") || !strings.Contains(subOut.String(), "b z\n") {
+		t.Errorf("subscriber printed %q, want the a and b lines only", subOut.String())
+	}
+}
