@@ -146,14 +146,22 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	info := infoFrom(ctx)
 	u.st.requests.Add(1)
 	var queued time.Duration
+	var waitedAny, noted, front bool
+	note := func() { // queue-wait statistics, once per request
+		if !noted {
+			noted = true
+			u.noteWait(info, queued, waitedAny)
+		}
+	}
 	for attempt := 0; ; {
 		t0 := time.Now()
-		uc, waited, err := u.acquire(ctx, attempt > 0)
+		uc, waited, err := u.acquire(ctx, front)
 		if waited {
+			waitedAny = true
 			queued += time.Since(t0)
 		}
 		if err != nil {
-			u.noteWait(info, queued, waited)
+			note()
 			return nil, err
 		}
 		if ctx.Err() != nil { // cancelled while queued (e.g. RST_STREAM): never dispatch
@@ -165,9 +173,10 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			continue // the conn is excluded now; try the next at the queue's head
+			front = true // the conn is excluded now; keep our place at the queue's head
+			continue
 		}
-		u.noteWait(info, queued, waited)
+		note()
 		u.mu.Lock()
 		uc.seq++
 		seq := uc.seq
@@ -203,7 +212,7 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		stop()
 		u.release(uc)
 		if attempt < maxRetries && ctx.Err() == nil && retryable(req, info, err) {
-			attempt++
+			attempt, front = attempt+1, true
 			u.st.retries.Add(1)
 			if info != nil {
 				info.retries++

@@ -53,9 +53,11 @@ func TestMultiplexWithinLimits(t *testing.T) {
 			if st.Requests != uint64(tc.clients) || st.StreamsInUse != 0 || st.Queued != 0 {
 				t.Errorf("stats after: %+v", st)
 			}
-			// Waves: at least ceil(clients / (conns*streams)) rounds of 50 ms, and no retry backoff (≥1 s).
+			// Waves: at least ceil(clients / (conns*streams)) rounds of 50 ms. No retry
+			// backoff was paid (Retries and Resets are 0 above); the upper bound only
+			// catches hangs, as this box is shared and slow under -race.
 			waves := (tc.clients + tc.maxConns*tc.maxStreams - 1) / (tc.maxConns * tc.maxStreams)
-			if min := time.Duration(waves) * 50 * time.Millisecond; elapsed < min || elapsed > min+900*time.Millisecond {
+			if min := time.Duration(waves) * 50 * time.Millisecond; elapsed < min || elapsed > min+8*time.Second {
 				t.Errorf("took %v for %d waves of 50ms", elapsed, waves)
 			}
 			t.Logf("%v, stats %+v", elapsed, st)
