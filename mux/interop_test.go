@@ -688,3 +688,74 @@ func TestInteropKeepAlive(t *testing.T) {
 		})
 	}
 }
+
+// TestInteropRefusalAndCloseRST: our RSTs in the two other situations where mux sends them
+// reach HC as resets: SYNs past our AcceptBacklog (their streams fail with
+// ErrConnectionReset while the ones we keep work), and data arriving after our full Close
+// (their Write fails promptly instead of filling a window nobody reads).
+func TestInteropRefusalAndCloseRST(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			ocfg := interopConfig()
+			ocfg.AcceptBacklog = 4
+			p := newInteropPair(t, top.ourClient, ocfg, nil)
+			ctx := testCtx(t, 10*time.Second)
+
+			var hsts []*yamux.Stream
+			for range 10 {
+				hst, err := p.theirs.OpenStream()
+				if err != nil {
+					t.Fatal(err)
+				}
+				hsts = append(hsts, hst)
+			}
+			waitFor(t, func() bool { return p.ours.Stats().StreamsRefused == 6 })
+			for i, hst := range hsts {
+				hst.SetDeadline(time.Now().Add(3 * time.Second))
+				_, err := hst.Write([]byte("hello"))
+				if i < 4 {
+					if err != nil {
+						t.Fatalf("kept stream %d: Write: %v", i, err)
+					}
+					continue
+				}
+				// The RST may land after a first Write that fitted the initial window.
+				for j := 0; err == nil && j < 100; j++ {
+					time.Sleep(10 * time.Millisecond)
+					_, err = hst.Write([]byte("hello"))
+				}
+				if !errors.Is(err, yamux.ErrConnectionReset) {
+					t.Fatalf("refused stream %d: Write: %v, want ErrConnectionReset", i, err)
+				}
+			}
+			for i := range 4 {
+				ost, err := p.ours.AcceptStream(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ost.ID() != hsts[i].StreamID() {
+					t.Fatalf("accepted stream %d, want %d", ost.ID(), hsts[i].StreamID())
+				}
+				ost.SetReadDeadline(time.Now().Add(3 * time.Second))
+				buf := make([]byte, 5)
+				if _, err := io.ReadFull(ost, buf); err != nil || string(buf) != "hello" {
+					t.Fatalf("kept stream read %q, %v", buf, err)
+				}
+				// Our full Close: their next writes are answered with RST.
+				ost.Close()
+				var werr error
+				for j := 0; werr == nil && j < 100; j++ {
+					_, werr = hsts[i].Write([]byte("anyone there?"))
+					time.Sleep(10 * time.Millisecond)
+				}
+				if !errors.Is(werr, yamux.ErrConnectionReset) {
+					t.Fatalf("their Write after our Close: %v, want ErrConnectionReset", werr)
+				}
+			}
+			waitFor(t, func() bool { return p.ours.NumStreams() == 0 && p.theirs.NumStreams() == 0 })
+			if p.ours.Err() != nil || p.theirs.IsClosed() {
+				t.Fatalf("a session ended: ours %v, theirs closed %v", p.ours.Err(), p.theirs.IsClosed())
+			}
+		})
+	}
+}
