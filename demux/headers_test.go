@@ -32,7 +32,7 @@ func rawExchange(t *testing.T, addr, raw string) (resp *http.Response, body stri
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	_, err = br.ReadByte()
 	var ne net.Error
 	closed = err != nil && !(errorsAs(err, &ne) && ne.Timeout())

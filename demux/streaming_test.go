@@ -54,10 +54,10 @@ func TestSSEFlushesEachEvent(t *testing.T) {
 // Behaviour 2: a long poll is held past QueueTimeout; only queueing is timed.
 func TestLongPollNotTimedOut(t *testing.T) {
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(600 * time.Millisecond)
+		time.Sleep(1200 * time.Millisecond)
 		io.WriteString(w, "event")
 	})
-	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 100 * time.Millisecond})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 500 * time.Millisecond})
 	if code, body := f.get(t, "/poll"); code != 200 || body != "event" {
 		t.Errorf("long poll: %d %q", code, body)
 	}

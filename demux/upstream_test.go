@@ -111,7 +111,7 @@ func TestQueueTimeout503(t *testing.T) {
 			<-release
 		}
 	})
-	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 100 * time.Millisecond})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 500 * time.Millisecond})
 	done := make(chan int)
 	go func() { c, _ := f.get(t, "/hold"); done <- c }()
 	waitFor(t, 5*time.Second, "hold in flight", func() bool { return f.p.Stats().StreamsInUse == 1 })
