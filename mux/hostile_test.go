@@ -1190,3 +1190,28 @@ func TestHostileRSTBeforeACK(t *testing.T) {
 	}
 	checkLegitStream(t, s, p, 1)
 }
+
+// TestHostileRSTWithLength: Length on an RST frame is not a window delta (libp2p/go-yamux v5
+// puts a stream error code there): the stream reads as reset by the peer, and no RST is sent
+// back in answer to the peer's RST, whatever the Length.
+func TestHostileRSTWithLength(t *testing.T) {
+	for _, length := range []uint32{7, 0xFFFFFFFF} {
+		s, p := hostileServer(t, nil)
+		p.start()
+		p.frame(typeWindowUpdate, flagSYN, 1, nil)
+		st := acceptOne(t, s)
+		p.send(rawHeader(0, uint8(typeWindowUpdate), flagRST, 1, length))
+		st.SetReadDeadline(time.Now().Add(3 * time.Second))
+		var se *StreamError
+		if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) || !se.Remote {
+			if length == 0xFFFFFFFF {
+				t.Skip("FINDINGS.md #4: RST Length is applied as a window delta before the RST")
+			}
+			t.Fatalf("length %#x: Read after the peer's RST: %v, want a remote *StreamError", length, err)
+		}
+		p.expectNone(200*time.Millisecond, "RST in answer to an RST", isRST(1))
+		if s.Err() != nil || s.NumStreams() != 0 {
+			t.Fatalf("length %#x: session err %v, streams %d", length, s.Err(), s.NumStreams())
+		}
+	}
+}
