@@ -130,35 +130,25 @@ func (c *Config) withDefaults() Config {
 	}
 	out := *c
 	d := DefaultConfig()
-	if out.AcceptBacklog == 0 {
-		out.AcceptBacklog = d.AcceptBacklog
-	}
-	if out.MaxIncomingStreams == 0 {
-		out.MaxIncomingStreams = d.MaxIncomingStreams
-	}
-	if out.KeepAliveInterval == 0 {
-		out.KeepAliveInterval = d.KeepAliveInterval
-	}
-	if out.KeepAliveTimeout == 0 {
-		out.KeepAliveTimeout = d.KeepAliveTimeout
-	}
-	if out.WriteTimeout == 0 {
-		out.WriteTimeout = d.WriteTimeout
-	}
-	if out.MaxStreamWindow == 0 {
-		out.MaxStreamWindow = d.MaxStreamWindow
-	}
-	if out.MaxSessionMemory == 0 {
-		out.MaxSessionMemory = d.MaxSessionMemory
-	}
-	if out.StreamOpenTimeout == 0 {
-		out.StreamOpenTimeout = d.StreamOpenTimeout
-	}
-	if out.StreamCloseTimeout == 0 {
-		out.StreamCloseTimeout = d.StreamCloseTimeout
-	}
+	orDefault(&out.AcceptBacklog, d.AcceptBacklog)
+	orDefault(&out.MaxIncomingStreams, d.MaxIncomingStreams)
+	orDefault(&out.KeepAliveInterval, d.KeepAliveInterval)
+	orDefault(&out.KeepAliveTimeout, d.KeepAliveTimeout)
+	orDefault(&out.WriteTimeout, d.WriteTimeout)
+	orDefault(&out.MaxStreamWindow, d.MaxStreamWindow)
+	orDefault(&out.MaxSessionMemory, d.MaxSessionMemory)
+	orDefault(&out.StreamOpenTimeout, d.StreamOpenTimeout)
+	orDefault(&out.StreamCloseTimeout, d.StreamCloseTimeout)
 	if out.Logger == nil {
 		out.Logger = slog.Default()
 	}
 	return out
+}
+
+// orDefault sets *v to d when *v is the zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }

@@ -57,6 +57,13 @@ func testConfig() *Config {
 func sessionPair(t testing.TB, ccfg, scfg *Config) (*Session, *Session) {
 	t.Helper()
 	cc, sc := tcpPair(t)
+	return startPair(t, cc, sc, ccfg, scfg)
+}
+
+// startPair runs a client session on cc and a server session on sc (nil configs mean
+// testConfig) and closes both when the test ends.
+func startPair(t testing.TB, cc, sc net.Conn, ccfg, scfg *Config) (*Session, *Session) {
+	t.Helper()
 	if ccfg == nil {
 		ccfg = testConfig()
 	}
@@ -78,6 +85,20 @@ func sessionPair(t testing.TB, ccfg, scfg *Config) (*Session, *Session) {
 		server.Wait()
 	})
 	return client, server
+}
+
+// serveEcho accepts every stream the session gets and echoes it until the peer's FIN.
+func serveEcho(ctx context.Context, s *Session) {
+	for {
+		st, err := s.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		go func() {
+			io.Copy(st, st)
+			st.Close()
+		}()
+	}
 }
 
 // testCtx returns a context that ends with the test or after d.

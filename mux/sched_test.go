@@ -97,18 +97,7 @@ func TestFairSmallStreamsDuringBulk(t *testing.T) {
 	cfg.MaxStreamWindow = initialWindow
 	client, server := sessionPair(t, cfg, cfg)
 	ctx := testCtx(t, 30*time.Second)
-	go func() {
-		for {
-			st, err := server.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(st, st) // echo
-				st.Close()
-			}()
-		}
-	}()
+	go serveEcho(ctx, server)
 
 	bulk, err := client.Open(ctx)
 	if err != nil {

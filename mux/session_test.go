@@ -16,18 +16,7 @@ func TestOpenAcceptEcho(t *testing.T) {
 	client, server := sessionPair(t, nil, nil)
 	ctx := testCtx(t, 10*time.Second)
 
-	go func() {
-		for {
-			st, err := server.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(st, st)
-				st.Close()
-			}()
-		}
-	}()
+	go serveEcho(ctx, server)
 
 	st, err := client.Open(ctx)
 	if err != nil {

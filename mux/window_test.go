@@ -32,21 +32,7 @@ func delayedPair(t *testing.T, oneWay time.Duration, ccfg, scfg *Config) (*Sessi
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := Client(cc, ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := Server(sc, scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		client.Close()
-		server.Close()
-		client.Wait()
-		server.Wait()
-	})
-	return client, server
+	return startPair(t, cc, sc, ccfg, scfg)
 }
 
 // TestWindowAutoTuneGrows: on a link with 20 ms RTT, a reader that keeps up grows its window
