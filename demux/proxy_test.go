@@ -1,11 +1,13 @@
 package demux
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,5 +114,60 @@ func TestCloseThen503(t *testing.T) {
 	}
 	if st := f.p.Stats(); st.Conns != 0 {
 		t.Errorf("conns after Close: %d", st.Conns)
+	}
+}
+
+// An upstream that does not speak h2c (here HTTP/1.1 only) fails fast with 502
+// instead of being redialled until QueueTimeout.
+func TestWrongProtocolUpstream502(t *testing.T) {
+	be := newBackend(t, 0, true, func(w http.ResponseWriter, r *http.Request) {})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 10 * time.Second})
+	start := time.Now()
+	if code, _ := f.get(t, "/"); code != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", code)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if st := f.p.Stats(); st.Dials > 2 {
+		t.Errorf("%d dials for one request", st.Dials)
+	}
+}
+
+// Expect: 100-continue gets exactly one 100 Continue: the front answers it and the
+// field is not forwarded (the upstream would relay a second one).
+func TestExpectContinueOnce(t *testing.T) {
+	var sawExpect atomic.Bool
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
+		sawExpect.Store(r.Header.Get("Expect") != "")
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	br := bufio.NewReader(c)
+	line, _ := br.ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("first line %q, want 100 Continue", line)
+	}
+	br.ReadString('\n')
+	io.WriteString(c, "hello")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "hello" {
+		t.Errorf("final response %d %q (a second 100 would show here)", resp.StatusCode, b)
+	}
+	if sawExpect.Load() {
+		t.Error("Expect forwarded upstream")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -486,7 +487,7 @@ func (u *upstream) release(uc *uconn) {
 	u.mu.Lock()
 	uc.inUse--
 	if err != nil {
-		uc.dead = true
+		u.markDeadLocked(uc)
 	}
 	toClose := u.reapLocked()
 	u.dispatchLocked()
@@ -503,7 +504,7 @@ func (u *upstream) reserveFailed(uc *uconn) {
 	uc.inUse--
 	switch {
 	case err != nil:
-		uc.dead = true
+		u.markDeadLocked(uc)
 	case avail == 0 && inFlight == 0:
 		u.markDrainingLocked(uc)
 	default:
@@ -517,6 +518,27 @@ func (u *upstream) reserveFailed(uc *uconn) {
 		u.onState(uc)
 	}
 }
+
+// markDeadLocked records that uc's connection failed. One that failed before its
+// peer's SETTINGS arrived never worked (wrong protocol, refused preface): it counts
+// as a failed dial and, if nothing else can serve the queue, fails it now instead of
+// redialling in a loop until QueueTimeout.
+func (u *upstream) markDeadLocked(uc *uconn) {
+	if uc.dead {
+		return
+	}
+	uc.dead = true
+	if uc.settled {
+		return
+	}
+	u.st.dialErrors.Add(1)
+	if !u.hasLiveLocked() && u.dialing == 0 {
+		u.failWaitersLocked(&DialError{Addr: u.addr, Err: errNoSettings})
+	}
+}
+
+// errNoSettings: the upstream closed an HTTP/2 connection before sending SETTINGS.
+var errNoSettings = errors.New("connection closed before the peer's HTTP/2 SETTINGS (is the upstream speaking h2c?)")
 
 func (u *upstream) markDrainingLocked(uc *uconn) {
 	if !uc.draining && !uc.sawGoAway && u.mode != modeH2C && u.mode != modeH1 {
@@ -533,7 +555,7 @@ func (u *upstream) onState(uc *uconn) {
 	u.mu.Lock()
 	switch {
 	case err != nil:
-		uc.dead = true
+		u.markDeadLocked(uc)
 	case avail == 0 && inFlight == 0 && uc.limit > 0 && u.mode != modeH1:
 		u.markDrainingLocked(uc)
 	}
