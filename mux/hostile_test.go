@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -1213,5 +1214,97 @@ func TestHostileRSTWithLength(t *testing.T) {
 		if s.Err() != nil || s.NumStreams() != 0 {
 			t.Fatalf("length %#x: session err %v, streams %d", length, s.Err(), s.NumStreams())
 		}
+	}
+}
+
+// TestHostileTinyFrames: 200k one-byte Data frames on one stream that nobody reads (within
+// the 256 KiB window). Buffering must cost about the bytes, not a buffer per frame: heap growth
+// stays far below 200k × any chunk size, and every byte reads back in order.
+func TestHostileTinyFrames(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	const n = 200_000
+	p.frame(typeWindowUpdate, flagSYN, 1, nil)
+	st := acceptOne(t, s)
+	heap0 := heapInUse()
+	buf := make([]byte, 0, n*13)
+	for i := range n {
+		buf = append(buf, rawHeader(0, uint8(typeData), 0, 1, 1)...)
+		buf = append(buf, byte(i))
+	}
+	p.send(buf)
+	waitFor(t, func() bool { return s.Stats().BytesReceived >= n })
+	if grown := int64(heapInUse()) - int64(heap0); grown > 8<<20 {
+		t.Errorf("heap grew by %d bytes buffering %d one-byte frames", grown, n)
+	}
+	got := make([]byte, n)
+	st.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadFull(st, got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if got[i] != byte(i) {
+			t.Fatalf("byte %d = %d, want %d", i, got[i], byte(i))
+		}
+	}
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+}
+
+// TestHostileNeverFINs: we Close a stream and the peer never sends its FIN; after
+// StreamCloseTimeout the stream alone is reset (RST on the wire) and forgotten, its memory
+// returned; the session goes on.
+func TestHostileNeverFINs(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.StreamCloseTimeout = 300 * time.Millisecond
+	s, p := hostileServer(t, cfg)
+	p.start()
+	p.frame(typeData, flagSYN, 1, []byte("unread"))
+	st := acceptOne(t, s)
+	start := time.Now()
+	st.Close()
+	p.expect(3*time.Second, "FIN", func(f rawFrame) bool { return f.id == 1 && f.flags&flagFIN != 0 })
+	p.expect(3*time.Second, "RST after the close timeout", isRST(1))
+	if d := time.Since(start); d < 250*time.Millisecond || d > 2*time.Second {
+		t.Errorf("RST after %v, want about %v", d, cfg.StreamCloseTimeout)
+	}
+	waitFor(t, func() bool { return s.NumStreams() == 0 && s.Stats().MemoryReserved == 0 })
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+	checkLegitStream(t, s, p, 3)
+}
+
+// TestHostileZeroWindowDeadline: the peer never grants window beyond the initial 256 KiB. A
+// Write of more blocks, its write deadline ends it with a timeout net.Error matching
+// os.ErrDeadlineExceeded and the count written so far; the stream and session stay usable.
+func TestHostileZeroWindowDeadline(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	p.frame(typeWindowUpdate, flagSYN, 1, nil)
+	st := acceptOne(t, s)
+	st.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	n, err := st.Write(make([]byte, initialWindow+1000))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write past the window: %v, want a timeout", err)
+	}
+	if n != initialWindow {
+		t.Fatalf("Write reported %d bytes written, want the window %d", n, initialWindow)
+	}
+	// Window arrives: the stream goes on after the deadline is cleared.
+	st.SetWriteDeadline(time.Time{})
+	p.send(rawHeader(0, uint8(typeWindowUpdate), 0, 1, 1000))
+	if _, err := st.Write(make([]byte, 1000)); err != nil {
+		t.Fatalf("Write after window update: %v", err)
+	}
+	total := 0
+	for total < initialWindow+1000 {
+		f := p.expect(3*time.Second, "data", func(f rawFrame) bool { return f.typ == typeData && f.id == 1 })
+		total += len(f.payload)
+	}
+	if total != initialWindow+1000 || s.Err() != nil {
+		t.Fatalf("peer got %d bytes, session err %v", total, s.Err())
 	}
 }
