@@ -384,6 +384,11 @@ func (p *Pool[T]) Reset() {
 		return
 	}
 	p.gen++
+	p.destroyIdleLocked()
+}
+
+// destroyIdleLocked destroys every idle resource.
+func (p *Pool[T]) destroyIdleLocked() {
 	for i, r := range p.idle {
 		p.idle[i] = nil
 		p.startDestroyLocked(r)
@@ -409,11 +414,7 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 		for w := p.waiters.head; w != nil; w = p.waiters.head {
 			p.serveLocked(w, nil, ErrClosedPool, 0)
 		}
-		for i, r := range p.idle {
-			p.idle[i] = nil
-			p.startDestroyLocked(r)
-		}
-		p.idle = nil
+		p.destroyIdleLocked()
 		p.checkDrainedLocked()
 	}
 	p.unlock()

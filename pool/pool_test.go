@@ -99,6 +99,39 @@ func TestPoolReset(t *testing.T) {
 	f.checkDestroyedOnce(t)
 }
 
+// A construction in flight at Reset builds a stale resource: it is destroyed, and its waiter
+// gets a fresh one.
+func TestPoolResetDuringConstruction(t *testing.T) {
+	f := newFake()
+	gate := make(chan struct{})
+	f.setConstruct(func(ctx context.Context, id int) error {
+		if id == 1 {
+			<-gate
+		}
+		return nil
+	})
+	p := mustNew(t, f.config(1))
+	got := make(chan int, 1)
+	go func() {
+		r, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Error(err)
+			got <- 0
+			return
+		}
+		got <- r.Value()
+		r.Release()
+	}()
+	waitFor(t, "construction", func() bool { return p.Stat().Constructing == 1 })
+	p.Reset()
+	close(gate)
+	if v := <-got; v != 2 {
+		t.Fatalf("waiter got value %d, want the one built after Reset (2)", v)
+	}
+	waitFor(t, "stale destroyed", func() bool { return f.destroys.Load() == 1 })
+	f.checkDestroyedOnce(t)
+}
+
 // Behaviour 6: Close wakes every blocked Acquire at once, destroys each resource exactly once
 // (a held one when it is released), and leaves no goroutine behind.
 func TestPoolCloseWakesWaitersAndDestroysOnce(t *testing.T) {
