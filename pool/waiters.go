@@ -78,15 +78,6 @@ func (q *waitQueue[T]) remove(w *waiter[T]) {
 	}
 }
 
-// popFront removes and returns the oldest waiter, or nil.
-func (q *waitQueue[T]) popFront() *waiter[T] {
-	w := q.head
-	if w != nil {
-		q.remove(w)
-	}
-	return w
-}
-
 // firstUnbound returns the oldest waiter with no construction of its own, or nil.
 func (q *waitQueue[T]) firstUnbound() *waiter[T] {
 	if q.unbound == 0 {
