@@ -49,7 +49,7 @@ func (r *receiver) next() error {
 		return err
 	}
 	s := r.s
-	s.lastRecv.Store(time.Now().UnixNano())
+	r.alive()
 	s.stats.framesReceived.Add(1)
 	h := &r.hdr
 	if err := h.validate(); err != nil {
@@ -71,10 +71,22 @@ func (r *receiver) next() error {
 	return r.streamFrame(h)
 }
 
+// discard skips a payload of n bytes, in pieces, each of which counts as a sign of life.
 func (r *receiver) discard(n uint32) error {
-	_, err := r.br.Discard(int(n))
-	return err
+	for left := int(n); left > 0; {
+		k, err := r.br.Discard(min(left, largeChunk))
+		left -= k
+		r.alive()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// alive records that bytes arrived: keepalive counts any progress, also inside a long frame,
+// since a peer may send one frame as large as the window it was granted (16 MiB).
+func (r *receiver) alive() { r.s.lastRecv.Store(time.Now().UnixNano()) }
 
 func (r *receiver) ping(h *header) error {
 	switch {
@@ -151,11 +163,20 @@ func (r *receiver) streamFrame(h *header) error {
 		}
 	}
 
-	if isData {
+	switch {
+	case flags&flagRST != 0:
+		// Length on an RST is not credit (go-yamux v5 puts an error code there), and data
+		// riding on it is moot: the stream is gone.
+		if isData {
+			if err := r.discard(length); err != nil {
+				return err
+			}
+		}
+	case isData:
 		if err := r.data(st, length); err != nil {
 			return err
 		}
-	} else if length > 0 {
+	case length > 0:
 		r.credit(st, length)
 	}
 
@@ -267,7 +288,7 @@ func (r *receiver) data(st *Stream, n uint32) error {
 	for left := int(n); left > 0; {
 		c := getChunk(left)
 		k := min(left, len(c.b))
-		if _, err := io.ReadFull(r.br, c.b[:k]); err != nil {
+		if err := r.readFull(c.b[:k]); err != nil {
 			putChunk(c)
 			r.releaseChunks()
 			return err
@@ -287,6 +308,24 @@ func (r *receiver) data(st *Stream, n uint32) error {
 	st.mu.Unlock()
 	r.chunks = r.chunks[:0]
 	notify(st.readReady)
+	return nil
+}
+
+// readFull is io.ReadFull that marks the session alive after every read that made progress.
+func (r *receiver) readFull(p []byte) error {
+	for got := 0; got < len(p); {
+		n, err := r.br.Read(p[got:])
+		got += n
+		if n > 0 {
+			r.alive()
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
 	return nil
 }
 
