@@ -78,43 +78,28 @@ func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 	return c.cr.conn.Exec(ctx, sql, args...)
 }
 
-// Query runs sql with args on the connection. Unlike pgx.Conn.Query, the returned Rows
-// release c when they are closed (or Next returns false), and an error releases c at once.
+// Query runs sql with args on the connection (pgx.Conn.Query). Closing the Rows does not
+// release c (as in pgxpool); only Pool.Query's Rows do that.
 func (c *Conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	rows, err := c.cr.conn.Query(ctx, sql, args...)
-	if err != nil {
-		if rows != nil {
-			rows.Close()
-		}
-		c.Release()
-		return errRows{err}, err
-	}
-	return c.cr.wrapRows(c, rows), nil
+	return c.cr.conn.Query(ctx, sql, args...)
 }
 
-// QueryRow runs sql with args on the connection; the returned Row's Scan releases c.
+// QueryRow runs sql with args on the connection (pgx.Conn.QueryRow).
 func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return c.cr.wrapRow(c, c.cr.conn.QueryRow(ctx, sql, args...))
+	return c.cr.conn.QueryRow(ctx, sql, args...)
 }
 
-// SendBatch sends b on the connection; closing the returned BatchResults releases c, unless
-// b began a transaction (pgx.Batch.BeginTx): then the Commit or Rollback of BatchResults.Tx
-// does.
+// SendBatch sends b on the connection (pgx.Conn.SendBatch).
 func (c *Conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return newBatchResults(c, c.cr.conn.SendBatch(ctx, b))
+	return c.cr.conn.SendBatch(ctx, b)
 }
 
-// Begin starts a transaction; its Commit or Rollback releases c, and so does a failed BEGIN.
-func (c *Conn) Begin(ctx context.Context) (pgx.Tx, error) { return c.BeginTx(ctx, pgx.TxOptions{}) }
+// Begin starts a transaction on the connection (pgx.Conn.Begin). Ending it does not release c.
+func (c *Conn) Begin(ctx context.Context) (pgx.Tx, error) { return c.cr.conn.Begin(ctx) }
 
-// BeginTx is Begin with options.
+// BeginTx is Begin with options (pgx.Conn.BeginTx).
 func (c *Conn) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
-	tx, err := c.cr.conn.BeginTx(ctx, opts)
-	if err != nil {
-		c.Release()
-		return nil, err
-	}
-	return &poolTx{tx: tx, c: c}, nil
+	return c.cr.conn.BeginTx(ctx, opts)
 }
 
 // CopyFrom runs COPY FROM on the connection (pgx.Conn.CopyFrom).

@@ -246,3 +246,40 @@ func TestHelpersReportAcquireErrors(t *testing.T) {
 		t.Errorf("Ping: %v", err)
 	}
 }
+
+// TestConnMethodsDoNotRelease: as in pgxpool, only the Pool helpers release; the Conn's own
+// Query, QueryRow, SendBatch and Begin leave it held, so it can be used again.
+func TestConnMethodsDoNotRelease(t *testing.T) {
+	p, _ := newPool(t, "pool_max_conns=1")
+	ctx := testCtx(t)
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	var v int
+	if err := c.QueryRow(ctx, "SELECT 1").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := c.Query(ctx, "SELECT generate_series(1, 3)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if err := c.SendBatch(ctx, &pgx.Batch{}).Close(); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stat(); s.Acquired != 1 {
+		t.Fatalf("Conn methods released the connection: %+v", s)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

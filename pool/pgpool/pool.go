@@ -268,7 +268,15 @@ func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, er
 	if err != nil {
 		return errRows{err}, err
 	}
-	return c.Query(ctx, sql, args...)
+	rows, err := c.cr.conn.Query(ctx, sql, args...)
+	if err != nil {
+		if rows != nil {
+			rows.Close()
+		}
+		c.Release()
+		return errRows{err}, err
+	}
+	return c.cr.wrapRows(c, rows), nil
 }
 
 // QueryRow acquires a connection and runs sql with args on it. The connection is released by
@@ -278,7 +286,7 @@ func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	if err != nil {
 		return errRow{err}
 	}
-	return c.QueryRow(ctx, sql, args...)
+	return c.cr.wrapRow(c, c.cr.conn.QueryRow(ctx, sql, args...))
 }
 
 // SendBatch acquires a connection and sends b on it. The connection is released when the
@@ -290,7 +298,7 @@ func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
-	return c.SendBatch(ctx, b)
+	return newBatchResults(c, c.cr.conn.SendBatch(ctx, b))
 }
 
 // Begin acquires a connection and starts a transaction on it with default options. The
@@ -306,7 +314,12 @@ func (p *Pool) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) 
 	if err != nil {
 		return nil, err
 	}
-	return c.BeginTx(ctx, opts)
+	tx, err := c.cr.conn.BeginTx(ctx, opts)
+	if err != nil {
+		c.Release()
+		return nil, err
+	}
+	return &poolTx{tx: tx, c: c}, nil
 }
 
 // CopyFrom acquires a connection, runs COPY FROM on it (see pgx.Conn.CopyFrom) and releases
