@@ -2,6 +2,8 @@ package pgpool_test
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -163,4 +165,74 @@ func TestPingIsBounded(t *testing.T) {
 	if took < 300*time.Millisecond || took > 10*time.Second {
 		t.Fatalf("Acquire took %v with a 300ms ping timeout", took)
 	}
+}
+
+// TestTerminatedBackendWhileHeld: the holder's own call fails, and the connection, now closed,
+// is replaced on release.
+func TestTerminatedBackendWhileHeld(t *testing.T) {
+	p, _ := newPool(t, "pool_max_conns=1")
+	admin := adminConn(t)
+	ctx := testCtx(t)
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killBackend(t, admin, backendPID(c))
+	if _, err := c.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("call on a terminated backend succeeded")
+	}
+	c.Release()
+	if err := p.Ping(ctx); err != nil {
+		t.Fatalf("first call after the failed one: %v", err)
+	}
+}
+
+// TestTerminateAllUnderLoad: killing every backend while 32 goroutines query through a pool of
+// 8 costs at most one failed call per killed backend, and every goroutine then runs clean.
+func TestTerminateAllUnderLoad(t *testing.T) {
+	const workers = 32
+	p, app := newPool(t, "pool_max_conns=8")
+	admin := adminConn(t)
+	ctx := testCtx(t)
+
+	var failures, afterKill atomic.Int64
+	var killed atomic.Bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var v int
+				err := p.QueryRow(ctx, "SELECT 1").Scan(&v)
+				if err != nil {
+					failures.Add(1)
+				} else if killed.Load() {
+					afterKill.Add(1)
+				}
+			}
+		})
+	}
+	waitFor(t, "pool to fill", func() bool { s := p.Stat(); return s.Total == 8 && s.Constructing == 0 })
+	waitFor(t, "server to list the backends", func() bool { return serverConns(t, admin, app) == 8 })
+	var n int64
+	if err := admin.QueryRow(ctx,
+		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	killed.Store(true)
+	waitFor(t, "calls after the kill", func() bool { return afterKill.Load() >= 500 })
+	close(stop)
+	wg.Wait()
+	if n == 0 {
+		t.Fatal("no backend was terminated")
+	}
+	if f := failures.Load(); f > n {
+		t.Fatalf("%d failed calls for %d terminated backends", f, n)
+	}
+	t.Logf("%d backends terminated, %d calls failed, %d succeeded after", n, failures.Load(), afterKill.Load())
 }
