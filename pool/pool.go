@@ -400,7 +400,8 @@ func (p *Pool[T]) destroyIdleLocked() {
 // in flight are canceled through their ctx, idle resources are destroyed, and held resources
 // are destroyed when released. Close returns once every resource is destroyed and every
 // goroutine of the pool has ended, so it waits for holders; use Shutdown to bound that wait.
-// Calling it again waits again and is otherwise a no-op.
+// Calling it again waits again and is otherwise a no-op. Do not call it from a Constructor or
+// Destructor: it would wait for itself.
 func (p *Pool[T]) Close() { _ = p.Shutdown(context.Background()) }
 
 // Shutdown is Close bounded by ctx: it returns ctx.Err() if holders have not released their
