@@ -83,6 +83,7 @@ func (s *Service) Close() {
 	close(s.closing)
 }
 
+// submit handles POST /jobs: it starts a job whose timer marks it done after its duration.
 func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	d := s.duration
 	if v := r.URL.Query().Get("duration"); v != "" {
@@ -116,6 +117,7 @@ func (s *Service) finish(j *job, result string) {
 	close(j.done)
 }
 
+// status handles GET /jobs/{id}, holding the request first when ?wait= is given.
 func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	j := s.jobs[r.PathValue("id")]
@@ -155,6 +157,7 @@ func (s *Service) statusLocked(j *job) Status {
 	}
 }
 
+// writeJSON writes v as a JSON response with status code.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -123,7 +123,11 @@ func process(ctx context.Context, o options, out io.Writer) (Report, error) {
 		return r, err
 	}
 	if !o.keep {
-		defer p.Exec(context.Background(), `DELETE FROM pgworker_jobs WHERE batch = $1`, r.Batch)
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			p.Exec(dctx, `DELETE FROM pgworker_jobs WHERE batch = $1`, r.Batch)
+		}()
 	}
 	watch, stopWatch, err := watchConns(ctx, cfg.ConnConfig, app, 5*time.Millisecond)
 	if err != nil {

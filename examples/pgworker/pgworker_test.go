@@ -18,6 +18,7 @@ import (
 // then checks for leaked goroutines.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Main(m)) }
 
+// testCtx returns a context that ends with the test, bounded well inside its budget.
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)

@@ -77,6 +77,9 @@ func runWorkers(ctx context.Context, p *pgpool.Pool, batch string, workers int, 
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil { // interrupted: one error, not one per worker
+		return counts, ctx.Err()
+	}
 	return counts, errors.Join(errs...)
 }
 

@@ -32,6 +32,7 @@ func newStack(t *testing.T, events *Events) *stack {
 	return st
 }
 
+// testCtx returns a context that ends with the test, bounded well inside its budget.
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	t.Cleanup(cancel)
