@@ -52,6 +52,7 @@ type frameSniffer struct {
 	settingsSeen bool
 	maxStreams   uint32
 	hasMax       bool
+	sawSettings  bool // a SETTINGS frame was parsed before
 }
 
 func (s *frameSniffer) Read(p []byte) (int, error) {
@@ -119,7 +120,12 @@ func (s *frameSniffer) frameDone() {
 				val, has = binary.BigEndian.Uint32(p[2:]), true
 			}
 		}
-		s.settingsSeen, s.maxStreams, s.hasMax = true, val, has
+		// A later SETTINGS that omits MAX_CONCURRENT_STREAMS leaves it unchanged
+		// (RFC 9113 §6.5); only the first one's omission means "no limit".
+		if has || !s.sawSettings {
+			s.settingsSeen, s.maxStreams, s.hasMax = true, val, has
+		}
+		s.sawSettings = true
 	case frameGoAway:
 		if len(p) >= 8 {
 			s.ev.goAway(binary.BigEndian.Uint32(p)&0x7fffffff, binary.BigEndian.Uint32(p[4:]))
