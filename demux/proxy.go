@@ -99,7 +99,8 @@ const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
 // upgrades an HTTP/2 upstream cannot carry such as WebSocket (501, ErrUpgradeUnsupported),
 // and malformed header fields (400). Upstream failures map to 502, timeouts to 504,
 // queue timeouts to 503, and a request header block the upstream refuses as too large
-// to 431.
+// to 431. Response trailers reach HTTP/1.1 clients (the response is chunked); request
+// trailers are not forwarded, as ReverseProxy copies them before the body is read.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &logWriter{ResponseWriter: w}
