@@ -19,8 +19,9 @@ const (
 // at once. A Last-Event-ID request header resumes after that id (EventSource reconnects
 // send it).
 type Events struct {
-	// OnEmit, if set, is called just before event id is written, with the time.
-	OnEmit func(id int, at time.Time)
+	// BeforeEmit, if set, is called when event id is due, before it is written; it may
+	// block to hold the stream back (tests use it to pace the stream by the client).
+	BeforeEmit func(id int)
 	// Done, if non-nil, ends every stream when closed (for shutdown).
 	Done <-chan struct{}
 }
@@ -74,10 +75,10 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-e.Done:
 			return
 		}
-		now := time.Now()
-		if e.OnEmit != nil {
-			e.OnEmit(id, now)
+		if e.BeforeEmit != nil {
+			e.BeforeEmit(id)
 		}
+		now := time.Now()
 		fmt.Fprintf(w, "id: %d\nevent: tick\ndata: {\"n\":%d,\"sent\":%q}\n\n", id, id, now.Format(time.RFC3339Nano))
 		if rc.Flush() != nil {
 			return
