@@ -21,7 +21,7 @@ var (
 	// Config.ResponseHeaderTimeout (504). It satisfies net.Error with Timeout() == true.
 	ErrResponseHeaderTimeout error = &timeoutError{msg: "demux: timed out waiting for upstream response headers"}
 	// ErrUpgradeUnsupported: the client asked for a protocol upgrade (RFC 9110 §7.8),
-	// such as WebSocket, that an HTTP/2 upstream cannot carry as a plain stream (501).
+	// such as WebSocket, that an HTTP/2 upstream cannot carry (501; see ServeHTTP).
 	ErrUpgradeUnsupported = errors.New("demux: protocol upgrade not supported through an HTTP/2 upstream")
 	// ErrConnectNotAllowed: CONNECT tunnels are not offered (405).
 	ErrConnectNotAllowed = errors.New("demux: CONNECT not allowed")

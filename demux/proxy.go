@@ -95,9 +95,13 @@ func infoFrom(ctx context.Context) *reqInfo {
 // allowedMethods is the Allow value sent with 405 (RFC 9110 §15.5.6).
 const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
 
-// ServeHTTP proxies r. Before anything is forwarded it refuses CONNECT (405), protocol
-// upgrades an HTTP/2 upstream cannot carry such as WebSocket (501, ErrUpgradeUnsupported),
-// and malformed header fields (400). Upstream failures map to 502, timeouts to 504,
+// ServeHTTP proxies r. Before anything is forwarded it refuses CONNECT (405), malformed
+// methods and header fields (400), and protocol upgrades an HTTP/2 upstream cannot
+// carry (501, ErrUpgradeUnsupported). WebSocket through an HTTP/2 upstream is such a
+// 501: RFC 8441 extended CONNECT needs the ":protocol" pseudo-header, which Go 1.26's
+// http.ClientConn rejects as an invalid field name, and Go's HTTP/2 server does not
+// advertise SETTINGS_ENABLE_CONNECT_PROTOCOL by default either. An http:// upstream
+// receives the upgrade itself on a dedicated HTTP/1.1 connection. Upstream failures map to 502, timeouts to 504,
 // queue timeouts to 503, and a request header block the upstream refuses as too large
 // to 431. Response trailers reach HTTP/1.1 clients (the response is chunked); request
 // trailers are not forwarded, as ReverseProxy copies them before the body is read.

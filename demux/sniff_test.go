@@ -10,9 +10,9 @@ import (
 )
 
 type sniffRecorder struct {
-	events   []string
-	goAways  int
-	rsts     int
+	events  []string
+	goAways int
+	rsts    int
 }
 
 func (r *sniffRecorder) settings(v uint32, has bool) {
