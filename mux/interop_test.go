@@ -617,7 +617,7 @@ func TestInteropManyStreams(t *testing.T) {
 				wg.Add(2)
 				go func() {
 					defer wg.Done()
-					data := randomBytes(1+i*4099%(200<<10), uint64(i))
+					data := randomBytes(1+i*4099%(64<<10), uint64(i))
 					st, err := p.ours.Open(ctx)
 					if err != nil {
 						errc <- err
@@ -630,7 +630,7 @@ func TestInteropManyStreams(t *testing.T) {
 				}()
 				go func() {
 					defer wg.Done()
-					data := randomBytes(1+i*7919%(200<<10), uint64(1000+i))
+					data := randomBytes(1+i*7919%(64<<10), uint64(1000+i))
 					st, err := p.theirs.OpenStream()
 					if err != nil {
 						errc <- err
@@ -674,7 +674,7 @@ func TestInteropKeepAlive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := echoCheck(st, st.CloseWrite, randomBytes(8<<20, 9)); err != nil {
+			if err := echoCheck(st, st.CloseWrite, randomBytes(4<<20, 9)); err != nil {
 				t.Fatal(err)
 			}
 			st.Close()
