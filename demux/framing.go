@@ -63,6 +63,7 @@ type framingConn struct {
 	maxHead int
 
 	mu     sync.Mutex
+	begun  bool // the first byte was seen
 	state  int
 	cs     int
 	left   int64
@@ -128,6 +129,15 @@ func (c *framingConn) feed(b []byte) {
 		case fsHead:
 			c.head = append(c.head, b...)
 			b = nil
+			// A TLS handshake record (RFC 8446 §5.1, type 22) means the guard sits
+			// below TLS, where it can see nothing: stand aside.
+			if !c.begun {
+				c.begun = true
+				if c.head[0] == 0x16 {
+					c.release(len(c.head), fsThrough)
+					continue
+				}
+			}
 			// Empty lines before a request line (RFC 9112 §2.2) belong to no head.
 			if k := leadingEOLs(c.head); k > 0 {
 				c.release(k, fsHead)

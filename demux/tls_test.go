@@ -64,3 +64,48 @@ func TestHTTPSUpstreamWithinLimit(t *testing.T) {
 		t.Errorf("backend conns %d, want 1", a)
 	}
 }
+
+// Inverse mode over TLS: HTTP/2 clients (ALPN h2) and HTTP/1.1 clients reach an
+// HTTP/1.1 upstream pool through NewServer's protocols, with GuardListener below TLS
+// standing aside.
+func TestTLSFrontInverseMode(t *testing.T) {
+	be := newBackend(t, 0, true, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "upstream saw "+r.Proto+" via "+r.Header.Get("Via"))
+	})
+	p, err := New(Config{Upstream: "http://" + be.addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ts := httptest.NewUnstartedServer(p)
+	srv := NewServer("", p)
+	srv.TLSConfig = ts.Config.TLSConfig
+	ts.Config = srv
+	ts.Listener = GuardListener(ts.Listener, srv.MaxHeaderBytes)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	defer ts.Close()
+	for _, proto := range []string{"h2", "http/1.1"} {
+		tr := &http.Transport{TLSClientConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone(), Protocols: new(http.Protocols)}
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		if proto == "h2" {
+			tr.Protocols.SetHTTP2(true)
+		} else {
+			tr.Protocols.SetHTTP1(true)
+		}
+		resp, err := c.Get(ts.URL + "/x")
+		if err != nil {
+			t.Fatalf("%s: %v", proto, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		want := "upstream saw HTTP/1.1 via 2 muxpool"
+		if proto != "h2" {
+			want = "upstream saw HTTP/1.1 via 1.1 muxpool"
+		}
+		if resp.StatusCode != 200 || string(b) != want {
+			t.Errorf("%s: %d %q, want %q", proto, resp.StatusCode, b, want)
+		}
+	}
+}
