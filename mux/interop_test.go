@@ -759,3 +759,58 @@ func TestInteropRefusalAndCloseRST(t *testing.T) {
 		})
 	}
 }
+
+// TestInteropWriteThenClose: bytes for which our Write returned reach HC even when we close
+// the stream and the whole session right after: HC reads every byte (checksummed) and then
+// EOF, in both topologies, several streams at once.
+func TestInteropWriteThenClose(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			p := newInteropPair(t, top.ourClient, nil, nil)
+			ctx := testCtx(t, 20*time.Second)
+			const streams = 4
+			sizes := []int{1, 100 << 10, 1 << 20, 3 << 20}
+			results := make(chan error, 2*streams)
+			for i := range streams {
+				want := sha256Of(randomBytes(sizes[i], uint64(50+i)))
+				go func() {
+					actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					defer cancel()
+					hst, err := p.theirs.AcceptStreamWithContext(actx)
+					if err != nil {
+						results <- err
+						return
+					}
+					hst.SetReadDeadline(time.Now().Add(15 * time.Second))
+					n, sum, err := sumReader(hst)
+					if err == nil && (n != int64(sizes[i]) || sum != want) {
+						err = fmt.Errorf("HC got %d of %d bytes, checksum match %v", n, sizes[i], sum == want)
+					}
+					results <- err
+				}()
+			}
+			var wg sync.WaitGroup
+			for i := range streams {
+				st, err := p.ours.Open(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := st.Write(randomBytes(sizes[i], uint64(50+i))); err != nil {
+						results <- fmt.Errorf("our Write: %w", err)
+					}
+					st.Close()
+				}()
+			}
+			wg.Wait()
+			p.ours.Close()
+			for range streams {
+				if err := <-results; err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
