@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // join adds m, queues its welcome line first, and tells everyone (m too) that it joined.
@@ -12,7 +13,7 @@ func (s *Server) join(m *member) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		close(m.out)
+		close(m.gone)
 		return false
 	}
 	s.members[m] = struct{}{}
@@ -22,7 +23,7 @@ func (s *Server) join(m *member) bool {
 	return true
 }
 
-// leave removes m and ends its writer; it reports whether m was still a member.
+// leave removes m and tells its writer; it reports whether m was still a member.
 func (s *Server) leave(m *member) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -30,22 +31,34 @@ func (s *Server) leave(m *member) bool {
 		return false
 	}
 	delete(s.members, m)
-	close(m.out)
+	close(m.gone)
 	return true
 }
 
-// broadcast queues line for every member, in one order for all. A member whose queue is
-// full is dropped.
+// broadcast queues line for every member. Each sender's lines reach every member in the
+// order it sent them. A member whose outbox is full makes the sender wait (and so, through
+// mux flow control, slows the sending client) for up to slowTimeout; then it is dropped.
 func (s *Server) broadcast(line string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	members := make([]*member, 0, len(s.members))
 	for m := range s.members {
+		members = append(members, m)
+	}
+	s.mu.Unlock()
+	for _, m := range members {
 		select {
 		case m.out <- line:
+			continue
 		default:
-			delete(s.members, m)
-			close(m.out)
 		}
+		t := time.NewTimer(slowTimeout)
+		select {
+		case m.out <- line:
+		case <-m.gone:
+		case <-t.C:
+			s.leave(m)
+		}
+		t.Stop()
 	}
 }
 

@@ -10,9 +10,12 @@ import (
 	"github.com/muxpool/muxpool/mux"
 )
 
-// outboxSize bounds the lines queued for one client; a client that falls this far
-// behind is disconnected rather than let it hold up everyone else.
+// outboxSize is how many lines may wait for one client before senders wait for it.
 const outboxSize = 256
+
+// slowTimeout is how long a sender waits for a client whose outbox is full before that
+// client is disconnected, so one stuck client cannot hold up the room for long.
+const slowTimeout = 5 * time.Second
 
 // handshakeTimeout bounds how long a new client may take to open its send stream and
 // name itself.
@@ -29,11 +32,13 @@ type Server struct {
 	wg       sync.WaitGroup
 }
 
-// member is one joined client: its name, its push stream and the queue its writer drains.
+// member is one joined client: its name, its session, the queue its writer drains onto
+// its push stream, and gone, closed when it stops being a member.
 type member struct {
 	name string
 	sess *mux.Session
 	out  chan string
+	gone chan struct{}
 }
 
 // NewServer returns a server that is not yet serving.
@@ -97,7 +102,7 @@ func (s *Server) Close() error {
 	}
 	for m := range s.members {
 		delete(s.members, m)
-		close(m.out)
+		close(m.gone)
 	}
 	for sess := range s.sessions {
 		sess.Close()
@@ -135,16 +140,11 @@ func (s *Server) handle(sess *mux.Session) {
 	if err != nil {
 		return
 	}
-	m := &member{name: lines.Text(), sess: sess, out: make(chan string, outboxSize)}
+	m := &member{name: lines.Text(), sess: sess, out: make(chan string, outboxSize), gone: make(chan struct{})}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		for line := range m.out {
-			push.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if _, err := push.Write([]byte(line + "\n")); err != nil {
-				break
-			}
-		}
+		s.write(m, push)
 		sess.Close() // the member is gone (left, too slow, or server closing)
 	}()
 	if s.join(m) {
@@ -156,4 +156,34 @@ func (s *Server) handle(sess *mux.Session) {
 		}
 	}
 	<-writerDone
+}
+
+// write copies m's queued lines to its push stream until m is gone, then writes what is
+// still queued (a leaving client still gets its own last lines).
+func (s *Server) write(m *member, push *mux.Stream) {
+	send := func(line string) bool {
+		push.SetWriteDeadline(time.Now().Add(slowTimeout))
+		_, err := push.Write([]byte(line + "\n"))
+		return err == nil
+	}
+	for {
+		select {
+		case line := <-m.out:
+			if !send(line) {
+				s.leave(m)
+				return
+			}
+		case <-m.gone:
+			for {
+				select {
+				case line := <-m.out:
+					if !send(line) {
+						return
+					}
+				default:
+					return
+				}
+			}
+		}
+	}
 }

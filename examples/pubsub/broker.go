@@ -4,14 +4,19 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/muxpool/muxpool/mux"
 )
 
-// queueSize bounds the messages queued for one subscription; a subscriber that falls this
-// far behind loses that subscription rather than slow down the publishers.
+// queueSize is how many messages may wait for one subscription before publishers wait
+// for it.
 const queueSize = 1024
+
+// slowTimeout is how long a publisher waits for a subscription whose queue is full before
+// the subscription is dropped, so one stuck subscriber cannot hold up a topic for long.
+const slowTimeout = 5 * time.Second
 
 // headerTimeout bounds how long a new stream may take to send its header line.
 const headerTimeout = 10 * time.Second
@@ -31,22 +36,25 @@ type Broker struct {
 	sessions map[*mux.Session]struct{}
 	closed   bool
 	ln       net.Listener
-	stats    Stats
 	wg       sync.WaitGroup // sessions and streams
 	writers  sync.WaitGroup // subscription writers
+
+	published, delivered, dropped atomic.Int64
 }
 
 // Stats counts what the broker did.
 type Stats struct {
 	Published int64 // lines received from publishers
 	Delivered int64 // lines queued for subscriptions
-	Dropped   int64 // subscriptions dropped for falling behind
+	Dropped   int64 // subscriptions dropped for blocking a publisher for slowTimeout
 }
 
-// subscription is one subscriber stream and the queue its writer drains.
+// subscription is one subscriber stream, the queue its writer drains, and gone, closed
+// when it is unregistered.
 type subscription struct {
 	topic string
 	out   chan string
+	gone  chan struct{}
 }
 
 // NewBroker returns a broker that is not yet serving.
@@ -101,9 +109,7 @@ func (b *Broker) track(add func()) bool {
 
 // Stats returns a snapshot of the counters.
 func (b *Broker) Stats() Stats {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.stats
+	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: b.dropped.Load()}
 }
 
 // Close stops accepting, lets every subscription's queue drain and end with FIN, then

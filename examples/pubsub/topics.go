@@ -39,7 +39,7 @@ func (b *Broker) stream(st *mux.Stream) {
 // subscribe registers st for topic, runs its writer, and ends the subscription when the
 // subscriber half-closes or goes away.
 func (b *Broker) subscribe(st *mux.Stream, lines *bufio.Scanner, topic string) {
-	sub := &subscription{topic: topic, out: make(chan string, queueSize)}
+	sub := &subscription{topic: topic, out: make(chan string, queueSize), gone: make(chan struct{})}
 	sub.out <- "OK " + topic
 	b.mu.Lock()
 	if b.closed {
@@ -56,17 +56,11 @@ func (b *Broker) subscribe(st *mux.Stream, lines *bufio.Scanner, topic string) {
 	go func() {
 		defer b.writers.Done()
 		defer close(written)
-		for line := range sub.out {
-			st.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := st.Write([]byte(line + "\n")); err != nil {
-				st.Reset()
-				b.unsubscribe(sub)
-				for range sub.out { // drain until unsubscribe's close
-				}
-				return
-			}
+		if b.write(sub, st) {
+			st.CloseWrite()
+		} else {
+			st.Reset()
 		}
-		st.CloseWrite()
 	}()
 	for lines.Scan() { // a subscriber sends nothing; FIN or an error ends the subscription
 	}
@@ -74,24 +68,70 @@ func (b *Broker) subscribe(st *mux.Stream, lines *bufio.Scanner, topic string) {
 	<-written
 }
 
-// publish queues "topic msg" for every subscription of topic.
-func (b *Broker) publish(topic, msg string) {
-	line := topic + " " + msg
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.stats.Published++
-	for sub := range b.topics[topic] {
+// write copies sub's queue to st until sub is unregistered, then writes what is still
+// queued. It reports false if a write failed.
+func (b *Broker) write(sub *subscription, st *mux.Stream) bool {
+	send := func(line string) bool {
+		st.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := st.Write([]byte(line + "\n"))
+		return err == nil
+	}
+	for {
 		select {
-		case sub.out <- line:
-			b.stats.Delivered++
-		default:
-			b.stats.Dropped++
-			b.dropLocked(sub)
+		case line := <-sub.out:
+			if !send(line) {
+				b.unsubscribe(sub)
+				return false
+			}
+		case <-sub.gone:
+			for {
+				select {
+				case line := <-sub.out:
+					if !send(line) {
+						return false
+					}
+				default:
+					return true
+				}
+			}
 		}
 	}
 }
 
-// unsubscribe removes sub if it is still registered.
+// publish queues "topic msg" for every subscription of topic, in the order each
+// publisher stream sends. A full queue makes the publisher wait (and so, through mux
+// flow control, slows the publishing client) for up to slowTimeout; then that
+// subscription is dropped.
+func (b *Broker) publish(topic, msg string) {
+	line := topic + " " + msg
+	b.published.Add(1)
+	b.mu.Lock()
+	subs := make([]*subscription, 0, len(b.topics[topic]))
+	for sub := range b.topics[topic] {
+		subs = append(subs, sub)
+	}
+	b.mu.Unlock()
+	for _, sub := range subs {
+		select {
+		case sub.out <- line:
+			b.delivered.Add(1)
+			continue
+		default:
+		}
+		t := time.NewTimer(slowTimeout)
+		select {
+		case sub.out <- line:
+			b.delivered.Add(1)
+		case <-sub.gone:
+		case <-t.C:
+			b.dropped.Add(1)
+			b.unsubscribe(sub)
+		}
+		t.Stop()
+	}
+}
+
+// unsubscribe unregisters sub if it is still registered.
 func (b *Broker) unsubscribe(sub *subscription) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -100,14 +140,14 @@ func (b *Broker) unsubscribe(sub *subscription) {
 	}
 }
 
-// dropLocked removes a registered sub and closes its queue; its writer drains what is
+// dropLocked unregisters a registered sub and closes gone; its writer writes what is
 // queued and sends FIN.
 func (b *Broker) dropLocked(sub *subscription) {
 	delete(b.topics[sub.topic], sub)
 	if len(b.topics[sub.topic]) == 0 {
 		delete(b.topics, sub.topic)
 	}
-	close(sub.out)
+	close(sub.gone)
 }
 
 // validTopic accepts 1 to 64 characters without spaces or control characters.
