@@ -37,6 +37,7 @@ type Server struct {
 type member struct {
 	name string
 	sess *mux.Session
+	push *mux.Stream
 	out  chan string
 	gone chan struct{}
 }
@@ -140,7 +141,7 @@ func (s *Server) handle(sess *mux.Session) {
 	if err != nil {
 		return
 	}
-	m := &member{name: lines.Text(), sess: sess, out: make(chan string, outboxSize), gone: make(chan struct{})}
+	m := &member{name: lines.Text(), sess: sess, push: push, out: make(chan string, outboxSize), gone: make(chan struct{})}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)

@@ -14,9 +14,8 @@ import (
 // for it.
 const queueSize = 1024
 
-// slowTimeout is how long a publisher waits for a subscription whose queue is full before
-// the subscription is dropped, so one stuck subscriber cannot hold up a topic for long.
-const slowTimeout = 5 * time.Second
+// DefaultSlowTimeout is NewBroker's Broker.SlowTimeout.
+const DefaultSlowTimeout = 5 * time.Second
 
 // headerTimeout bounds how long a new stream may take to send its header line.
 const headerTimeout = 10 * time.Second
@@ -31,6 +30,11 @@ const writeTimeout = 5 * time.Second
 // "topic message" lines. The broker answers a publisher's FIN with its own once every
 // line before it has been fanned out.
 type Broker struct {
+	// SlowTimeout is how long a publisher waits for a subscription whose queue is full
+	// before the subscription is reset and dropped, so one stuck subscriber cannot hold up
+	// a topic for long. Set it before Serve.
+	SlowTimeout time.Duration
+
 	mu       sync.Mutex
 	topics   map[string]map[*subscription]struct{}
 	sessions map[*mux.Session]struct{}
@@ -46,12 +50,13 @@ type Broker struct {
 type Stats struct {
 	Published int64 // lines received from publishers
 	Delivered int64 // lines queued for subscriptions
-	Dropped   int64 // subscriptions dropped for blocking a publisher for slowTimeout
+	Dropped   int64 // subscriptions dropped for blocking a publisher for SlowTimeout
 }
 
 // subscription is one subscriber stream, the queue its writer drains, and gone, closed
 // when it is unregistered.
 type subscription struct {
+	st    *mux.Stream
 	topic string
 	out   chan string
 	gone  chan struct{}
@@ -59,7 +64,7 @@ type subscription struct {
 
 // NewBroker returns a broker that is not yet serving.
 func NewBroker() *Broker {
-	return &Broker{topics: make(map[string]map[*subscription]struct{}), sessions: make(map[*mux.Session]struct{})}
+	return &Broker{SlowTimeout: DefaultSlowTimeout, topics: make(map[string]map[*subscription]struct{}), sessions: make(map[*mux.Session]struct{})}
 }
 
 // Serve accepts connections on ln until Close; it returns nil after Close.

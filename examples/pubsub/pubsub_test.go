@@ -16,14 +16,18 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startBroker serves a broker on a loopback port; the test closes it (Close is idempotent).
-func startBroker(t *testing.T) (*Broker, string) {
+// startBroker serves a broker on a loopback port, after configure (if any) has adjusted
+// it; the test may close it early (Close is idempotent).
+func startBroker(t *testing.T, configure ...func(*Broker)) (*Broker, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := NewBroker()
+	for _, f := range configure {
+		f(b)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- b.Serve(ln) }()
 	t.Cleanup(func() {
@@ -172,5 +176,81 @@ func TestUnsubscribe(t *testing.T) {
 	}
 	if st := b.Stats(); st.Published != 2 || st.Delivered != 1 {
 		t.Errorf("stats %+v, want published=2 delivered=1", st)
+	}
+}
+
+// TestSlowSubscriberDropped: a subscriber that stops reading holds the publisher back for
+// SlowTimeout, then loses its subscription (reset); the reading subscriber of the same
+// topic still gets every message in order.
+func TestSlowSubscriberDropped(t *testing.T) {
+	b, addr := startBroker(t, func(b *Broker) { b.SlowTimeout = 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var subs []*Subscription
+	for range 2 {
+		c, err := Dial(ctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := c.Subscribe(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	const n = 3000 // ~3 MB: more than the stuck stream's window plus its queue
+	pad := strings.Repeat("x", 1000)
+	var got int
+	readDone := make(chan error, 1)
+	go func() {
+		for {
+			line, err := subs[0].Next()
+			if err != nil {
+				readDone <- err
+				return
+			}
+			if want := fmt.Sprintf("t %d %s", got, pad); line != want {
+				readDone <- fmt.Errorf("message %d: got %.20q", got, line)
+				return
+			}
+			got++
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { b.Close() })
+	defer stop()
+	c, err := Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := c.Publisher(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range n {
+		if err := p.Publish("t", fmt.Sprintf("%d %s", k, pad)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := <-readDone; !errors.Is(err, io.EOF) || got != n {
+		t.Errorf("reading subscriber: %d of %d messages, then %v", got, n, err)
+	}
+	if st := b.Stats(); st.Dropped != 1 || st.Published != n || st.Delivered >= 2*n {
+		t.Errorf("stats %+v: want the stuck subscription dropped", st)
+	}
+	var stuck int
+	for {
+		if _, err = subs[1].Next(); err != nil {
+			break
+		}
+		stuck++
+	}
+	if errors.Is(err, io.EOF) || stuck >= n {
+		t.Errorf("stuck subscriber read %d messages, then %v; want a reset before the end", stuck, err)
 	}
 }

@@ -39,7 +39,7 @@ func (b *Broker) stream(st *mux.Stream) {
 // subscribe registers st for topic, runs its writer, and ends the subscription when the
 // subscriber half-closes or goes away.
 func (b *Broker) subscribe(st *mux.Stream, lines *bufio.Scanner, topic string) {
-	sub := &subscription{topic: topic, out: make(chan string, queueSize), gone: make(chan struct{})}
+	sub := &subscription{st: st, topic: topic, out: make(chan string, queueSize), gone: make(chan struct{})}
 	sub.out <- "OK " + topic
 	b.mu.Lock()
 	if b.closed {
@@ -100,8 +100,8 @@ func (b *Broker) write(sub *subscription, st *mux.Stream) bool {
 
 // publish queues "topic msg" for every subscription of topic, in the order each
 // publisher stream sends. A full queue makes the publisher wait (and so, through mux
-// flow control, slows the publishing client) for up to slowTimeout; then that
-// subscription is dropped.
+// flow control, slows the publishing client) for up to SlowTimeout; then that
+// subscription is reset and dropped.
 func (b *Broker) publish(topic, msg string) {
 	line := topic + " " + msg
 	b.published.Add(1)
@@ -118,7 +118,7 @@ func (b *Broker) publish(topic, msg string) {
 			continue
 		default:
 		}
-		t := time.NewTimer(slowTimeout)
+		t := time.NewTimer(b.SlowTimeout)
 		select {
 		case sub.out <- line:
 			b.delivered.Add(1)
@@ -126,6 +126,7 @@ func (b *Broker) publish(topic, msg string) {
 		case <-t.C:
 			b.dropped.Add(1)
 			b.unsubscribe(sub)
+			sub.st.Reset() // its writer is stuck in Write: fail it now
 		}
 		t.Stop()
 	}
