@@ -89,82 +89,7 @@ func FuzzSessionInput(f *testing.F) {
 		if why, ok := knownSessionInputBugs[string(data)]; ok {
 			t.Skip(why)
 		}
-		cfg := &Config{
-			AcceptBacklog:      4,
-			MaxIncomingStreams: 8,
-			WriteTimeout:       time.Second,
-			StreamOpenTimeout:  time.Second,
-			StreamCloseTimeout: time.Second,
-			MaxSessionMemory:   1 << 20,
-			MaxStreamWindow:    512 << 10,
-			Logger:             slog.New(slog.DiscardHandler),
-		}
-		ours, peer := net.Pipe()
-		s, err := Server(ours, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { // the peer reads (and drops) whatever the session sends
-			defer wg.Done()
-			io.Copy(io.Discard, peer)
-		}()
-		go func() { // the application
-			defer wg.Done()
-			for {
-				st, err := s.AcceptStream(context.Background())
-				if err != nil {
-					return
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					st.SetDeadline(time.Now().Add(2 * time.Second))
-					io.Copy(io.Discard, io.LimitReader(st, 1<<20))
-					st.Write([]byte("reply"))
-					st.Close()
-				}()
-			}
-		}()
-
-		peer.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		peer.Write(data) // fails once the session stops reading and closes: fine
-
-		if st := s.Stats(); st.MemoryReserved > st.MemoryLimit {
-			t.Fatalf("memory reserved %d over the budget %d", st.MemoryReserved, st.MemoryLimit)
-		}
-		if len(data)%2 == 1 {
-			peer.Close()
-		}
-		closed := make(chan struct{})
-		go func() {
-			s.Close()
-			s.Wait()
-			close(closed)
-		}()
-		select {
-		case <-closed:
-		case <-time.After(10 * time.Second):
-			t.Log(goroutineDump())
-			t.Fatalf("session did not end within 10 s of Close (input % x)", data)
-		}
-		peer.Close()
-		if err := s.Err(); !errors.Is(err, ErrSessionClosed) {
-			t.Fatalf("session error after Close: %v", err)
-		}
-		done := make(chan struct{})
-		go func() {
-			wg.Wait()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Log(goroutineDump())
-			t.Fatal("stream or accept goroutines still blocked 10 s after the session ended")
-		}
+		runSessionOn(t, data, false)
 	})
 }
 
@@ -173,4 +98,148 @@ func goroutineDump() string {
 	var b bytes.Buffer
 	pprof.Lookup("goroutine").WriteTo(&b, 1)
 	return b.String()
+}
+
+// FuzzSessionFrames is a structure-aware companion of FuzzSessionInput: every 3 input bytes
+// become one well-formed frame header (so the fuzzer explores stream states rather than
+// header validation), sent to a Server session whose application accepts, reads, answers and
+// closes streams, and which itself opens two streams (IDs 2 and 4) and writes on them. Byte 0:
+// type (bits 0-1) and flags SYN/ACK/FIN/RST (bits 2-5); byte 1: stream ID 0-15; byte 2: the
+// Data payload length (0-255 bytes of filler), or a WindowUpdate delta picked from edge values,
+// or the Ping value / GoAway code. The same invariants as FuzzSessionInput hold.
+func FuzzSessionFrames(f *testing.F) {
+	f.Add([]byte{0x04, 1, 5, 0x10, 1, 3}) // Data SYN id1 5 bytes; Data FIN id1 3 bytes
+	f.Add([]byte{0x09, 2, 0, 0x00, 2, 10, 0x21, 4, 3})
+	f.Add([]byte{0x06, 0, 9, 0x0a, 0, 9, 0x03, 0, 0}) // pings, GoAway 0
+	f.Add([]byte{0x05, 1, 0, 0x01, 1, 255, 0x01, 1, 255, 0x25, 1, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		runSessionOn(t, frameInput(data), true)
+	})
+}
+
+// runSessionOn runs one FuzzSessionInput/FuzzSessionFrames case: data is written as the
+// peer's side of a net.Pipe to a Server session with an accepting application; opens makes
+// the session also open two streams of its own and write on them.
+func runSessionOn(t *testing.T, data []byte, opens bool) {
+	cfg := &Config{
+		AcceptBacklog:      4,
+		MaxIncomingStreams: 8,
+		WriteTimeout:       time.Second,
+		StreamOpenTimeout:  time.Second,
+		StreamCloseTimeout: time.Second,
+		MaxSessionMemory:   1 << 20,
+		MaxStreamWindow:    512 << 10,
+		Logger:             slog.New(slog.DiscardHandler),
+	}
+	ours, peer := net.Pipe()
+	s, err := Server(ours, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // the peer reads (and drops) whatever the session sends
+		defer wg.Done()
+		io.Copy(io.Discard, peer)
+	}()
+	go func() { // the application
+		defer wg.Done()
+		for {
+			st, err := s.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st.SetDeadline(time.Now().Add(2 * time.Second))
+				io.Copy(io.Discard, io.LimitReader(st, 1<<20))
+				st.Write([]byte("reply"))
+				st.Close()
+			}()
+		}
+	}()
+
+	if opens {
+		for i := range 2 {
+			st, err := s.Open(context.Background())
+			if err != nil {
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st.SetDeadline(time.Now().Add(2 * time.Second))
+				// stream 2 stays within the initial window, stream 4 goes past it
+				st.Write(make([]byte, (1+i*32)<<13))
+				io.Copy(io.Discard, st)
+				st.Close()
+			}()
+		}
+	}
+	peer.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	peer.Write(data) // fails once the session stops reading and closes: fine
+
+	if st := s.Stats(); st.MemoryReserved > st.MemoryLimit {
+		t.Fatalf("memory reserved %d over the budget %d", st.MemoryReserved, st.MemoryLimit)
+	}
+	if len(data)%2 == 1 {
+		peer.Close()
+	}
+	closed := make(chan struct{})
+	go func() {
+		s.Close()
+		s.Wait()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Log(goroutineDump())
+		t.Fatalf("session did not end within 10 s of Close (input % x)", data)
+	}
+	peer.Close()
+	if err := s.Err(); !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("session error after Close: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Log(goroutineDump())
+		t.Fatal("stream or accept goroutines still blocked 10 s after the session ended")
+	}
+}
+
+// frameInput turns FuzzSessionFrames input into wire bytes: 3 input bytes per frame.
+func frameInput(data []byte) []byte {
+	deltas := [...]uint32{0, 1, 1 << 10, initialWindow, 1 << 31, 0xFFFFFFFF, 0x7FFFFFFF, 16 << 20}
+	var in []byte
+	filler := bytes.Repeat([]byte{0xA5}, 255)
+	for ; len(data) >= 3; data = data[3:] {
+		typ := frameType(data[0] & 3)
+		flags := uint16(data[0]>>2) & 0xF
+		id := uint32(data[1] & 15)
+		var length uint32
+		switch typ {
+		case typeData:
+			length = uint32(data[2])
+		case typeWindowUpdate:
+			length = deltas[data[2]&7]
+		case typePing:
+			id, length = 0, uint32(data[2])
+		case typeGoAway:
+			id, length = 0, uint32(data[2]&3)
+		}
+		in = appendHeader(in, typ, flags, id, length)
+		if typ == typeData {
+			in = append(in, filler[:length]...)
+		}
+	}
+	return in
 }
