@@ -105,10 +105,14 @@ func (s *Server) Close() error {
 		delete(s.members, m)
 		close(m.gone)
 	}
+	sessions := make([]*mux.Session, 0, len(s.sessions))
 	for sess := range s.sessions {
-		sess.Close()
+		sessions = append(sessions, sess)
 	}
 	s.mu.Unlock()
+	for _, sess := range sessions {
+		sess.Close()
+	}
 	s.wg.Wait()
 	return err
 }

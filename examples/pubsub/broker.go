@@ -134,10 +134,14 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	b.writers.Wait()
 	b.mu.Lock()
+	sessions := make([]*mux.Session, 0, len(b.sessions))
 	for sess := range b.sessions {
-		sess.Close()
+		sessions = append(sessions, sess)
 	}
 	b.mu.Unlock()
+	for _, sess := range sessions {
+		sess.Close()
+	}
 	b.wg.Wait()
 	return err
 }
