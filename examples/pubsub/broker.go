@@ -27,8 +27,8 @@ const writeTimeout = 5 * time.Second
 // TCP with one mux session each. Every stream opened to the broker starts with a header
 // line: "SUB topic" makes it a subscription to topic (the broker answers "OK topic" and
 // then pushes "topic message" lines), "PUB" makes it a publisher stream carrying
-// "topic message" lines. The broker answers a publisher's FIN with its own once every
-// line before it has been fanned out.
+// "topic message" lines (lines without a valid topic are ignored). The broker answers a
+// publisher's FIN with its own once every line before it has been fanned out.
 type Broker struct {
 	// SlowTimeout is how long a publisher waits for a subscription whose queue is full
 	// before the subscription is reset and dropped, so one stuck subscriber cannot hold up

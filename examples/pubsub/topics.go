@@ -30,7 +30,11 @@ func (b *Broker) stream(st *mux.Stream) {
 				b.publish(topic, msg)
 			}
 		}
-		st.CloseWrite()
+		if lines.Err() != nil { // over-long line or broken stream: do not confirm
+			st.Reset()
+			return
+		}
+		st.CloseWrite() // confirms: every line before the publisher's FIN is fanned out
 	default:
 		st.Reset()
 	}
