@@ -15,14 +15,18 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startServer serves a chat server on a loopback port until the test ends.
-func startServer(t *testing.T) (*Server, string) {
+// startServer serves a chat server, adjusted by configure, on a loopback port until the
+// test ends.
+func startServer(t *testing.T, configure ...func(*Server)) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := NewServer()
+	for _, f := range configure {
+		f(srv)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -137,6 +141,65 @@ func TestLeaveIsAnnounced(t *testing.T) {
 	}
 	if n := srv.Online(); n != 1 {
 		t.Errorf("Online() = %d after a leave, want 1", n)
+	}
+}
+
+// TestStuckClientDropped: a client that stops reading holds senders back for SlowTimeout,
+// then is disconnected; the others keep getting every line in order.
+func TestStuckClientDropped(t *testing.T) {
+	srv, addr := startServer(t, func(s *Server) { s.SlowTimeout = 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reader, err := Join(ctx, addr, "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	stuck, err := Join(ctx, addr, "stuck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	context.AfterFunc(ctx, func() { reader.Close() })
+	const n = 3000 // ~3 MB: more than the stuck client's stream window plus its outbox
+	pad := strings.Repeat("x", 1000)
+	errc := make(chan error, 1)
+	go func() {
+		for k := range n {
+			if err := reader.Send(fmt.Sprintf("%d %s", k, pad)); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for k := 0; k < n; {
+		line, err := reader.Next()
+		if err != nil {
+			t.Fatalf("reader got %d of %d lines, then %v", k, n, err)
+		}
+		if strings.HasPrefix(line, "* ") {
+			continue
+		}
+		if want := fmt.Sprintf("reader: %d %s", k, pad); line != want {
+			t.Fatalf("line %d: got %.30q", k, line)
+		}
+		k++
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Online(); n != 1 {
+		t.Errorf("Online() = %d, want 1 after the stuck client was dropped", n)
+	}
+	got := 0
+	for ; ; got++ {
+		if _, err = stuck.Next(); err != nil {
+			break
+		}
+	}
+	if got >= n {
+		t.Errorf("stuck client read all %d lines; want it cut off", got)
 	}
 }
 

@@ -37,7 +37,7 @@ func (s *Server) leave(m *member) bool {
 
 // broadcast queues line for every member. Each sender's lines reach every member in the
 // order it sent them. A member whose outbox is full makes the sender wait (and so, through
-// mux flow control, slows the sending client) for up to slowTimeout; then it is reset and dropped.
+// mux flow control, slows the sending client) for up to SlowTimeout; then it is reset and dropped.
 func (s *Server) broadcast(line string) {
 	s.mu.Lock()
 	members := make([]*member, 0, len(s.members))
@@ -51,7 +51,7 @@ func (s *Server) broadcast(line string) {
 			continue
 		default:
 		}
-		t := time.NewTimer(slowTimeout)
+		t := time.NewTimer(s.SlowTimeout)
 		select {
 		case m.out <- line:
 		case <-m.gone:

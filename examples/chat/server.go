@@ -13,9 +13,8 @@ import (
 // outboxSize is how many lines may wait for one client before senders wait for it.
 const outboxSize = 256
 
-// slowTimeout is how long a sender waits for a client whose outbox is full before that
-// client is disconnected, so one stuck client cannot hold up the room for long.
-const slowTimeout = 5 * time.Second
+// DefaultSlowTimeout is NewServer's Server.SlowTimeout.
+const DefaultSlowTimeout = 5 * time.Second
 
 // handshakeTimeout bounds how long a new client may take to open its send stream and
 // name itself.
@@ -24,6 +23,11 @@ const handshakeTimeout = 10 * time.Second
 // Server is the chat server. Each TCP client gets one mux session: the client opens a
 // stream to send its lines, and the server opens a stream to push every chat line to it.
 type Server struct {
+	// SlowTimeout is how long a sender waits for a client whose outbox is full before that
+	// client is disconnected, so one stuck client cannot hold up the room for long. Set it
+	// before Serve.
+	SlowTimeout time.Duration
+
 	mu       sync.Mutex
 	members  map[*member]struct{}
 	sessions map[*mux.Session]struct{}
@@ -44,7 +48,7 @@ type member struct {
 
 // NewServer returns a server that is not yet serving.
 func NewServer() *Server {
-	return &Server{members: make(map[*member]struct{}), sessions: make(map[*mux.Session]struct{})}
+	return &Server{SlowTimeout: DefaultSlowTimeout, members: make(map[*member]struct{}), sessions: make(map[*mux.Session]struct{})}
 }
 
 // Serve accepts clients on ln until Close. It returns nil after Close.
@@ -167,7 +171,7 @@ func (s *Server) handle(sess *mux.Session) {
 // still queued (a leaving client still gets its own last lines).
 func (s *Server) write(m *member, push *mux.Stream) {
 	send := func(line string) bool {
-		push.SetWriteDeadline(time.Now().Add(slowTimeout))
+		push.SetWriteDeadline(time.Now().Add(s.SlowTimeout))
 		_, err := push.Write([]byte(line + "\n"))
 		return err == nil
 	}

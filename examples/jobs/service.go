@@ -34,6 +34,8 @@ type Status struct {
 //	POST /jobs[?duration=1s]   submit; 202 with the new job's Status and a Location
 //	GET  /jobs/{id}            status now (short polling)
 //	GET  /jobs/{id}?wait=30s   hold until the job is done or the wait ends (long polling)
+//
+// Jobs are kept in memory for the life of the Service.
 type Service struct {
 	duration time.Duration
 	mux      *http.ServeMux
