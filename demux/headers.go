@@ -25,36 +25,51 @@ var hopByHop = []string{
 // stripHopByHop removes from h every connection-specific field: the fixed list, every
 // field named in Connection (RFC 9110 §7.6.1), and TE unless it asks for trailers, in
 // which case TE is reduced to exactly "trailers" (RFC 9113 §8.2.2). Names match
-// case-insensitively, so non-canonical map keys cannot slip through.
+// case-insensitively, so non-canonical map keys cannot slip through. It allocates
+// only when Connection or TE is present (this runs on every request).
 func stripHopByHop(h http.Header) {
-	drop := make(map[string]bool, len(hopByHop)+4)
-	for _, name := range hopByHop {
-		drop[strings.ToLower(name)] = true
-	}
-	var te []string
+	var named, te []string
 	for k, vs := range h {
-		switch strings.ToLower(k) {
-		case "connection":
+		switch {
+		case strings.EqualFold(k, "Connection"):
 			for _, v := range vs {
-				for _, name := range strings.Split(v, ",") {
+				for name := range strings.SplitSeq(v, ",") {
 					if name = textproto.TrimString(name); name != "" {
-						drop[strings.ToLower(name)] = true
+						named = append(named, name)
 					}
 				}
 			}
-		case "te":
+		case strings.EqualFold(k, "Te"):
 			te = append(te, vs...)
 		}
 	}
-	drop["te"] = true
 	for k := range h {
-		if drop[strings.ToLower(k)] {
+		if isHopByHop(k) || strings.EqualFold(k, "Te") || containsFold(named, k) {
 			delete(h, k)
 		}
 	}
 	if hasToken(te, "trailers") {
 		h["Te"] = []string{"trailers"}
 	}
+}
+
+// isHopByHop reports whether name is in the fixed hop-by-hop list, ignoring case.
+func isHopByHop(name string) bool {
+	for _, n := range hopByHop {
+		if strings.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasToken reports whether any comma-separated element of values equals token,
@@ -98,12 +113,16 @@ func upgradeRequested(h http.Header) []string {
 // addVia appends this proxy to Via (RFC 9110 §7.6.3): received-protocol "1.1" or "2"
 // (the "HTTP/" prefix is omitted as the RFC allows) followed by the pseudonym.
 func addVia(h http.Header, protoMajor, protoMinor int, name string) {
-	proto := strconv.Itoa(protoMajor)
-	if protoMajor < 2 {
-		proto += "." + strconv.Itoa(protoMinor)
+	var entry string
+	switch {
+	case protoMajor == 2:
+		entry = "2 " + name
+	case protoMajor == 1 && protoMinor == 1:
+		entry = "1.1 " + name
+	default:
+		entry = strconv.Itoa(protoMajor) + "." + strconv.Itoa(protoMinor) + " " + name
 	}
-	entry := proto + " " + name
-	if prior := h.Values("Via"); len(prior) > 0 {
+	if prior := h["Via"]; len(prior) > 0 {
 		entry = strings.Join(prior, ", ") + ", " + entry
 	}
 	h["Via"] = []string{entry}
