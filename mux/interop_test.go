@@ -814,3 +814,142 @@ func TestInteropWriteThenClose(t *testing.T) {
 		})
 	}
 }
+
+// TestInteropChaos: both implementations open streams concurrently and do random things on
+// them (write, half-close, reset, full close, read part or all, deadlines) while the other
+// side does the same; then the sessions close mid-traffic. Nothing may panic or hang: every
+// goroutine returns within a few seconds of the close, and our session ends with an error
+// matching ErrSessionClosed.
+func TestInteropChaos(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			ocfg := interopConfig()
+			ocfg.AcceptBacklog = 16
+			ocfg.StreamCloseTimeout = 300 * time.Millisecond
+			hcfg := hcConfig()
+			hcfg.StreamCloseTimeout = 300 * time.Millisecond
+			p := newInteropPair(t, top.ourClient, ocfg, hcfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var wg sync.WaitGroup
+			// chaos drives one stream with ops picked from seed.
+			chaos := func(c net.Conn, seed uint64, closeWrite, reset func() error) {
+				defer wg.Done()
+				defer c.Close()
+				r := randomBytes(8, seed)
+				c.SetDeadline(time.Now().Add(time.Duration(50+int(r[0])*4) * time.Millisecond))
+				payload := randomBytes(int(r[1])<<10, seed)
+				switch r[2] % 6 {
+				case 0: // write all, half-close, read all
+					c.Write(payload)
+					closeWrite()
+					io.Copy(io.Discard, c)
+				case 1: // write, reset
+					c.Write(payload[:len(payload)/2])
+					reset()
+				case 2: // read a little, close
+					c.Read(make([]byte, 10))
+				case 3: // write concurrently with reading
+					go c.Write(payload)
+					io.Copy(io.Discard, c)
+				case 4: // reset at once
+					reset()
+				case 5: // read everything, then write
+					io.Copy(io.Discard, c)
+					c.Write(payload)
+				}
+			}
+			for i := range 2 { // acceptors
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if i == 0 {
+						for {
+							st, err := p.ours.AcceptStream(ctx)
+							if err != nil {
+								return
+							}
+							wg.Add(1)
+							go chaos(st, uint64(st.ID()), st.CloseWrite, st.Reset)
+						}
+					}
+					for {
+						st, err := p.theirs.AcceptStream()
+						if err != nil {
+							return
+						}
+						wg.Add(1)
+						go chaos(st, uint64(st.StreamID())+1<<40, st.Close, st.Close)
+					}
+				}()
+			}
+			for i := range 2 { // openers
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := 0; ctx.Err() == nil; j++ {
+						if i == 0 {
+							st, err := p.ours.Open(ctx)
+							if err != nil {
+								if ctx.Err() == nil {
+									t.Errorf("our Open during the chaos: %v", err)
+								}
+								return
+							}
+							wg.Add(1)
+							go chaos(st, uint64(j)<<20, st.CloseWrite, st.Reset)
+						} else {
+							st, err := p.theirs.OpenStream()
+							if err != nil {
+								if ctx.Err() == nil {
+									t.Errorf("their OpenStream during the chaos: %v", err)
+								}
+								return
+							}
+							wg.Add(1)
+							go chaos(st, uint64(j)<<21+1, st.Close, st.Close)
+						}
+						time.Sleep(2 * time.Millisecond)
+					}
+				}()
+			}
+			time.Sleep(1500 * time.Millisecond)
+			if err := p.ours.Err(); err != nil {
+				t.Errorf("our session ended during the chaos: %v", err)
+			}
+			if p.theirs.IsClosed() {
+				t.Errorf("their session ended during the chaos")
+			}
+			opened := p.ours.Stats().StreamsOpened + p.ours.Stats().StreamsAccepted
+			cancel()
+			if top.ourClient {
+				p.ours.Close()
+			} else {
+				p.theirs.Close()
+			}
+			done := make(chan struct{})
+			go func() {
+				wg.Wait()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Log(goroutineDump())
+				t.Fatal("goroutines still running 10 s after the sessions closed")
+			}
+			select {
+			case <-p.ours.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("our session did not end after the close")
+			}
+			if !errors.Is(p.ours.Err(), ErrSessionClosed) {
+				t.Fatalf("our session error %v", p.ours.Err())
+			}
+			if opened < 10 {
+				st := p.ours.Stats()
+				t.Errorf("only %d streams in 1.5 s of chaos (opened %d, accepted %d, refused %d)", opened, st.StreamsOpened, st.StreamsAccepted, st.StreamsRefused)
+			}
+		})
+	}
+}
