@@ -1303,3 +1303,67 @@ func TestHostileZeroWindowDeadline(t *testing.T) {
 		t.Fatalf("peer got %d bytes, session err %v", total, s.Err())
 	}
 }
+
+// TestHostileStreamChurn: 20k streams opened and torn down at once by the peer (SYN with data
+// then RST, or SYN|FIN with data then our Close), with the application accepting them all.
+// The stream table, the memory reservation and the goroutine count all return to where they
+// started; nothing is retained per dead stream.
+func TestHostileStreamChurn(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	ctx := testCtx(t, 30*time.Second)
+	const n = 20000
+	var accepted atomic.Int64
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		for accepted.Load() < n {
+			st, err := s.AcceptStream(ctx)
+			if err != nil {
+				t.Errorf("AcceptStream after %d: %v (stats %+v)", accepted.Load(), err, s.Stats())
+				return
+			}
+			st.Close()
+			accepted.Add(1)
+		}
+	}()
+	base := runtime.NumGoroutine()
+	heap0 := heapInUse()
+	peak := goroutineCeiling(func() {
+		var buf []byte
+		for i := range n {
+			id := uint32(2*i + 1)
+			if i%2 == 0 {
+				buf = append(buf, rawHeader(0, uint8(typeData), flagSYN, id, 3)...)
+				buf = append(buf, "abc"...)
+				buf = append(buf, rawHeader(0, uint8(typeWindowUpdate), flagRST, id, 0)...)
+			} else {
+				buf = append(buf, rawHeader(0, uint8(typeData), flagSYN|flagFIN, id, 3)...)
+				buf = append(buf, "xyz"...)
+			}
+			if i%64 == 63 {
+				p.send(buf)
+				buf = buf[:0]
+				// stay within the accept backlog (256) so nothing is refused
+				waitFor(t, func() bool { return int64(i)-accepted.Load() <= 128 })
+			}
+		}
+		p.send(buf)
+		select {
+		case <-acceptDone:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("accepted %d of %d streams", accepted.Load(), n)
+		}
+	})
+	waitFor(t, func() bool { return s.NumStreams() == 0 && s.Stats().MemoryReserved == 0 })
+	if peak > base+8 {
+		t.Errorf("goroutines rose from %d to %d", base, peak)
+	}
+	if grown := int64(heapInUse()) - int64(heap0); grown > 8<<20 {
+		t.Errorf("heap grew by %d bytes over %d dead streams", grown, n)
+	}
+	if st := s.Stats(); st.StreamsRefused != 0 || st.StreamsAccepted != n || s.Err() != nil {
+		t.Fatalf("refused %d, accepted %d, err %v", st.StreamsRefused, st.StreamsAccepted, s.Err())
+	}
+	checkLegitStream(t, s, p, 2*n+1)
+}
