@@ -308,3 +308,79 @@ func itoa(n int) string {
 	}
 	return string(b[i:])
 }
+
+// BenchmarkMuxEchoUnderBulk: a 64-byte round trip on one stream while another stream of the
+// same session pushes bulk data as fast as it can; ns/op is the small stream's latency under
+// load (fair scheduling), and the bulk stream's throughput is reported as bulk-MB/s. tcp runs
+// the two on separate connections, so it shows the floor.
+func BenchmarkMuxEchoUnderBulk(b *testing.B) {
+	for _, impl := range muxImpls {
+		b.Run("size=64/impl="+impl.name, func(b *testing.B) {
+			open, stop := impl.start(b, func(c net.Conn) {
+				var first [1]byte
+				if _, err := io.ReadFull(c, first[:]); err != nil {
+					c.Close()
+					return
+				}
+				if first[0] == 'B' {
+					sink(c)
+					return
+				}
+				c.Write(first[:])
+				echo(c)
+			})
+			defer stop()
+			bulk, err := open()
+			if err != nil {
+				b.Fatal(err)
+			}
+			small, err := open()
+			if err != nil {
+				b.Fatal(err)
+			}
+			bulk.Write([]byte{'B'})
+			small.Write([]byte{'S'})
+			io.ReadFull(small, make([]byte, 1))
+
+			stopBulk := make(chan struct{})
+			bulkBytes := make(chan int64, 1)
+			go func() {
+				buf := make([]byte, 64<<10)
+				var n int64
+				for {
+					select {
+					case <-stopBulk:
+						bulkBytes <- n
+						return
+					default:
+					}
+					k, err := bulk.Write(buf)
+					n += int64(k)
+					if err != nil {
+						bulkBytes <- n
+						return
+					}
+				}
+			}()
+			msg, in := make([]byte, 64), make([]byte, 64)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				if _, err := small.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(small, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			elapsed := time.Since(start)
+			close(stopBulk)
+			n := <-bulkBytes
+			b.ReportMetric(float64(n)/elapsed.Seconds()/1e6, "bulk-MB/s")
+			small.Close()
+			bulk.Close()
+		})
+	}
+}

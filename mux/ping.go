@@ -19,9 +19,11 @@ type pingTable struct {
 }
 
 type pingWait struct {
-	sent time.Time
-	done chan struct{} // closed when answered
-	rtt  time.Duration
+	sent   time.Time
+	done   chan struct{} // closed when answered
+	rtt    time.Duration
+	probes int  // startup probes still to send after this one
+	tuning bool // a probe sent for window auto-tuning
 }
 
 func (t *pingTable) init() { t.out = make(map[uint32]*pingWait) }
@@ -56,6 +58,12 @@ func (t *pingTable) answered(s *Session, v uint32) {
 	w.rtt = time.Since(w.sent)
 	s.observeRTT(w.rtt)
 	close(w.done)
+	if w.probes > 0 {
+		s.probeRTT(w.probes - 1)
+	}
+	if w.tuning {
+		s.tuneProbe.Store(false)
+	}
 }
 
 // observeRTT folds a sample into the smoothed RTT (weight 1/8 for new samples, as TCP's SRTT
@@ -108,11 +116,35 @@ func (s *Session) Ping(ctx context.Context) (time.Duration, error) {
 	}
 }
 
-// measureRTT sends one ping without waiting; its reply sets the first RTT estimate, which
-// window auto-tuning needs.
-func (s *Session) measureRTT() {
-	id, _ := s.pings.start()
+// startupProbes is how many pings a new session sends, one after the other, to learn its RTT.
+// The first one often waits for the peer's session to start; the minimum of several is the
+// link's round trip.
+const startupProbes = 3
+
+// measureRTT sends one ping without waiting; its reply feeds the RTT estimates.
+func (s *Session) measureRTT() { s.probeRTT(0) }
+
+// probeRTT sends a ping whose reply sends `more` further probes, one at a time.
+func (s *Session) probeRTT(more int) {
+	id, w := s.pings.start()
+	w.probes = more
 	if !s.sched.ping(id) {
 		s.pings.forget(id)
+	}
+}
+
+// probeForTuning sends one RTT probe unless one is already out. Window auto-tuning calls it at
+// every judgement, so the minimum RTT keeps being refined while data flows: a startup sample
+// inflated by a busy scheduler would otherwise pass for the link's round trip and grow windows
+// that only lengthen queues.
+func (s *Session) probeForTuning() {
+	if !s.tuneProbe.CompareAndSwap(false, true) {
+		return
+	}
+	id, w := s.pings.start()
+	w.tuning = true
+	if !s.sched.ping(id) {
+		s.pings.forget(id)
+		s.tuneProbe.Store(false)
 	}
 }

@@ -48,10 +48,11 @@ type Session struct {
 	mem      memBudget
 	pings    pingTable
 
-	lastRecv atomic.Int64 // time.Now().UnixNano() of the last received frame
-	rtt      atomic.Int64 // smoothed round-trip time in ns; 0 until measured
-	minRTT   atomic.Int64 // smallest round-trip time seen in ns; 0 until measured
-	stats    counters
+	lastRecv  atomic.Int64 // time.Now().UnixNano() of the last received frame
+	rtt       atomic.Int64 // smoothed round-trip time in ns; 0 until measured
+	minRTT    atomic.Int64 // smallest round-trip time seen in ns; 0 until measured
+	tuneProbe atomic.Bool  // an auto-tuning RTT probe is out
+	stats     counters
 
 	endOnce  sync.Once
 	mode     endMode
@@ -107,7 +108,7 @@ func newSession(conn net.Conn, c *Config, client bool) (*Session, error) {
 		s.wg.Add(1)
 		go s.keepalive()
 	}
-	s.measureRTT()
+	s.probeRTT(startupProbes - 1)
 	return s, nil
 }
 

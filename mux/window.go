@@ -47,24 +47,34 @@ func (st *Stream) creditLocked(n int) uint32 {
 	return uint32(delta)
 }
 
+// minTuneEpoch is the shortest stretch of reading that auto-tuning judges. A reader draining a
+// backlog consumes half a window in microseconds; judged over so short a time that burst looks
+// like a fast link, and windows would grow on loopback, where they only lengthen the queues a
+// small stream waits behind.
+const minTuneEpoch = time.Millisecond
+
 // autoTuneLocked doubles the receive window, up to MaxStreamWindow and as the session budget
-// allows, when the reader consumed the last half window faster than the window can cover the
-// round trip: the sender was limited by the window, not by the reader. The test follows
-// quic-go's: an epoch that consumed fraction f of the window within 4·f·RTT (so a whole window
-// within about 2 RTTs of update latency). A stalled reader sends no updates and so never grows
-// its window; go-yamux's fixed 4·RTT threshold (libp2p/go-yamux#136) is avoided by scaling
-// with f. st.mu must be held.
+// allows, when the reader's rate over the last epoch times the minimum RTT (the
+// bandwidth-delay product) exceeds half the window: the sender was held back by the window,
+// not by the reader. That is quic-go's test (an epoch that consumed fraction f of the window
+// within k·f·RTT), with k = 2 as gRPC's BDP estimator uses, judged over at least minTuneEpoch.
+// A stalled reader sends no updates and so never grows its window; go-yamux's fixed 4·RTT
+// threshold (libp2p/go-yamux#136) is avoided by scaling with f. st.mu must be held.
 func (st *Stream) autoTuneLocked(now time.Time) {
 	s := st.s
-	consumed := st.readTotal - st.epochRead
 	elapsed := now.Sub(st.epochStart)
+	if elapsed < minTuneEpoch {
+		return // keep accumulating
+	}
+	consumed := st.readTotal - st.epochRead
 	st.epochStart, st.epochRead = now, st.readTotal
+	s.probeForTuning()
 	rtt := time.Duration(s.minRTT.Load())
 	if rtt <= 0 || st.window >= s.cfg.MaxStreamWindow {
 		return
 	}
-	// elapsed < 4 * rtt * consumed/window, in integers.
-	if float64(elapsed)*float64(st.window) >= 4*float64(rtt)*float64(consumed) {
+	// rate·rtt > window/2  <=>  elapsed·window < 2·rtt·consumed
+	if float64(elapsed)*float64(st.window) >= 2*float64(rtt)*float64(consumed) {
 		return
 	}
 	grow := min(int64(st.window), int64(s.cfg.MaxStreamWindow)-int64(st.window))
