@@ -1420,3 +1420,82 @@ func TestHostileFINAfterBlockedWrite(t *testing.T) {
 		t.Fatal("bytes on the wire differ from the bytes written")
 	}
 }
+
+// TestHostileBlockedCallsEnd (behaviour 3 against a raw peer): a Read blocked on an empty
+// stream and a Write blocked on an exhausted window both return well under a second, with a
+// non-EOF error of the right kind, whatever ends them.
+func TestHostileBlockedCallsEnd(t *testing.T) {
+	cases := []struct {
+		name    string
+		cfg     func(*Config)
+		trigger func(p *rawPeer)
+		want    []error // errors.Is targets for both calls
+		wantAs  func(error) bool
+	}{
+		{name: "peer-RST", trigger: func(p *rawPeer) { p.frame(typeWindowUpdate, flagRST, 1, nil) },
+			want: []error{ErrStreamReset}},
+		{name: "peer-hangs-up", trigger: func(p *rawPeer) { p.conn.Close() },
+			want: []error{ErrSessionClosed}},
+		{name: "peer-GoAway-2", trigger: func(p *rawPeer) { p.send(rawHeader(0, uint8(typeGoAway), 0, 0, 2)) },
+			want: []error{ErrSessionClosed}, wantAs: func(err error) bool { var g *GoAwayError; return errors.As(err, &g) }},
+		{name: "protocol-error-elsewhere", trigger: func(p *rawPeer) { p.send(rawHeader(0, 7, 0, 0, 0)) },
+			want: []error{ErrSessionClosed}, wantAs: func(err error) bool { var pe *ProtocolError; return errors.As(err, &pe) }},
+		{name: "keepalive-timeout", cfg: func(c *Config) {
+			c.EnableKeepAlive, c.KeepAliveInterval, c.KeepAliveTimeout = true, 300*time.Millisecond, 200*time.Millisecond
+		}, trigger: func(p *rawPeer) {}, want: []error{ErrSessionClosed, ErrKeepAliveTimeout}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := hostileConfig()
+			if tc.cfg != nil {
+				tc.cfg(cfg)
+			}
+			s, p := hostileServer(t, cfg)
+			p.start()
+			p.frame(typeWindowUpdate, flagSYN, 1, nil)
+			st := acceptOne(t, s)
+			readErr, writeErr := make(chan error, 1), make(chan error, 1)
+			go func() {
+				_, err := st.Read(make([]byte, 10))
+				readErr <- err
+			}()
+			go func() {
+				_, err := st.Write(make([]byte, initialWindow+1)) // one byte more than the window
+				writeErr <- err
+			}()
+			// Wait until the Write has used up the window and blocks.
+			waitFor(t, func() bool { return s.Stats().BytesSent >= initialWindow })
+			time.Sleep(20 * time.Millisecond)
+			start := time.Now()
+			tc.trigger(p)
+			limit := time.Second
+			if tc.cfg != nil { // keepalive: the trigger is the silence itself
+				limit = cfg.KeepAliveInterval + cfg.KeepAliveTimeout + time.Second
+			}
+			for _, c := range []struct {
+				what string
+				ch   chan error
+			}{{"Read", readErr}, {"Write", writeErr}} {
+				select {
+				case err := <-c.ch:
+					if err == nil || err == io.EOF {
+						t.Fatalf("blocked %s returned %v", c.what, err)
+					}
+					for _, w := range tc.want {
+						if !errors.Is(err, w) {
+							t.Fatalf("blocked %s returned %v, want it to match %v", c.what, err, w)
+						}
+					}
+					if tc.wantAs != nil && !tc.wantAs(err) {
+						t.Fatalf("blocked %s returned %v (%T), not the expected type", c.what, err, err)
+					}
+				case <-time.After(limit + 2*time.Second):
+					t.Fatalf("blocked %s still blocked", c.what)
+				}
+			}
+			if d := time.Since(start); d > limit {
+				t.Errorf("blocked calls returned after %v, want within %v", d, limit)
+			}
+		})
+	}
+}

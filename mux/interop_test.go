@@ -953,3 +953,80 @@ func TestInteropChaos(t *testing.T) {
 		})
 	}
 }
+
+// TestInteropBlockedCallsEnd (behaviour 3 against HC): our Read blocked on an empty stream and
+// our Write blocked on HC's exhausted window return well under a second with a non-EOF error
+// when HC closes its session (HC sends no FIN for its streams then, so EOF would be a lie) or
+// when HC times out our half-closed stream with RST; HC's GoAway 0 does not end them.
+func TestInteropBlockedCallsEnd(t *testing.T) {
+	cases := []struct {
+		name    string
+		trigger func(p *interopPair, hst *yamux.Stream)
+		want    error
+	}{
+		{"their-session-close", func(p *interopPair, _ *yamux.Stream) { p.theirs.Close() }, ErrSessionClosed},
+		{"their-close-timeout-RST", func(_ *interopPair, hst *yamux.Stream) { hst.Close() }, ErrStreamReset},
+	}
+	for _, top := range topologies {
+		for _, tc := range cases {
+			t.Run(top.name+"/"+tc.name, func(t *testing.T) {
+				hcfg := hcConfig()
+				hcfg.StreamCloseTimeout = 200 * time.Millisecond
+				p := newInteropPair(t, top.ourClient, nil, hcfg)
+				ctx := testCtx(t, 10*time.Second)
+				ost, err := p.ours.Open(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hst := p.theirAccept(t, 5*time.Second)
+				readErr, writeErr := make(chan error, 1), make(chan error, 1)
+				go func() {
+					_, err := ost.Read(make([]byte, 10))
+					readErr <- err
+				}()
+				go func() {
+					_, err := ost.Write(make([]byte, initialWindow+1))
+					writeErr <- err
+				}()
+				waitFor(t, func() bool { return p.ours.Stats().BytesSent >= initialWindow })
+				// HC's GoAway 0 is not an end for existing streams.
+				if err := p.theirs.GoAway(); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case err := <-readErr:
+					t.Fatalf("Read ended by GoAway 0: %v", err)
+				case err := <-writeErr:
+					t.Fatalf("Write ended by GoAway 0: %v", err)
+				case <-time.After(100 * time.Millisecond):
+				}
+				start := time.Now()
+				tc.trigger(p, hst)
+				limit := time.Second
+				if tc.want == ErrStreamReset {
+					limit += hcfg.StreamCloseTimeout
+				}
+				for _, c := range []struct {
+					what string
+					ch   chan error
+				}{{"Read", readErr}, {"Write", writeErr}} {
+					select {
+					case err := <-c.ch:
+						if c.what == "Read" && tc.want == ErrStreamReset && err == io.EOF {
+							// HC's Close sends FIN first: EOF is right for the Read here.
+							continue
+						}
+						if err == nil || err == io.EOF || !errors.Is(err, tc.want) {
+							t.Fatalf("blocked %s returned %v, want %v", c.what, err, tc.want)
+						}
+					case <-time.After(limit + 2*time.Second):
+						t.Fatalf("blocked %s still blocked", c.what)
+					}
+				}
+				if d := time.Since(start); d > limit {
+					t.Errorf("blocked calls returned after %v, want within %v", d, limit)
+				}
+			})
+		}
+	}
+}
