@@ -1499,3 +1499,26 @@ func TestHostileBlockedCallsEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileNoFramesAfterRST: once an RST went either way, nothing more is sent for that
+// stream: accepting a backlogged stream that the peer already reset, or that we reset for a
+// flow-control violation, must not send an ACK for it (hashicorp/yamux logs a WARN for every
+// frame on a stream it no longer knows).
+func TestHostileNoFramesAfterRST(t *testing.T) {
+	t.Skip("FINDINGS.md #5: AcceptStream sends ACK for a stream already reset")
+	s, p := hostileServer(t, nil)
+	p.start()
+	p.frame(typeData, flagSYN, 1, []byte("x"))
+	p.frame(typeWindowUpdate, flagRST, 1, nil)
+	waitFor(t, func() bool { return s.Stats().ResetsReceived == 1 })
+	st := acceptOne(t, s)
+	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("Read on a stream reset before Accept: %v", err)
+	}
+	p.expectNone(300*time.Millisecond, "frame for a stream the peer reset", func(f rawFrame) bool { return f.id == 1 })
+
+	p.frame(typeData, flagSYN, 3, make([]byte, initialWindow+1))
+	p.expect(5*time.Second, "RST", isRST(3))
+	acceptOne(t, s)
+	p.expectNone(300*time.Millisecond, "frame after our RST", func(f rawFrame) bool { return f.id == 3 })
+}
