@@ -128,5 +128,4 @@ var (
 	errResetWindowWrap  = &StreamError{Reason: "peer's window updates overflowed the send window"}
 	errResetAfterFIN    = &StreamError{Reason: "peer sent data after FIN"}
 	errResetCloseWait   = &StreamError{Reason: "peer sent data after Close"}
-	errResetRefused     = &StreamError{Remote: true, Reason: "refused by peer"}
 )

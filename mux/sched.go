@@ -63,14 +63,6 @@ func (l *streamList) pop(next func(*Stream) **Stream) *Stream {
 	return st
 }
 
-func (l *streamList) pushFront(st *Stream, next func(*Stream) **Stream) {
-	*next(st) = l.head
-	l.head = st
-	if l.tail == nil {
-		l.tail = st
-	}
-}
-
 func ctrlNext(st *Stream) **Stream { return &st.nextCtrl }
 func dataNext(st *Stream) **Stream { return &st.nextData }
 

@@ -12,11 +12,8 @@ import (
 	"github.com/muxpool/muxpool/pool/pgpool"
 )
 
-// table is where the jobs live. Each run works on its own batch, so runs never touch
-// each other's rows.
-const table = "pgworker_jobs"
-
-// schema creates the job table and an index over the pending jobs.
+// schema creates the job table (pgworker_jobs) and an index over the pending jobs. Each run
+// works on its own batch, so runs never touch each other's rows.
 const schema = `
 CREATE TABLE IF NOT EXISTS pgworker_jobs (
 	id       bigserial PRIMARY KEY,
