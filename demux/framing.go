@@ -3,6 +3,7 @@ package demux
 import (
 	"bytes"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 )
@@ -186,11 +187,13 @@ func (c *framingConn) release(n int, next int) {
 // checkHead decides on a complete head (c.head) and releases it.
 func (c *framingConn) checkHead() {
 	h := c.head
-	lines := bytes.Split(bytes.TrimRight(h, "\r\n"), []byte("\n"))
+	lines := headLines(h)
 	reqLine := bytes.TrimSpace(lines[0])
-	var cl, te, upgrade, connUpgrade bool
+	var cl, te bool
 	var clVal int64 = -1
+	var teLines int
 	chunked := false
+	var conn, upg []string
 	for _, ln := range lines[1:] {
 		name, val, ok := bytes.Cut(ln, []byte(":"))
 		if !ok {
@@ -204,14 +207,21 @@ func (c *framingConn) checkHead() {
 				clVal = v
 			}
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			// net/http reads a body as chunked only for exactly one field whose
+			// value is "chunked"; anything else it answers 501 and closes.
 			te = true
-			chunked = bytes.EqualFold(val, []byte("chunked"))
+			teLines++
+			chunked = teLines == 1 && bytes.EqualFold(val, []byte("chunked"))
 		case bytes.EqualFold(name, []byte("Upgrade")):
-			upgrade = !bytes.EqualFold(val, []byte("h2c"))
+			upg = append(upg, string(val))
 		case bytes.EqualFold(name, []byte("Connection")):
-			connUpgrade = hasToken([]string{string(val)}, "upgrade")
+			conn = append(conn, string(val))
 		}
 	}
+	// The proxy tunnels (or answers and closes) exactly when upgradeRequested finds
+	// a protocol in all the Connection and Upgrade fields; the guard must agree, or
+	// it holds a tunnel's bytes back or stops following a kept-alive connection.
+	upgrade := len(upgradeRequested(http.Header{"Connection": conn, "Upgrade": upg})) > 0
 	http10 := bytes.HasSuffix(reqLine, []byte("HTTP/1.0"))
 	if (cl && te) || (te && http10) {
 		// Ambiguous framing: spoil the request line so net/http answers 400 and
@@ -221,7 +231,7 @@ func (c *framingConn) checkHead() {
 		return
 	}
 	switch {
-	case upgrade && connUpgrade:
+	case upgrade:
 		c.release(len(h), fsThrough) // may become a tunnel; the proxy closes otherwise
 	case te && chunked:
 		c.release(len(h), fsChunk)
@@ -295,6 +305,27 @@ func (c *framingConn) feedChunk(b []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// headLines splits a complete head into the request line and its field lines,
+// unfolding obs-fold continuation lines (RFC 9112 §5.2) into the field before them as
+// net/http does ("Transfer-Encoding:" CRLF SP "chunked" is chunked there), so that the
+// guard reads every field the way the server will. h is not modified.
+func headLines(h []byte) [][]byte {
+	raw := bytes.Split(bytes.TrimRight(h, "\r\n"), []byte("\n"))
+	out := make([][]byte, 0, len(raw))
+	for i, ln := range raw {
+		ln = bytes.TrimRight(ln, "\r")
+		if i >= 2 && len(ln) > 0 && (ln[0] == ' ' || ln[0] == '\t') {
+			prev := bytes.TrimRight(out[len(out)-1], " \t")
+			joined := make([]byte, 0, len(prev)+1+len(ln))
+			joined = append(append(append(joined, prev...), ' '), bytes.Trim(ln, " \t")...)
+			out[len(out)-1] = joined
+			continue
+		}
+		out = append(out, ln)
+	}
+	return out
 }
 
 // headEnd returns the index just past the blank line ending a head, or -1.

@@ -1,0 +1,118 @@
+package demux
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// GuardListener must read a head the way net/http does. When it does not, it stops
+// following the connection (or follows it wrongly), and a later pipelined request with
+// Content-Length and Transfer-Encoding reaches the upstream (behaviour 5). Each first
+// request here is one net/http serves as an ordinary request on a kept-alive
+// connection.
+func TestReviewGuardStaysInSyncAfterOddHeads(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		hits[r.URL.Path]++
+		mu.Unlock()
+	})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	const smuggle = "POST /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	for name, first := range map[string]string{
+		// obs-fold (RFC 9112 §5.2): net/http unfolds it into "Transfer-Encoding: chunked".
+		"folded-te": "POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+		// net/http unfolds it into "Content-Length: 3".
+		"folded-cl": "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n 3\r\n\r\nabc",
+		// Only h2c is offered, which is never honoured: an ordinary request.
+		"h2c-only-upgrade": "GET /first HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c/1\r\n\r\n",
+		"h2c-twice":        "GET /first HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, h2c\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, first+smuggle)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("first response: %v", err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("first request: status %d", resp.StatusCode)
+			}
+			resp, err = http.ReadResponse(br, nil)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Errorf("CL+TE after %s: status %d, want 400", name, resp.StatusCode)
+				}
+			}
+			mu.Lock()
+			n := hits["/smuggled"]
+			delete(hits, "/smuggled")
+			mu.Unlock()
+			if n != 0 {
+				t.Errorf("CL+TE request after %s reached the upstream", name)
+			}
+		})
+	}
+}
+
+// An HTTP/1.1 upgrade whose Connection or Upgrade field is split over several lines is
+// an upgrade for the proxy (it tunnels it), so GuardListener must stop parsing too:
+// otherwise it holds the tunnel's client bytes back as an unfinished request head.
+func TestReviewGuardUpgradeOverSeveralLines(t *testing.T) {
+	be := newBackend(t, 0, true, func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		brw.WriteString("echo " + line)
+		brw.Flush()
+	})
+	f := newFront(t, Config{Upstream: "http://" + be.addr})
+	for name, head := range map[string]string{
+		"connection-twice": "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nConnection: keep-alive\r\nUpgrade: websocket\r\n\r\n",
+		"upgrade-twice":    "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(3 * time.Second))
+			io.WriteString(c, head)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 101 {
+				t.Fatalf("status %d, want 101", resp.StatusCode)
+			}
+			io.WriteString(c, "hello\n")
+			if line, err := br.ReadString('\n'); line != "echo hello\n" {
+				t.Errorf("tunnel echo %q (%v)", line, err)
+			}
+		})
+	}
+}
