@@ -81,6 +81,7 @@ type scheduler struct {
 	goAway    bool     // a GoAway is pending
 	code      uint32   // its code
 	stopped   bool     // the send loop has ended: intents are dropped
+	broken    bool     // a connection write failed: a frame may be cut, nothing more may follow
 	writing   bool     // the write token: someone is building or writing a batch
 	wantToken bool     // the send loop waits for the token: wake it when it is returned
 	batch     *batch   // the token holder's scratch
@@ -271,6 +272,11 @@ func (sc *scheduler) fillLocked(b *batch, ctrlOnly bool) {
 		}
 		st.inCtrl = false
 		flags := st.sendFlags
+		if st.sendErr != nil && flags&flagRST == 0 {
+			// Reset by the peer, or our RST already went: nothing more is said about it.
+			st.sendFlags, st.sendDelta = 0, 0
+			continue
+		}
 		if flags&flagRST != 0 {
 			flags &= flagRST | flagSYN | flagACK
 		} else if flags&flagFIN != 0 && len(st.wbuf) > 0 {

@@ -65,6 +65,9 @@ func (s *Session) writeOnceLocked() error {
 	sc.mu.Unlock()
 	err := s.writeBatch(b)
 	sc.mu.Lock()
+	if err != nil {
+		sc.broken = true
+	}
 	sc.completeLocked(b)
 	sc.mu.Unlock()
 	s.finishSent(b)
@@ -121,8 +124,10 @@ func (s *Session) drain() {
 	}
 	sc.writing = true // for good
 	b := sc.batch
-	if s.mode != endAbort {
-		deadline := time.Now().Add(s.cfg.WriteTimeout)
+	// After a failed write a frame may be cut short: anything written now would be read as
+	// the rest of its payload, so nothing is.
+	if s.mode != endAbort && !sc.broken {
+		deadline := s.endedAt.Add(s.cfg.WriteTimeout)
 		for sc.goAway || len(sc.pongs) > 0 || len(sc.refused) > 0 || sc.ctrl.head != nil {
 			sc.fillLocked(b, true)
 			sc.mu.Unlock()
@@ -131,15 +136,17 @@ func (s *Session) drain() {
 			s.finishSent(b)
 			sc.mu.Lock()
 			if err != nil {
+				sc.broken = true
 				break
 			}
 		}
 	}
+	broken := sc.broken
 	sc.stopped = true
 	sc.mu.Unlock()
 	close(s.flushed)
 
-	if s.mode == endGraceful {
+	if s.mode == endGraceful && !broken {
 		if cw, ok := s.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			t := time.NewTimer(s.cfg.WriteTimeout)
 			select {

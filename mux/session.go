@@ -55,6 +55,7 @@ type Session struct {
 	stats     counters
 
 	endOnce  sync.Once
+	endedAt  time.Time // when the session ended; drain's deadline counts from it
 	mode     endMode
 	err      error         // why the session ended; set before done is closed
 	done     chan struct{} // closed when the session ends
@@ -187,7 +188,13 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 }
 
 func (s *Session) accepted(st *Stream) *Stream {
-	s.sched.sendFlags(st, flagACK)
+	sc := &s.sched
+	sc.mu.Lock()
+	if st.sendErr == nil { // a stream reset while in the backlog gets no ACK: it is gone
+		st.sendFlags |= flagACK
+		sc.queueCtrlLocked(st)
+	}
+	sc.mu.Unlock()
 	s.stats.streamsAccepted.Add(1)
 	return st
 }
@@ -276,6 +283,7 @@ func (s *Session) end(err error, mode endMode) {
 		}
 		s.err = err
 		s.mode = mode
+		s.endedAt = time.Now()
 		close(s.done)
 		if mode == endAbort {
 			s.conn.Close() // unblocks both loops
