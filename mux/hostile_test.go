@@ -1607,3 +1607,83 @@ func TestHostileNothingAfterFailedWrite(t *testing.T) {
 		off = end
 	}
 }
+
+// TestHostileWriteUnblocks: a Write blocked because the peer stopped reading (the connection
+// write itself is stuck, with a huge window granted) or because the window is used up must
+// return well under a second when its deadline passes, when the stream is Reset, or when the
+// stream is Closed (net.Conn: "any blocked Read or Write operations will be unblocked and
+// return errors") — not only after WriteTimeout or StreamCloseTimeout.
+func TestHostileWriteUnblocks(t *testing.T) {
+	cases := []struct {
+		name    string
+		stuck   bool // the connection write is stuck (peer not reading), not the window
+		skip    string
+		setup   func(st *Stream)
+		trigger func(st *Stream)
+		want    error
+	}{
+		{name: "window/deadline", setup: func(st *Stream) { st.SetWriteDeadline(time.Now().Add(300 * time.Millisecond)) },
+			trigger: func(*Stream) {}, want: ErrTimeout},
+		{name: "window/reset", trigger: func(st *Stream) { st.Reset() }, want: ErrStreamReset},
+		{name: "window/close", skip: "FINDINGS.md #8: Close does not unblock a Write waiting for window",
+			trigger: func(st *Stream) { st.Close() }, want: nil},
+		{name: "conn/deadline", stuck: true, skip: "FINDINGS.md #7: an inline Write stuck in conn.Write ignores its deadline until WriteTimeout",
+			setup: func(st *Stream) { st.SetWriteDeadline(time.Now().Add(300 * time.Millisecond)) }, trigger: func(*Stream) {}, want: ErrTimeout},
+		{name: "conn/reset", stuck: true, skip: "FINDINGS.md #7: an inline Write stuck in conn.Write ignores Reset until WriteTimeout",
+			trigger: func(st *Stream) { st.Reset() }, want: ErrStreamReset},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.skip != "" && os.Getenv("MUX_RUN_SKIPPED") == "" {
+				t.Skip(tc.skip)
+			}
+			cfg := hostileConfig()
+			cfg.WriteTimeout = 5 * time.Second
+			cfg.StreamCloseTimeout = 5 * time.Second
+			var tune func(peer, sess *net.TCPConn)
+			if tc.stuck {
+				tune = smallBuffers
+			}
+			s, p := hostileSession(t, cfg, false, tune)
+			p.frame(typeWindowUpdate, flagSYN, 1, nil)
+			st := acceptOne(t, s)
+			size := initialWindow + 1000
+			if tc.stuck {
+				p.send(rawHeader(0, uint8(typeWindowUpdate), 0, 1, 64<<20))
+				size = 8 << 20
+			} else {
+				p.start()
+			}
+			frames := uint64(1)
+			if tc.stuck {
+				frames = 2
+			}
+			waitFor(t, func() bool { return s.Stats().FramesReceived >= frames })
+			if tc.setup != nil {
+				tc.setup(st)
+			}
+			werr := make(chan error, 1)
+			go func() {
+				_, err := st.Write(make([]byte, size))
+				werr <- err
+			}()
+			if !tc.stuck {
+				waitFor(t, func() bool { return s.Stats().BytesSent >= initialWindow })
+			}
+			time.Sleep(100 * time.Millisecond)
+			start := time.Now()
+			tc.trigger(st)
+			select {
+			case err := <-werr:
+				if err == nil || tc.want != nil && !errors.Is(err, tc.want) {
+					t.Fatalf("Write returned %v, want %v", err, tc.want)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("Write still blocked 3 s later")
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("Write returned %v after the trigger", d)
+			}
+		})
+	}
+}
