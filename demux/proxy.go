@@ -29,6 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Proxy is an http.Handler that forwards every request to Config.Upstream over the
@@ -186,6 +188,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // HTTP/1.1 response with Content-Length cannot carry trailers, so the client would
 // silently lose them. Without it the front server chunks the body (RFC 9112 §7.1.2).
 func (p *Proxy) modifyResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if err := checkSwitch(resp); err != nil {
+			return err // ReverseProxy closes the body (and so the conn), then 502
+		}
+	}
 	if resp.StatusCode != http.StatusSwitchingProtocols && len(upgradeRequested(resp.Request.Header)) > 0 {
 		// A refused upgrade ends the connection: GuardListener stopped following it.
 		resp.Header.Set("Connection", "close")
@@ -198,6 +205,33 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor, p.cfg.ViaName)
 	}
 	return nil
+}
+
+// checkSwitch refuses a 101 that ReverseProxy would not tunnel: a protocol other
+// than the one requested, or one that is not printable ASCII. ReverseProxy refuses
+// those itself with 502, but without closing the response body, which after a 101
+// owns the upstream connection: that connection would stay open for good, outside
+// the pool. Refused here, through ModifyResponse, the body is closed.
+func checkSwitch(resp *http.Response) error {
+	want, got := upgradeType(resp.Request.Header), upgradeType(resp.Header)
+	for i := 0; i < len(got); i++ {
+		if got[i] < ' ' || got[i] > '~' {
+			return fmt.Errorf("demux: upstream tried to switch to invalid protocol %q", got)
+		}
+	}
+	if !strings.EqualFold(want, got) {
+		return fmt.Errorf("demux: upstream tried to switch protocol %q when %q was requested", got, want)
+	}
+	return nil
+}
+
+// upgradeType is the Upgrade value of h if its Connection asks for an upgrade,
+// exactly as ReverseProxy reads it.
+func upgradeType(h http.Header) string {
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "Upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
 }
 
 // errorHandler turns a proxying failure into a status (see statusFor). A failure

@@ -116,3 +116,61 @@ func TestReviewGuardUpgradeOverSeveralLines(t *testing.T) {
 		})
 	}
 }
+
+// A 101 that ReverseProxy refuses to tunnel (the upstream switched to another
+// protocol than the Upgrade value the client sent) must still close the upstream
+// connection: ReverseProxy's handleUpgradeResponse answers 502 without closing the
+// response body on that path, and after a 101 that body owns the TCP connection, so
+// every refused switch left one upstream connection open for good, outside the pool's
+// count and cap.
+func TestReviewRefusedSwitchClosesUpstreamConn(t *testing.T) {
+	var ended sync.WaitGroup
+	be := newBackend(t, 0, true, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" {
+			io.WriteString(w, "plain")
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer ended.Done()
+		defer c.Close()
+		// A WebSocket server that accepts any Upgrade list containing "websocket".
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		brw.Flush()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, brw) // until the proxy closes the connection
+	})
+	f := newFront(t, Config{Upstream: "http://" + be.addr, MaxConns: 1, QueueTimeout: time.Second})
+	const n = 2
+	ended.Add(n)
+	for range n {
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo, websocket\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("mismatched switch: status %d, want 502", resp.StatusCode)
+		}
+	}
+	done := make(chan struct{})
+	go func() { ended.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Errorf("upstream connections of refused switches still open")
+		ended.Wait() // their read deadline ends them
+	}
+	if code, body := f.get(t, "/plain"); code != 200 || body != "plain" {
+		t.Errorf("after refused switches: %d %q", code, body)
+	}
+}
