@@ -1685,3 +1685,44 @@ func TestHostileWriteUnblocks(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileWindowOnSYNAndACK: a window delta carried by the peer's SYN (a stream it opens)
+// or by its ACK (a stream we open) is credit like any other: exactly 256 KiB + delta can be
+// written before the Write waits, in frames of at most 64 KiB.
+func TestHostileWindowOnSYNAndACK(t *testing.T) {
+	const delta = 768 << 10
+	for _, weOpen := range []bool{false, true} {
+		s, p := hostileServer(t, nil)
+		p.start()
+		var st *Stream
+		if weOpen {
+			var err error
+			if st, err = s.Open(testCtx(t, 5*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			p.expect(5*time.Second, "SYN", func(f rawFrame) bool { return f.id == st.ID() && f.flags&flagSYN != 0 })
+			p.send(rawHeader(0, uint8(typeWindowUpdate), flagACK, st.ID(), delta))
+		} else {
+			p.send(rawHeader(0, uint8(typeWindowUpdate), flagSYN, 1, delta))
+			st = acceptOne(t, s)
+		}
+		waitFor(t, func() bool { return s.Stats().FramesReceived >= 1 })
+		time.Sleep(20 * time.Millisecond)
+		st.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := st.Write(make([]byte, initialWindow+delta+1))
+		if !errors.Is(err, ErrTimeout) || n != initialWindow+delta {
+			t.Fatalf("weOpen=%v: Write = %d, %v; want %d then a timeout", weOpen, n, err, initialWindow+delta)
+		}
+		got := 0
+		for got < n {
+			f := p.expect(5*time.Second, "data", func(f rawFrame) bool { return f.typ == typeData && f.id == st.ID() })
+			if len(f.payload) > maxDataFrame {
+				t.Fatalf("Data frame of %d bytes, above %d", len(f.payload), maxDataFrame)
+			}
+			got += len(f.payload)
+		}
+		if got != n {
+			t.Fatalf("peer got %d bytes, want %d", got, n)
+		}
+	}
+}
