@@ -1111,3 +1111,58 @@ func TestInteropHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestInteropTheirRefusal: HC refuses SYNs past its AcceptBacklog with RST. Our Open does not
+// wait for ACKs (0-RTT), so the refusal shows up on the stream: Read and Write fail with a
+// remote *StreamError, the refused streams are freed, and the streams HC keeps carry data.
+func TestInteropTheirRefusal(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			hcfg := hcConfig()
+			hcfg.AcceptBacklog = 4
+			p := newInteropPair(t, top.ourClient, nil, hcfg)
+			ctx := testCtx(t, 10*time.Second)
+			var sts []*Stream
+			for i := range 10 {
+				st, err := p.ours.Open(ctx)
+				if err != nil {
+					t.Fatalf("Open %d: %v", i, err)
+				}
+				if _, err := st.Write([]byte("hello")); err != nil {
+					t.Fatalf("0-RTT Write %d: %v", i, err)
+				}
+				sts = append(sts, st)
+			}
+			for i, st := range sts[4:] {
+				st.SetReadDeadline(time.Now().Add(5 * time.Second))
+				var se *StreamError
+				if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) || !se.Remote {
+					t.Fatalf("refused stream %d: Read %v, want a remote *StreamError", i+4, err)
+				}
+				if _, err := st.Write([]byte("x")); !errors.Is(err, ErrStreamReset) {
+					t.Fatalf("refused stream %d: Write %v", i+4, err)
+				}
+			}
+			for i := range 4 {
+				hst := p.theirAccept(t, 5*time.Second)
+				if hst.StreamID() != sts[i].ID() {
+					t.Fatalf("HC accepted %d, want %d", hst.StreamID(), sts[i].ID())
+				}
+				go func() {
+					io.Copy(hst, hst)
+					hst.Close()
+				}()
+				sts[i].CloseWrite()
+				sts[i].SetReadDeadline(time.Now().Add(5 * time.Second))
+				if got, err := io.ReadAll(sts[i]); err != nil || string(got) != "hello" {
+					t.Fatalf("kept stream %d echoed %q, %v", i, got, err)
+				}
+				sts[i].Close()
+			}
+			waitFor(t, func() bool { return p.ours.NumStreams() == 0 && p.theirs.NumStreams() == 0 })
+			if p.ours.Err() != nil || p.theirs.IsClosed() {
+				t.Fatalf("a session ended: ours %v, theirs closed %v", p.ours.Err(), p.theirs.IsClosed())
+			}
+		})
+	}
+}
