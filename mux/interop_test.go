@@ -654,8 +654,8 @@ func TestInteropManyStreams(t *testing.T) {
 	}
 }
 
-// TestInteropKeepAlive: HC's keepalive pings every 50 ms (its reply timeout 500 ms) and ours
-// (interval 100 ms, timeout 300 ms) run during idle periods and during a bulk transfer; neither
+// TestInteropKeepAlive: HC's keepalive pings every 50 ms (its reply timeout 1 s) and ours
+// (interval 100 ms, timeout 1 s) run during idle periods and during a bulk transfer; neither
 // side ends the session.
 func TestInteropKeepAlive(t *testing.T) {
 	for _, top := range topologies {
@@ -663,11 +663,11 @@ func TestInteropKeepAlive(t *testing.T) {
 			hcfg := hcConfig()
 			hcfg.EnableKeepAlive = true
 			hcfg.KeepAliveInterval = 50 * time.Millisecond
-			hcfg.ConnectionWriteTimeout = 500 * time.Millisecond
+			hcfg.ConnectionWriteTimeout = time.Second
 			ocfg := interopConfig()
 			ocfg.EnableKeepAlive = true
 			ocfg.KeepAliveInterval = 100 * time.Millisecond
-			ocfg.KeepAliveTimeout = 300 * time.Millisecond
+			ocfg.KeepAliveTimeout = time.Second
 			p := newInteropPair(t, top.ourClient, ocfg, hcfg)
 			ctx := testCtx(t, 20*time.Second)
 			go hcEcho(p.theirs)
