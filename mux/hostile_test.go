@@ -1726,3 +1726,39 @@ func TestHostileWindowOnSYNAndACK(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileHangUpAfterRequests: the peer sends complete requests (SYN, data, FIN) and one
+// incomplete one, then hangs up before anything is accepted. The backlog is still handed out
+// after the session ended: complete streams read their data and then io.EOF (the peer did send
+// FIN), the incomplete one reads its data and then the session's error, never io.EOF.
+func TestHostileHangUpAfterRequests(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	for i := range 3 {
+		p.frame(typeData, flagSYN, uint32(2*i+1), randomBytes(1000+i, uint64(i)))
+		p.frame(typeWindowUpdate, flagFIN, uint32(2*i+1), nil)
+	}
+	p.frame(typeData, flagSYN, 7, []byte("no FIN"))
+	waitFor(t, func() bool { return s.Stats().FramesReceived >= 7 })
+	p.conn.Close()
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("session still up after the peer hung up")
+	}
+	for i := range 3 {
+		st := acceptOne(t, s)
+		got, err := io.ReadAll(st)
+		if err != nil || !bytes.Equal(got, randomBytes(1000+i, uint64(i))) {
+			t.Fatalf("stream %d after the hang-up: %d bytes, %v", st.ID(), len(got), err)
+		}
+	}
+	st := acceptOne(t, s)
+	got, err := io.ReadAll(st)
+	if string(got) != "no FIN" || err == nil || !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("incomplete stream: %q, %v; want its data, then the session's error", got, err)
+	}
+	if _, err := s.AcceptStream(testCtx(t, time.Second)); !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("AcceptStream with an empty backlog after the end: %v", err)
+	}
+}
