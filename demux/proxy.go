@@ -20,6 +20,7 @@ package demux
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -135,15 +136,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(lw, "malformed header field", http.StatusBadRequest)
 		return
 	}
+	out := r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 	if r.Body != nil && r.Body != http.NoBody {
 		body := r.Body
 		if n := p.cfg.MaxRequestBodyBytes; n > 0 {
 			body = http.MaxBytesReader(lw, body, n)
 		}
-		info.body = &trackedBody{r: body}
-		r.Body = info.body
+		// The body streams upstream while the response streams back. Go's HTTP/1.1
+		// server would otherwise discard the unread rest of the body when the
+		// response header is written, and the upstream would get a truncated body.
+		_ = http.NewResponseController(lw).EnableFullDuplex()
+		// out, not r, carries the wrapper: the server checks r.Body's own type to
+		// decide whether the connection can be reused after an unread body.
+		info.body = newTrackedBody(body)
+		out.Body = info.body
+		defer info.body.Close()
 	}
-	p.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+	p.rp.ServeHTTP(lw, out)
 	if lw.status == 0 && r.Context().Err() != nil {
 		afterReset(r)
 	}
@@ -261,28 +270,96 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 
 // trackedBody wraps the client's request body: it records whether the upstream
 // transport started reading it (a started body cannot be replayed on retry) and the
-// first client-side read error, and ignores Close, which belongs to the server.
+// first client-side read error.
+//
+// The transport reads it through a pipe fed by a pump goroutine, started by the first
+// Read, so that Close (the transport abandoning the body: the upstream answered or
+// reset the stream without reading all of it) ends a Read blocked on a client that
+// is still sending, at once. Without it the transport's request writer stays blocked
+// on the client, holding the upstream stream, and ReverseProxy's close of the
+// response body waits for that writer, so the response is not delivered either. The
+// client body itself belongs to the server, which closes (drains or discards) it.
 type trackedBody struct {
 	r       io.ReadCloser
+	pr      *io.PipeReader
+	pw      *io.PipeWriter
+	pump    sync.Once
 	started atomic.Bool
+	closed  atomic.Bool
 	mu      sync.Mutex
 	err     error
 }
 
-func (b *trackedBody) Read(p []byte) (int, error) {
-	b.started.Store(true)
-	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
-		b.mu.Lock()
-		if b.err == nil {
-			b.err = err
-		}
-		b.mu.Unlock()
-	}
-	return n, err
+// errBodyAbandoned is what the transport reads after it closed the body.
+var errBodyAbandoned = errors.New("demux: request body closed")
+
+func newTrackedBody(r io.ReadCloser) *trackedBody {
+	b := &trackedBody{r: r}
+	b.pr, b.pw = io.Pipe()
+	return b
 }
 
-func (b *trackedBody) Close() error { return nil }
+func (b *trackedBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errBodyAbandoned
+	}
+	b.started.Store(true)
+	b.pump.Do(func() { go b.run() })
+	return b.pr.Read(p)
+}
+
+// run copies the client body into the pipe until EOF, a client error, or Close.
+func (b *trackedBody) run() {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	for {
+		n, err := b.r.Read(*bp)
+		if n > 0 {
+			if _, werr := b.pw.Write((*bp)[:n]); werr != nil {
+				return // abandoned
+			}
+		}
+		if err != nil {
+			if err != io.EOF && !b.closed.Load() {
+				b.mu.Lock()
+				if b.err == nil {
+					b.err = err
+				}
+				b.mu.Unlock()
+			}
+			b.pw.CloseWithError(err)
+			return
+		}
+	}
+}
+
+// Close abandons the body: a pending or later Read returns at once. The pump ends
+// when its read of the client body returns. ServeHTTP calls it when the handler ends;
+// the transport's own Close does not reach it, as ReverseProxy hides it behind a
+// no-op Close, so RoundTrip hands the transport a transportBody.
+func (b *trackedBody) Close() error {
+	if b.closed.CompareAndSwap(false, true) {
+		b.pr.CloseWithError(errBodyAbandoned)
+	}
+	return nil
+}
+
+// transportBody is the outbound body one RoundTrip attempt gives the transport. The
+// transport closes it when it is done with the body: after sending all of it, or when
+// the stream ended (the upstream answered early, reset it, or the response body was
+// closed). A started body is then abandoned; an unstarted one is left alone, as a
+// failed attempt closes it too and the request may be retried.
+type transportBody struct {
+	io.Reader
+	tb *trackedBody
+}
+
+func (b transportBody) Close() error {
+	if b.tb.started.Load() {
+		b.tb.Close()
+	}
+	return nil
+}
 
 func (b *trackedBody) readErr() error {
 	b.mu.Lock()

@@ -2,10 +2,13 @@ package demux
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -172,5 +175,87 @@ func TestReviewRefusedSwitchClosesUpstreamConn(t *testing.T) {
 	}
 	if code, body := f.get(t, "/plain"); code != 200 || body != "plain" {
 		t.Errorf("after refused switches: %d %q", code, body)
+	}
+}
+
+// A streaming upload whose upstream answers before reading the body (full duplex:
+// headers first, then the body is consumed) must reach the upstream intact. Go's
+// HTTP/1.1 server, unless full duplex is enabled, discards the rest of the request
+// body when the handler writes its response header, so the upstream got a silently
+// truncated body.
+func TestReviewFullDuplexUploadIntact(t *testing.T) {
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		http.NewResponseController(w).Flush()
+		n, err := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "got %d %v", n, err)
+	})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	pr, pw := io.Pipe()
+	go func() {
+		for range 10 {
+			pw.Write([]byte(strings.Repeat("x", 1000)))
+			time.Sleep(10 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", f.url+"/up", pr)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "got 10000 <nil>" {
+		t.Errorf("upstream saw %q, want the whole 10000-byte body", b)
+	}
+}
+
+// An upstream that answers without reading the request body while the client is
+// still sending it: the client gets the response at once, the upstream stream is
+// freed (it was held until the client sent more, so with the peer's limit of one
+// stream every other request got 503), and the unread rest of the body is never
+// parsed as a request on a kept-alive connection.
+func TestReviewEarlyResponseFreesStream(t *testing.T) {
+	var smuggled atomic.Int64
+	be := newBackend(t, 1, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/smuggled" {
+			smuggled.Add(1)
+		}
+		io.WriteString(w, "ok")
+	})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 3 * time.Second})
+	inner := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprintf(c, "POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\nabc", 3+len(inner))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no response while the upload is open: %v (stats %+v)", err, f.p.Stats())
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "ok" {
+		t.Errorf("early response %d %q", resp.StatusCode, b)
+	}
+	// The rest of the body must not become a request.
+	io.WriteString(c, inner)
+	if resp, err := http.ReadResponse(br, nil); err == nil {
+		resp.Body.Close()
+		t.Errorf("the unread body was served as a request: %d", resp.StatusCode)
+	} else {
+		t.Logf("after the rest of the body: %v", err)
+	}
+	start := time.Now()
+	if code, body := f.get(t, "/next"); code != 200 || body != "ok" {
+		t.Errorf("next request: %d %q after %v (stats %+v)", code, body, time.Since(start), f.p.Stats())
+	}
+	if n := smuggled.Load(); n != 0 {
+		t.Errorf("smuggled request reached the upstream")
 	}
 }

@@ -192,6 +192,10 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			t := time.AfterFunc(d, func() { cancel(ErrResponseHeaderTimeout) })
 			out, headersIn, stop = req.WithContext(rctx), func() { t.Stop() }, func() { t.Stop(); cancel(nil) }
 		}
+		if info != nil && info.body != nil && req.Body != nil && req.Body != http.NoBody {
+			out = out.WithContext(out.Context())
+			out.Body = transportBody{Reader: req.Body, tb: info.body}
+		}
 		resp, err := uc.cc.RoundTrip(out)
 		headersIn() // bodies are never timed
 		if err == nil {
