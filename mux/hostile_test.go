@@ -1762,3 +1762,35 @@ func TestHostileHangUpAfterRequests(t *testing.T) {
 		t.Fatalf("AcceptStream with an empty backlog after the end: %v", err)
 	}
 }
+
+// TestHostileStreamIDEdges: the highest IDs work on the wire in both directions, and this
+// side stops opening (ErrStreamsExhausted) rather than wrapping around to reuse IDs.
+func TestHostileStreamIDEdges(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	// The peer (client) opens the largest odd ID.
+	p.frame(typeData, flagSYN|flagFIN, 0xFFFFFFFF, []byte("top"))
+	st := acceptOne(t, s)
+	if got, err := io.ReadAll(st); st.ID() != 0xFFFFFFFF || string(got) != "top" || err != nil {
+		t.Fatalf("stream %#x read %q, %v", st.ID(), got, err)
+	}
+	st.Close()
+	// This side (server, even IDs) near the end of its ID space.
+	s.mu.Lock()
+	s.nextID = 1<<32 - 6
+	s.mu.Unlock()
+	ctx := testCtx(t, 5*time.Second)
+	for _, want := range []uint32{1<<32 - 6, 1<<32 - 4} {
+		st, err := s.Open(ctx)
+		if err != nil || st.ID() != want {
+			t.Fatalf("Open near the end: %v, %v; want ID %#x", st, err, want)
+		}
+		p.expect(5*time.Second, "SYN", func(f rawFrame) bool { return f.id == want && f.flags&flagSYN != 0 })
+	}
+	if _, err := s.Open(ctx); !errors.Is(err, ErrStreamsExhausted) {
+		t.Fatalf("Open past the last ID: %v, want ErrStreamsExhausted", err)
+	}
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+}
