@@ -89,7 +89,7 @@ func FuzzSessionInput(f *testing.F) {
 		if why, ok := knownSessionInputBugs[string(data)]; ok {
 			t.Skip(why)
 		}
-		runSessionOn(t, data, false)
+		runSessionOn(t, data, false, false)
 	})
 }
 
@@ -102,25 +102,27 @@ func goroutineDump() string {
 
 // FuzzSessionFrames is a structure-aware companion of FuzzSessionInput: every 3 input bytes
 // become one well-formed frame header (so the fuzzer explores stream states rather than
-// header validation), sent to a Server session whose application accepts, reads, answers and
-// closes streams, and which itself opens two streams (IDs 2 and 4) and writes on them. Byte 0:
+// header validation), sent to a session whose application accepts, reads, answers and
+// closes streams, and which itself opens two streams (IDs 2 and 4, or 1 and 3 when the bool
+// argument makes it the client) and writes on them. Byte 0:
 // type (bits 0-1) and flags SYN/ACK/FIN/RST (bits 2-5); byte 1: stream ID 0-15; byte 2: the
 // Data payload length (0-255 bytes of filler), or a WindowUpdate delta picked from edge values,
 // or the Ping value / GoAway code. The same invariants as FuzzSessionInput hold.
 func FuzzSessionFrames(f *testing.F) {
-	f.Add([]byte{0x04, 1, 5, 0x10, 1, 3}) // Data SYN id1 5 bytes; Data FIN id1 3 bytes
-	f.Add([]byte{0x09, 2, 0, 0x00, 2, 10, 0x21, 4, 3})
-	f.Add([]byte{0x06, 0, 9, 0x0a, 0, 9, 0x03, 0, 0}) // pings, GoAway 0
-	f.Add([]byte{0x05, 1, 0, 0x01, 1, 255, 0x01, 1, 255, 0x25, 1, 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		runSessionOn(t, frameInput(data), true)
+	f.Add([]byte{0x04, 1, 5, 0x10, 1, 3}, false) // Data SYN id1 5 bytes; Data FIN id1 3 bytes
+	f.Add([]byte{0x09, 2, 0, 0x00, 2, 10, 0x21, 4, 3}, false)
+	f.Add([]byte{0x06, 0, 9, 0x0a, 0, 9, 0x03, 0, 0}, false) // pings, GoAway 0
+	f.Add([]byte{0x05, 1, 0, 0x01, 1, 255, 0x01, 1, 255, 0x25, 1, 0}, false)
+	f.Add([]byte{0x04, 2, 5, 0x09, 1, 0, 0x00, 1, 9, 0x20, 3, 0}, true) // client: peer opens 2
+	f.Fuzz(func(t *testing.T, data []byte, client bool) {
+		runSessionOn(t, frameInput(data), true, client)
 	})
 }
 
 // runSessionOn runs one FuzzSessionInput/FuzzSessionFrames case: data is written as the
-// peer's side of a net.Pipe to a Server session with an accepting application; opens makes
-// the session also open two streams of its own and write on them.
-func runSessionOn(t *testing.T, data []byte, opens bool) {
+// peer's side of a net.Pipe to a Server (or Client) session with an accepting application;
+// opens makes the session also open two streams of its own and write on them.
+func runSessionOn(t *testing.T, data []byte, opens, client bool) {
 	cfg := &Config{
 		AcceptBacklog:      4,
 		MaxIncomingStreams: 8,
@@ -132,7 +134,11 @@ func runSessionOn(t *testing.T, data []byte, opens bool) {
 		Logger:             slog.New(slog.DiscardHandler),
 	}
 	ours, peer := net.Pipe()
-	s, err := Server(ours, cfg)
+	newSession := Server
+	if client {
+		newSession = Client
+	}
+	s, err := newSession(ours, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
