@@ -67,8 +67,9 @@ func TestWindowAutoTuneGrows(t *testing.T) {
 	st.mu.Lock()
 	window := st.window
 	st.mu.Unlock()
-	if window < 2<<20 {
-		t.Errorf("window grew to %d bytes, want >= 2 MiB (8x the initial window)", window)
+	t.Logf("window %d bytes after %d growths", window, server.Stats().WindowGrowths)
+	if window < 1<<20 {
+		t.Errorf("window grew to %d bytes, want >= 1 MiB (4x the initial window)", window)
 	}
 	if g := server.Stats().WindowGrowths; g == 0 {
 		t.Error("no window growth recorded")
