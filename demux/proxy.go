@@ -180,10 +180,14 @@ func checkHeaders(h http.Header) string {
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.target)
 	pr.Out.Host = pr.In.Host
-	if p.mode != modeH1 || len(upgradeRequested(pr.In.Header)) == 0 {
-		// ReverseProxy re-adds "Connection: Upgrade" and Upgrade for any upgrade,
-		// h2c included (golang/go#80416); only a real HTTP/1.1 upgrade may keep them.
-		sanitizeOutbound(pr.Out.Header)
+	// ReverseProxy re-adds "Connection: Upgrade" and Upgrade for any upgrade, h2c
+	// included (golang/go#80416); only a real HTTP/1.1 upgrade may keep them, and then
+	// without h2c. It also does not know HTTP2-Settings as connection-specific.
+	up := upgradeRequested(pr.In.Header)
+	sanitizeOutbound(pr.Out.Header)
+	if p.mode == modeH1 && len(up) > 0 {
+		pr.Out.Header.Set("Connection", "Upgrade")
+		pr.Out.Header.Set("Upgrade", strings.Join(up, ", "))
 	}
 	// The front server answers Expect: 100-continue itself when the body is first
 	// read; forwarding it too would send the client a second 100.

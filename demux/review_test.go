@@ -259,3 +259,47 @@ func TestReviewEarlyResponseFreesStream(t *testing.T) {
 		t.Errorf("smuggled request reached the upstream")
 	}
 }
+
+// Behaviour 4 on the HTTP/1.1 upgrade path (http:// upstream): the dedicated upstream
+// connection gets the WebSocket upgrade, but neither "h2c" in Upgrade nor an
+// HTTP2-Settings field, which ReverseProxy does not know as connection-specific.
+func TestReviewUpgradeToH1DropsH2cAndSettings(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	be := newBackend(t, 0, true, func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		brw.Flush()
+	})
+	f := newFront(t, Config{Upstream: "http://" + be.addr})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("status %d, want 101", resp.StatusCode)
+	}
+	select {
+	case h := <-seen:
+		if got := h.Values("Upgrade"); len(got) != 1 || got[0] != "websocket" {
+			t.Errorf("upstream Upgrade %q, want only websocket", got)
+		}
+		if v, ok := h["Http2-Settings"]; ok {
+			t.Errorf("HTTP2-Settings %q crossed the proxy", v)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("upgrade never reached the upstream")
+	}
+}
