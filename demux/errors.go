@@ -33,6 +33,7 @@ type ConfigError struct {
 	Err   error
 }
 
+// Error names the field and what is wrong with it.
 func (e *ConfigError) Error() string {
 	return "demux: invalid Config." + e.Field + ": " + e.Err.Error()
 }
@@ -46,6 +47,7 @@ type DialError struct {
 	Err  error
 }
 
+// Error names the upstream address and the dial error.
 func (e *DialError) Error() string { return "demux: dial upstream " + e.Addr + ": " + e.Err.Error() }
 
 // Unwrap returns the underlying cause.

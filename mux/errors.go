@@ -77,6 +77,7 @@ type ProtocolError struct {
 	Reason string // what was wrong, for humans
 }
 
+// Error describes the violation and the GoAway code sent for it.
 func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("mux: protocol error (GoAway code %d): %s", e.Code, e.Reason)
 }
@@ -92,6 +93,7 @@ type GoAwayError struct {
 	Remote bool   // true: the peer sent it; false: this side sent it
 }
 
+// Error names the side that sent the GoAway and its code.
 func (e *GoAwayError) Error() string {
 	who := "local"
 	if e.Remote {
@@ -106,6 +108,7 @@ type StreamError struct {
 	Reason string // why, when this side reset it (timeouts, flow-control violations, refusal)
 }
 
+// Error says who reset the stream and, for local resets, why.
 func (e *StreamError) Error() string {
 	if e.Remote {
 		return "mux: stream reset by peer"

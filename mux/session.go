@@ -293,8 +293,9 @@ func (s *Session) end(err error, mode endMode) {
 		s.sched.notify()
 		switch {
 		case mode == endGraceful:
-		case errors.Is(err, io.ErrUnexpectedEOF) && s.remoteGoAwaySeen():
-			// The peer said GoAway and then closed: an orderly end on its side.
+		case errors.Is(err, io.ErrUnexpectedEOF) && (s.remoteGoAwaySeen() || s.NumStreams() == 0):
+			// The peer closed the connection after GoAway, or with no stream open (as
+			// hashicorp/yamux's Close does, without GoAway): an orderly end on its side.
 			s.log.Debug("mux: session closed by peer", "remote", s.conn.RemoteAddr())
 		default:
 			s.log.Warn("mux: session ended", "remote", s.conn.RemoteAddr(), "err", err)
