@@ -1794,3 +1794,39 @@ func TestHostileStreamIDEdges(t *testing.T) {
 		t.Fatal(s.Err())
 	}
 }
+
+// TestHostileGoAwayWakesOpen: an Open waiting because AcceptBacklog of our streams are still
+// un-ACKed returns ErrRemoteGoAway as soon as the peer's GoAway 0 arrives, not at its ctx.
+func TestHostileGoAwayWakesOpen(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.AcceptBacklog = 2
+	s, p := hostileServer(t, cfg)
+	p.start()
+	for range 2 {
+		if _, err := s.Open(testCtx(t, time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Open(testCtx(t, 10*time.Second))
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	p.send(rawHeader(0, uint8(typeGoAway), 0, 0, GoAwayNormal))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrRemoteGoAway) {
+			t.Fatalf("waiting Open after GoAway: %v, want ErrRemoteGoAway", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waiting Open not woken by GoAway")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Open woke %v after the GoAway", d)
+	}
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+}
