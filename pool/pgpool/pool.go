@@ -1,7 +1,10 @@
 // Package pgpool is a PostgreSQL connection pool for pgx v5 built on the strictly fair,
 // bounded pool of package pool. Its API mirrors pgxpool's (ParseConfig with the same pool_*
 // keys, Acquire, Exec, Query, QueryRow, Begin, BeginTx, SendBatch, CopyFrom, Ping, Reset,
-// Close), so switching from pgxpool is a rename; Stat returns a pool.Stat.
+// Close) with pgx's types, so switching from pgxpool is mostly a rename of the import. The
+// differences: Stat returns a pool.Stat struct (Stat().Total, not TotalConns()), and there is
+// no AcquireAllIdle, BeforeAcquire or tracer hook (PrepareConn and ShouldPing cover checks
+// before use).
 //
 // What it adds over pgxpool: waiters are served strictly first come first served, Close wakes
 // blocked Acquire calls at once, and Shutdown bounds Close. A connection given back closed,
