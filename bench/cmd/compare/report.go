@@ -218,10 +218,14 @@ func (r report) writeCSV(w io.Writer) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 	p := r.Params
 	for _, x := range r.Results {
+		ratio := "" // baselines and strategies without one: empty, not "0.000"
+		if x.Ratio != 0 {
+			ratio = f(x.Ratio)
+		}
 		cw.Write([]string{x.Group, x.Strategy, strconv.FormatBool(x.Multiplexed), x.DelayedLeg, f(ms(p.RTT)),
 			strconv.Itoa(p.Clients), strconv.Itoa(p.Size), f(ms(p.Think)), strconv.Itoa(x.Runs), strconv.Itoa(x.Requests),
 			strconv.Itoa(x.Errors), strconv.FormatInt(x.Conns, 10), f(x.ReqPerSec), f(x.P50ms), f(x.P99ms), f(x.TotalMs),
-			f(x.ModelMs), f(x.Ratio)})
+			f(x.ModelMs), ratio})
 	}
 	cw.Flush()
 	return cw.Error()
