@@ -1830,3 +1830,35 @@ func TestHostileGoAwayWakesOpen(t *testing.T) {
 		t.Fatal(s.Err())
 	}
 }
+
+// TestHostileIDReuse: the peer reuses the ID of a stream it reset while that dead stream still
+// waits in the accept backlog. Both are handed out in order, each with its own fate (reset;
+// data then EOF), and the live one's frames are not confused with the dead one's.
+func TestHostileIDReuse(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	p.frame(typeData, flagSYN, 1, []byte("old"))
+	p.frame(typeWindowUpdate, flagRST, 1, nil)
+	p.frame(typeData, flagSYN, 1, []byte("new"))
+	p.frame(typeWindowUpdate, flagFIN, 1, nil)
+	waitFor(t, func() bool { return s.Stats().FramesReceived >= 4 })
+	old := acceptOne(t, s)
+	if _, err := old.Read(make([]byte, 3)); !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("reset stream: %v", err)
+	}
+	st := acceptOne(t, s)
+	st.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(st); string(got) != "new" || err != nil {
+		t.Fatalf("reused ID: %q, %v", got, err)
+	}
+	st.Write([]byte("reply"))
+	st.Close()
+	f := p.expect(5*time.Second, "reply", func(f rawFrame) bool { return f.id == 1 && f.typ == typeData })
+	if string(f.payload) != "reply" {
+		t.Fatalf("reply %q", f.payload)
+	}
+	waitFor(t, func() bool { return s.NumStreams() == 0 })
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+}
