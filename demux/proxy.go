@@ -148,9 +148,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(lw).EnableFullDuplex()
 		// out, not r, carries the wrapper: the server checks r.Body's own type to
 		// decide whether the connection can be reused after an unread body.
-		info.body = newTrackedBody(body)
+		info.body = newTrackedBody(body, r.ProtoMajor == 1)
 		out.Body = info.body
-		defer info.body.Close()
+		// No read of the client body may be in flight when the handler returns
+		// (Go's HTTP/1.1 server then reads the connection itself).
+		defer info.body.finish(func() { _ = http.NewResponseController(lw).SetReadDeadline(time.Now()) })
 	}
 	p.rp.ServeHTTP(lw, out)
 	if lw.status == 0 && r.Context().Err() != nil {
@@ -210,6 +212,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		// A refused upgrade ends the connection: GuardListener stopped following it.
 		resp.Header.Set("Connection", "close")
 	}
+	if info := infoFrom(resp.Request.Context()); info != nil && info.body.unfinished() {
+		resp.Header.Set("Connection", "close") // see trackedBody.unfinished
+	}
 	if len(resp.Trailer) > 0 {
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1
@@ -268,6 +273,8 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge {
 		w.Header().Set("Connection", "close") // the body framing is unknown now
+	} else if info != nil && info.body.unfinished() {
+		w.Header().Set("Connection", "close") // see trackedBody.unfinished
 	}
 	http.Error(w, http.StatusText(code), code)
 }
@@ -282,23 +289,30 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 // is still sending, at once. Without it the transport's request writer stays blocked
 // on the client, holding the upstream stream, and ReverseProxy's close of the
 // response body waits for that writer, so the response is not delivered either. The
-// client body itself belongs to the server, which closes (drains or discards) it.
+// client body itself belongs to the server, which closes (drains or discards) it once
+// the handler has returned; finish makes sure the pump is not reading by then.
 type trackedBody struct {
 	r       io.ReadCloser
+	h1      bool // the client speaks HTTP/1.x
 	pr      *io.PipeReader
 	pw      *io.PipeWriter
 	pump    sync.Once
+	done    chan struct{} // closed when the pump ends
 	started atomic.Bool
 	closed  atomic.Bool
+	eof     atomic.Bool // the client body was read to its end
+
 	mu      sync.Mutex
-	err     error
+	err     error // first client-side read error
+	reading bool  // the pump is inside r.Read
+	ended   bool  // finish was called: the pump reads no more
 }
 
 // errBodyAbandoned is what the transport reads after it closed the body.
 var errBodyAbandoned = errors.New("demux: request body closed")
 
-func newTrackedBody(r io.ReadCloser) *trackedBody {
-	b := &trackedBody{r: r}
+func newTrackedBody(r io.ReadCloser, h1 bool) *trackedBody {
+	b := &trackedBody{r: r, h1: h1, done: make(chan struct{})}
 	b.pr, b.pw = io.Pipe()
 	return b
 }
@@ -312,25 +326,36 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 	return b.pr.Read(p)
 }
 
-// run copies the client body into the pipe until EOF, a client error, or Close.
+// run copies the client body into the pipe until EOF, a client error, Close or finish.
 func (b *trackedBody) run() {
+	defer close(b.done)
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	for {
+		b.mu.Lock()
+		if b.ended {
+			b.mu.Unlock()
+			b.pw.CloseWithError(errBodyAbandoned)
+			return
+		}
+		b.reading = true
+		b.mu.Unlock()
 		n, err := b.r.Read(*bp)
+		b.mu.Lock()
+		b.reading = false
+		if err != nil && err != io.EOF && !b.closed.Load() && b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+		if err == io.EOF {
+			b.eof.Store(true)
+		}
 		if n > 0 {
 			if _, werr := b.pw.Write((*bp)[:n]); werr != nil {
 				return // abandoned
 			}
 		}
 		if err != nil {
-			if err != io.EOF && !b.closed.Load() {
-				b.mu.Lock()
-				if b.err == nil {
-					b.err = err
-				}
-				b.mu.Unlock()
-			}
 			b.pw.CloseWithError(err)
 			return
 		}
@@ -338,14 +363,39 @@ func (b *trackedBody) run() {
 }
 
 // Close abandons the body: a pending or later Read returns at once. The pump ends
-// when its read of the client body returns. ServeHTTP calls it when the handler ends;
-// the transport's own Close does not reach it, as ReverseProxy hides it behind a
-// no-op Close, so RoundTrip hands the transport a transportBody.
+// when its read of the client body returns. The transport's own Close does not reach
+// it, as ReverseProxy hides it behind a no-op Close, so RoundTrip hands the transport
+// a transportBody.
 func (b *trackedBody) Close() error {
 	if b.closed.CompareAndSwap(false, true) {
 		b.pr.CloseWithError(errBodyAbandoned)
 	}
 	return nil
+}
+
+// finish ends the body when the handler returns: it abandons it and, if the pump is
+// blocked reading the client, calls interrupt (which sets a read deadline in the past)
+// and waits for the pump to end. Go's HTTP/1.1 server reads the connection itself
+// after the handler, and a read still in flight then panics it ("invalid concurrent
+// Body.Read call").
+func (b *trackedBody) finish(interrupt func()) {
+	b.Close()
+	b.mu.Lock()
+	b.ended = true
+	reading := b.reading
+	b.mu.Unlock()
+	if reading {
+		interrupt()
+		<-b.done
+	}
+}
+
+// unfinished reports whether the body of an HTTP/1.x request is not read to its end
+// yet (nil-safe). A response sent then carries "Connection: close": with full duplex
+// the server no longer drains the rest, and finish may cut it off, so the connection
+// cannot carry another request.
+func (b *trackedBody) unfinished() bool {
+	return b != nil && b.h1 && !b.eof.Load()
 }
 
 // transportBody is the outbound body one RoundTrip attempt gives the transport. The

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -224,7 +225,9 @@ func TestReviewEarlyResponseFreesStream(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 3 * time.Second})
+	var srvLog panicLog
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 3 * time.Second},
+		func(s *http.Server) { s.ErrorLog = log.New(&srvLog, "", 0) })
 	inner := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
@@ -244,12 +247,13 @@ func TestReviewEarlyResponseFreesStream(t *testing.T) {
 		t.Errorf("early response %d %q", resp.StatusCode, b)
 	}
 	// The rest of the body must not become a request.
+	firstClose := resp.Close
 	io.WriteString(c, inner)
 	if resp, err := http.ReadResponse(br, nil); err == nil {
 		resp.Body.Close()
 		t.Errorf("the unread body was served as a request: %d", resp.StatusCode)
-	} else {
-		t.Logf("after the rest of the body: %v", err)
+	} else if !firstClose {
+		t.Errorf("the connection closed (%v) without Connection: close on the response", err)
 	}
 	start := time.Now()
 	if code, body := f.get(t, "/next"); code != 200 || body != "ok" {
@@ -257,6 +261,9 @@ func TestReviewEarlyResponseFreesStream(t *testing.T) {
 	}
 	if n := smuggled.Load(); n != 0 {
 		t.Errorf("smuggled request reached the upstream")
+	}
+	if srvLog.panicked.Load() {
+		t.Errorf("the front server panicked")
 	}
 }
 
@@ -302,4 +309,14 @@ func TestReviewUpgradeToH1DropsH2cAndSettings(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("upgrade never reached the upstream")
 	}
+}
+
+// panicLog is an http.Server ErrorLog that notes a recovered handler panic.
+type panicLog struct{ panicked atomic.Bool }
+
+func (l *panicLog) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "panic serving") {
+		l.panicked.Store(true)
+	}
+	return len(p), nil
 }
