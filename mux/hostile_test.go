@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -51,7 +52,8 @@ type rawPeer struct {
 	t    testing.TB
 	conn net.Conn
 
-	autoPong bool // answer the session's pings (set before start)
+	autoPong  bool          // answer the session's pings (set before start)
+	pongDelay time.Duration // answer them this late, as over a link with that round trip
 
 	frames  chan rawFrame // frames read, for expect; dropped (and counted) when full
 	dropped atomic.Int64
@@ -147,7 +149,12 @@ func (p *rawPeer) start() {
 				p.rsts.Add(1)
 			}
 			if p.autoPong && f.typ == typePing && f.flags&flagSYN != 0 {
-				p.conn.Write(rawHeader(0, uint8(typePing), flagACK, 0, f.length))
+				pong := rawHeader(0, uint8(typePing), flagACK, 0, f.length)
+				if p.pongDelay > 0 {
+					time.AfterFunc(p.pongDelay, func() { p.conn.Write(pong) })
+				} else {
+					p.conn.Write(pong)
+				}
 			}
 			select {
 			case p.frames <- f:
@@ -1860,5 +1867,136 @@ func TestHostileIDReuse(t *testing.T) {
 	waitFor(t, func() bool { return s.NumStreams() == 0 })
 	if s.Err() != nil {
 		t.Fatal(s.Err())
+	}
+}
+
+// TestHostileExactWindowUse: a peer that sends exactly as much as it has been granted, never
+// a byte more or less, on four streams at once (8 MiB each, its Data frames as large as its
+// credit allows up to 256 KiB), with a small session budget and pongs delayed by 10 ms so that
+// auto-tuning wants to grow every window to 1 MiB (4 MiB in all, twice the budget). Our window
+// accounting must match
+// the wire exactly: no stream is reset for flow control, every byte arrives in order, and the
+// reserved memory never exceeds MaxSessionMemory.
+func TestHostileExactWindowUse(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.MaxSessionMemory = 2 << 20
+	cfg.MaxStreamWindow = 1 << 20
+	s, p := hostileServer(t, cfg)
+	p.autoPong = true
+	p.pongDelay = 10 * time.Millisecond // a round trip that makes auto-tuning grow windows
+	p.start()
+	const streams, size = 4, 8 << 20
+	ids := []uint32{1, 3, 5, 7}
+	var mu sync.Mutex
+	credit := map[uint32]int{}
+	more := make(chan struct{}, 1)
+	for _, id := range ids {
+		credit[id] = initialWindow
+		p.frame(typeWindowUpdate, flagSYN, id, nil)
+	}
+	pumpDone := make(chan error, 1)
+	stopPump := make(chan struct{})
+	defer close(stopPump)
+	go func() { // credits from our WindowUpdates; any RST is a failure
+		for {
+			var f rawFrame
+			select {
+			case f = <-p.frames:
+			case <-stopPump:
+				return
+			}
+			if f.flags&flagRST != 0 {
+				pumpDone <- fmt.Errorf("RST for stream %d", f.id)
+				return
+			}
+			if f.typ == typeWindowUpdate && f.length > 0 {
+				mu.Lock()
+				credit[f.id] += int(f.length)
+				mu.Unlock()
+				notify(more)
+			}
+		}
+	}()
+	results := make(chan error, streams)
+	for range streams {
+		st := acceptOne(t, s)
+		go func() {
+			st.SetReadDeadline(time.Now().Add(30 * time.Second))
+			n, sum, err := sumReader(st)
+			if err == nil && (n != size || sum != sha256Of(randomBytes(size, uint64(st.ID())))) {
+				err = fmt.Errorf("stream %d: %d bytes, checksum mismatch", st.ID(), n)
+			}
+			results <- err
+		}()
+	}
+	var peak atomic.Int64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(time.Millisecond):
+				if r := s.Stats().MemoryReserved; r > peak.Load() {
+					peak.Store(r)
+				}
+			}
+		}
+	}()
+	data := map[uint32][]byte{}
+	for _, id := range ids {
+		data[id] = randomBytes(size, uint64(id))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for sent := 0; sent < streams*size; {
+		progress := false
+		for _, id := range ids {
+			mu.Lock()
+			n := min(credit[id], 256<<10, len(data[id]))
+			credit[id] -= n
+			mu.Unlock()
+			if n == 0 {
+				continue
+			}
+			p.frame(typeData, 0, id, data[id][:n])
+			data[id] = data[id][n:]
+			if len(data[id]) == 0 {
+				p.frame(typeWindowUpdate, flagFIN, id, nil)
+			}
+			sent += n
+			progress = true
+		}
+		if !progress {
+			select {
+			case <-more:
+			case err := <-pumpDone:
+				t.Fatal(err)
+			case <-time.After(time.Until(deadline)):
+				t.Fatalf("no window after %d of %d bytes", sent, streams*size)
+			}
+		}
+	}
+	for range streams {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+	close(stopSampling)
+	<-sampled
+	if peak.Load() > int64(cfg.MaxSessionMemory) {
+		t.Errorf("reserved memory peaked at %d, over the budget %d", peak.Load(), cfg.MaxSessionMemory)
+	}
+	select {
+	case err := <-pumpDone:
+		t.Fatal(err)
+	default:
+	}
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+	if s.Stats().WindowGrowths == 0 {
+		t.Errorf("no window grew: the budget was not put to the test (peak %d)", peak.Load())
 	}
 }
