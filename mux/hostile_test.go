@@ -1874,9 +1874,8 @@ func TestHostileIDReuse(t *testing.T) {
 // a byte more or less, on four streams at once (8 MiB each, its Data frames as large as its
 // credit allows up to 256 KiB), with a small session budget and pongs delayed by 10 ms so that
 // auto-tuning wants to grow every window to 1 MiB (4 MiB in all, twice the budget). Our window
-// accounting must match
-// the wire exactly: no stream is reset for flow control, every byte arrives in order, and the
-// reserved memory never exceeds MaxSessionMemory.
+// accounting must match the wire exactly: no stream is reset for flow control, every byte
+// arrives in order, some window grows, and the reserved memory never exceeds MaxSessionMemory.
 func TestHostileExactWindowUse(t *testing.T) {
 	cfg := hostileConfig()
 	cfg.MaxSessionMemory = 2 << 20
