@@ -1999,3 +1999,48 @@ func TestHostileExactWindowUse(t *testing.T) {
 		t.Errorf("no window grew: the budget was not put to the test (peak %d)", peak.Load())
 	}
 }
+
+// TestHostileSendRespectsWindow: a peer that hands out credit in odd little pieces (1, 7, 1000,
+// 4093 ... bytes) only when the previous credit is used up. Our sender must never send a byte
+// beyond the credit (checked at every frame), must use one-byte credit too, and must deliver
+// the whole Write intact.
+func TestHostileSendRespectsWindow(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	p.frame(typeWindowUpdate, flagSYN, 1, nil)
+	st := acceptOne(t, s)
+	const size = initialWindow + 200<<10
+	want := randomBytes(size, 9)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := st.Write(want)
+		if err == nil {
+			err = st.CloseWrite()
+		}
+		werr <- err
+	}()
+	granted, got := initialWindow, 0
+	var wire []byte
+	pieces := []int{1, 7, 1000, 4093, 1, 65536, 12345}
+	for i := 0; got < size; {
+		f := p.expect(5*time.Second, "data", func(f rawFrame) bool { return f.id == 1 && f.typ == typeData })
+		got += len(f.payload)
+		wire = append(wire, f.payload...)
+		if got > granted {
+			t.Fatalf("received %d bytes with %d granted", got, granted)
+		}
+		if got == granted && got < size {
+			d := pieces[i%len(pieces)]
+			i++
+			granted += d
+			p.send(rawHeader(0, uint8(typeWindowUpdate), 0, 1, uint32(d)))
+		}
+	}
+	p.expect(5*time.Second, "FIN", func(f rawFrame) bool { return f.id == 1 && f.flags&flagFIN != 0 })
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(wire, want) {
+		t.Fatal("bytes on the wire differ from the bytes written")
+	}
+}
