@@ -152,7 +152,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out.Body = info.body
 		// No read of the client body may be in flight when the handler returns
 		// (Go's HTTP/1.1 server then reads the connection itself).
-		defer info.body.finish(func() { _ = http.NewResponseController(lw).SetReadDeadline(time.Now()) })
+		defer info.body.finish(func() {
+			rc := http.NewResponseController(lw)
+			if rc.SetReadDeadline(time.Now()) != nil {
+				// A wrapping ResponseWriter hides the connection: at least let the
+				// client have its response while the read waits for it.
+				_ = rc.Flush()
+			}
+		})
 	}
 	p.rp.ServeHTTP(lw, out)
 	if lw.status == 0 && r.Context().Err() != nil {

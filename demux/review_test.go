@@ -320,3 +320,36 @@ func (l *panicLog) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// flushOnlyWriter is middleware's ResponseWriter that offers Flush but hides the
+// connection (no Unwrap), as much older middleware does.
+type flushOnlyWriter struct{ http.ResponseWriter }
+
+func (w flushOnlyWriter) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+
+// Behind such middleware the proxy cannot interrupt a client-body read that is in
+// flight when the upstream has answered; the client must still get the response at
+// once instead of waiting until it sends more.
+func TestReviewEarlyResponseBehindMiddleware(t *testing.T) {
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr}, func(s *http.Server) {
+		h := s.Handler
+		s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(flushOnlyWriter{w}, r) })
+	})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	io.WriteString(c, "POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no response while the upload is open: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "ok" {
+		t.Errorf("early response %d %q", resp.StatusCode, b)
+	}
+}
