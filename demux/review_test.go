@@ -353,3 +353,32 @@ func TestReviewEarlyResponseBehindMiddleware(t *testing.T) {
 		t.Errorf("early response %d %q", resp.StatusCode, b)
 	}
 }
+
+// ResponseHeaderTimeout counts from the end of the request, as its documentation (and
+// net/http's Transport field of that name) says: a slow upload the upstream reads as it
+// comes must not be cut off with 504 while it is still being sent.
+func TestReviewResponseHeaderTimeoutAfterUpload(t *testing.T) {
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "got %d", n)
+	})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, ResponseHeaderTimeout: 200 * time.Millisecond})
+	pr, pw := io.Pipe()
+	go func() {
+		for range 8 {
+			pw.Write([]byte("0123456789"))
+			time.Sleep(60 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", f.url+"/slow-upload", pr)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "got 80" {
+		t.Errorf("slow upload: %d %q, want 200 \"got 80\"", resp.StatusCode, b)
+	}
+}

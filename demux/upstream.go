@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,9 +189,9 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 
 		out, headersIn, stop := req, func() {}, func() {}
 		if d := u.cfg.ResponseHeaderTimeout; d > 0 {
-			rctx, cancel := context.WithCancelCause(ctx)
-			t := time.AfterFunc(d, func() { cancel(ErrResponseHeaderTimeout) })
-			out, headersIn, stop = req.WithContext(rctx), func() { t.Stop() }, func() { t.Stop(); cancel(nil) }
+			var rctx context.Context
+			rctx, headersIn, stop = headerTimeout(ctx, d)
+			out = req.WithContext(rctx)
 		}
 		if info != nil && info.body != nil && req.Body != nil && req.Body != http.NoBody {
 			out = out.WithContext(out.Context())
@@ -227,6 +228,35 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+}
+
+// headerTimeout returns a child of ctx that is cancelled with ErrResponseHeaderTimeout
+// if response headers take longer than d once the request, body included, has been
+// written (as net/http's Transport.ResponseHeaderTimeout): a slow upload is not a slow
+// upstream. headersIn disarms it; stop disarms it and releases the context.
+func headerTimeout(ctx context.Context, d time.Duration) (rctx context.Context, headersIn, stop func()) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	var mu sync.Mutex
+	var t *time.Timer
+	disarmed := false
+	arm := func(httptrace.WroteRequestInfo) { // may come after the headers (full duplex)
+		mu.Lock()
+		defer mu.Unlock()
+		if !disarmed && t == nil {
+			t = time.AfterFunc(d, func() { cancel(ErrResponseHeaderTimeout) })
+		}
+	}
+	headersIn = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		disarmed = true
+		if t != nil {
+			t.Stop()
+		}
+	}
+	// WithClientTrace keeps the hooks already in ctx (ReverseProxy's 1xx relay).
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{WroteRequest: arm})
+	return rctx, headersIn, func() { headersIn(); cancel(nil) }
 }
 
 func (u *upstream) noteWait(info *reqInfo, d time.Duration, waited bool) {
