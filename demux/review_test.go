@@ -2,6 +2,7 @@ package demux
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"log"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // GuardListener must read a head the way net/http does. When it does not, it stops
@@ -380,5 +383,34 @@ func TestReviewResponseHeaderTimeoutAfterUpload(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(b) != "got 80" {
 		t.Errorf("slow upload: %d %q, want 200 \"got 80\"", resp.StatusCode, b)
+	}
+}
+
+// A SETTINGS frame may carry any number of parameters (RFC 9113 §6.5.1; repeated and
+// unknown identifiers included). The sniffer kept only the first 32, so a
+// MAX_CONCURRENT_STREAMS after them was missed and the pool assumed
+// MaxStreamsPerConn: it kept dispatching to a full connection (Reserve refusals)
+// instead of dialing another.
+func TestReviewSnifferLongSettings(t *testing.T) {
+	var wire bytes.Buffer
+	fr := http2.NewFramer(&wire, nil)
+	var params []http2.Setting
+	for i := range 40 {
+		params = append(params, http2.Setting{ID: http2.SettingID(0x0a0a + 0x1010*(i%4)), Val: uint32(i)})
+	}
+	params = append(params, http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 2})
+	fr.WriteSettings(params...)
+	for _, step := range []int{1, 5, 6, 7, 64, wire.Len()} {
+		rec := &sniffRecorder{}
+		s := &frameSniffer{Conn: emptyConn{}, ev: rec}
+		for b := wire.Bytes(); len(b) > 0; {
+			n := min(step, len(b))
+			s.scan(b[:n])
+			b = b[n:]
+		}
+		s.Read(nil)
+		if got := strings.Join(rec.events, " "); got != "max=2" {
+			t.Errorf("step %d: settings events %q, want \"max=2\"", step, got)
+		}
 	}
 }

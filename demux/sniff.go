@@ -16,7 +16,8 @@ const (
 	settingMaxConcurrentStreams = 0x3
 
 	frameHeaderLen = 9
-	maxKeptPayload = 6 * 32 // SETTINGS carry 6-byte entries; GOAWAY needs its first 8 bytes
+	settingLen     = 6 // one SETTINGS parameter: 16-bit identifier, 32-bit value
+	maxKeptPayload = 8 // GOAWAY needs its first 8 bytes, RST_STREAM its 4
 )
 
 // frameEvents receives what a frameSniffer sees in the server-to-client direction.
@@ -43,8 +44,15 @@ type frameSniffer struct {
 	typ     byte
 	flags   byte
 	left    uint32 // payload bytes of the current frame still to come
-	payload []byte // kept prefix of the current payload (SETTINGS, GOAWAY)
+	payload []byte // kept prefix of the current payload (GOAWAY, RST_STREAM)
 	broken  bool   // stop parsing after garbage; the client will fail the conn anyway
+
+	// A SETTINGS payload is parsed as it streams by, one parameter at a time: it may
+	// carry any number of them (RFC 9113 §6.5.1).
+	param    [settingLen]byte
+	paramN   int
+	frameMax uint32 // the current SETTINGS frame's last MAX_CONCURRENT_STREAMS
+	frameHas bool
 
 	// settingsSeen delays the settings event to the next Read: the client reads again
 	// only after it has processed every frame already read, so by then it applies the
@@ -79,6 +87,7 @@ func (s *frameSniffer) scan(b []byte) {
 			s.left = uint32(s.hdr[0])<<16 | uint32(s.hdr[1])<<8 | uint32(s.hdr[2])
 			s.typ, s.flags = s.hdr[3], s.hdr[4]
 			s.payload = s.payload[:0]
+			s.paramN, s.frameMax, s.frameHas = 0, 0, false
 			if s.left > 1<<24 {
 				s.broken = true
 				return
@@ -92,7 +101,10 @@ func (s *frameSniffer) scan(b []byte) {
 		if c > s.left {
 			c = s.left
 		}
-		if s.typ == frameSettings || s.typ == frameGoAway || s.typ == frameRSTStream {
+		switch s.typ {
+		case frameSettings:
+			s.settingsPayload(b[:c])
+		case frameGoAway, frameRSTStream:
 			if room := maxKeptPayload - len(s.payload); room > 0 {
 				s.payload = append(s.payload, b[:min(int(c), room)]...)
 			}
@@ -105,6 +117,21 @@ func (s *frameSniffer) scan(b []byte) {
 	}
 }
 
+// settingsPayload takes the next bytes of a SETTINGS payload.
+func (s *frameSniffer) settingsPayload(b []byte) {
+	for len(b) > 0 {
+		k := copy(s.param[s.paramN:], b)
+		s.paramN += k
+		b = b[k:]
+		if s.paramN == settingLen {
+			s.paramN = 0
+			if binary.BigEndian.Uint16(s.param[:]) == settingMaxConcurrentStreams {
+				s.frameMax, s.frameHas = binary.BigEndian.Uint32(s.param[2:]), true
+			}
+		}
+	}
+}
+
 func (s *frameSniffer) frameDone() {
 	s.hdrN = 0
 	p := s.payload
@@ -113,13 +140,7 @@ func (s *frameSniffer) frameDone() {
 		if s.flags&flagAck != 0 {
 			return
 		}
-		var val uint32
-		var has bool
-		for ; len(p) >= 6; p = p[6:] {
-			if binary.BigEndian.Uint16(p) == settingMaxConcurrentStreams {
-				val, has = binary.BigEndian.Uint32(p[2:]), true
-			}
-		}
+		val, has := s.frameMax, s.frameHas
 		// A later SETTINGS that omits MAX_CONCURRENT_STREAMS leaves it unchanged
 		// (RFC 9113 §6.5); only the first one's omission means "no limit".
 		if has || !s.sawSettings {
