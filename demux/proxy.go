@@ -278,8 +278,10 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	if code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge {
-		w.Header().Set("Connection", "close") // the body framing is unknown now
+	if (code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge) && r.ProtoMajor == 1 {
+		// The body framing is unknown now. (On HTTP/2 the stream ends alone; there
+		// "Connection: close" would make the server shut the whole connection down.)
+		w.Header().Set("Connection", "close")
 	} else if info != nil && info.body.unfinished() {
 		w.Header().Set("Connection", "close") // see trackedBody.unfinished
 	}

@@ -3,11 +3,13 @@ package demux
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -412,5 +414,39 @@ func TestReviewSnifferLongSettings(t *testing.T) {
 		if got := strings.Join(rec.events, " "); got != "max=2" {
 			t.Errorf("step %d: settings events %q, want \"max=2\"", step, got)
 		}
+	}
+}
+
+// On an HTTP/2 front, "Connection: close" on a response makes Go's server shut the
+// whole client connection down (GOAWAY), every other stream's connection too; a 413
+// for one stream's body must not do that.
+func TestReviewH2Front413KeepsConnection(t *testing.T) {
+	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, MaxRequestBodyBytes: 1 << 10})
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	resp, err := c.Post(f.url+"/big", "text/plain", strings.NewReader(strings.Repeat("x", 64<<10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+	var reused bool
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused },
+	})
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.url+"/small", nil)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !reused {
+		t.Errorf("after a 413 on HTTP/2: status %d, connection reused %v", resp.StatusCode, reused)
 	}
 }
