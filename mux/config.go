@@ -14,7 +14,7 @@ type Config struct {
 	// AcceptBacklog is how many opened-but-not-accepted incoming streams may wait for
 	// AcceptStream; a SYN past it is refused with RST. It also bounds this side's streams that
 	// are opened but not yet ACKed: Open waits (ctx-aware) beyond it, as the peer would refuse
-	// them. Default 256, the yamux default.
+	// them. Default 256, the yamux default; at most MaxAcceptBacklog.
 	AcceptBacklog int
 
 	// MaxIncomingStreams bounds the peer-opened streams alive at once; SYNs past it are refused
@@ -61,6 +61,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// MaxAcceptBacklog is the largest AcceptBacklog Validate accepts: the backlog is allocated up
+// front, 8 bytes a slot.
+const MaxAcceptBacklog = 1 << 16
+
 // Defaults used for zero Config fields.
 const (
 	DefaultAcceptBacklog      = 256
@@ -101,8 +105,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 	}
 	switch {
-	case c.AcceptBacklog < 0:
-		return bad("AcceptBacklog %d < 0", c.AcceptBacklog)
+	case c.AcceptBacklog < 0 || c.AcceptBacklog > MaxAcceptBacklog:
+		return bad("AcceptBacklog %d outside 0..%d", c.AcceptBacklog, MaxAcceptBacklog)
 	case c.MaxIncomingStreams < 0:
 		return bad("MaxIncomingStreams %d < 0", c.MaxIncomingStreams)
 	case c.KeepAliveInterval < 0:

@@ -131,4 +131,5 @@ var (
 	errResetWindowWrap  = &StreamError{Reason: "peer's window updates overflowed the send window"}
 	errResetAfterFIN    = &StreamError{Reason: "peer sent data after FIN"}
 	errResetCloseWait   = &StreamError{Reason: "peer sent data after Close"}
+	errResetCloseTimer  = &StreamError{Reason: "no FIN from the peer within StreamCloseTimeout after Close"}
 )

@@ -48,19 +48,20 @@ type Stream struct {
 	closeTimer  *time.Timer
 
 	// Send half, guarded by s.sched.mu.
-	sendWindow int64  // bytes the peer lets us send
-	wbuf       []byte // the rest of the current Write
-	inflight   int    // frames of wbuf in the batch being written
-	written    int    // bytes of the current Write handed to the connection
-	sendFlags  uint16 // flags to send: SYN, ACK, FIN, RST
-	sendDelta  uint32 // window credit to send
-	sendErr    error  // why writing ended early (reset, session end)
-	finQueued  bool   // CloseWrite was called
-	inCtrl     bool
-	inData     bool
-	nextCtrl   *Stream
-	nextData   *Stream
-	writeDone  chan struct{}
+	sendWindow  int64  // bytes the peer lets us send
+	wbuf        []byte // the rest of the current Write
+	inflight    int    // frames of wbuf in the batch being written
+	written     int    // bytes of the current Write handed to the connection
+	sendFlags   uint16 // flags to send: SYN, ACK, FIN, RST
+	sendDelta   uint32 // window credit to send
+	sendErr     error  // why writing ended early (reset, session end)
+	writeCancel error  // set by Close: the pending Write ends with it, unsent bytes dropped
+	finQueued   bool   // CloseWrite was called
+	inCtrl      bool
+	inData      bool
+	nextCtrl    *Stream
+	nextData    *Stream
+	writeDone   chan struct{}
 
 	wmu       sync.Mutex // serializes Write calls
 	wdeadline deadline
@@ -189,7 +190,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 		sc.mu.Unlock()
 		return 0, nil
 	}
-	st.wbuf, st.written = p, 0
+	st.wbuf, st.written, st.writeCancel = p, 0, nil
 	sc.queueDataLocked(st)
 	st.s.writeInlineLocked(st)
 	sc.mu.Unlock()
@@ -210,6 +211,9 @@ func (st *Stream) Write(p []byte) (int, error) {
 		sc.mu.Lock()
 		if cancel == nil {
 			cancel = st.sendErr
+		}
+		if cancel == nil {
+			cancel = st.writeCancel
 		}
 		if cancel != nil {
 			st.wbuf = nil
@@ -250,10 +254,21 @@ func (st *Stream) CloseWrite() error {
 }
 
 // Close half-closes the sending direction (CloseWrite) and stops reading: buffered data is
-// dropped, blocked Reads return ErrStreamClosed, and data the peer sends afterwards is
+// dropped, blocked Reads and Writes return ErrStreamClosed (a blocked Write's unsent bytes are
+// dropped), and data the peer sends afterwards is
 // answered with RST so its writer learns promptly. If the peer's FIN does not arrive within
 // StreamCloseTimeout, the stream is reset and forgotten. Close is idempotent.
 func (st *Stream) Close() error {
+	// A Write still waiting (for window, typically) ends now with ErrStreamClosed, as net.Conn's
+	// Close promises; its unsent rest is dropped and the FIN follows what is already on the wire.
+	sc := &st.s.sched
+	sc.mu.Lock()
+	if len(st.wbuf) > 0 {
+		st.wbuf = nil
+		st.writeCancel = ErrStreamClosed
+		notify(st.writeDone)
+	}
+	sc.mu.Unlock()
 	err := st.CloseWrite()
 	st.mu.Lock()
 	if st.readClosed {
@@ -266,7 +281,7 @@ func (st *Stream) Close() error {
 	waitFIN := !st.finRecv && st.recvErr == nil
 	if waitFIN && !isClosed(st.s.done) {
 		st.closeTimer = time.AfterFunc(st.s.cfg.StreamCloseTimeout, func() {
-			st.reset(errResetCloseWait, true)
+			st.reset(errResetCloseTimer, true)
 		})
 	}
 	st.mu.Unlock()
