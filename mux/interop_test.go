@@ -1113,7 +1113,7 @@ func TestInteropHTTP(t *testing.T) {
 }
 
 // TestInteropTheirRefusal: HC refuses SYNs past its AcceptBacklog with RST. Our Open does not
-// wait for ACKs (0-RTT), so the refusal shows up on the stream: Read and Write fail with a
+// wait for ACKs (0-RTT), so the refusal shows up on the stream: Read fails with a
 // remote *StreamError, the refused streams are freed, and the streams HC keeps carry data.
 func TestInteropTheirRefusal(t *testing.T) {
 	for _, top := range topologies {
@@ -1128,7 +1128,8 @@ func TestInteropTheirRefusal(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Open %d: %v", i, err)
 				}
-				if _, err := st.Write([]byte("hello")); err != nil {
+				// A refused stream's RST may already be back: then its Write fails.
+				if _, err := st.Write([]byte("hello")); err != nil && (i < 4 || !errors.Is(err, ErrStreamReset)) {
 					t.Fatalf("0-RTT Write %d: %v", i, err)
 				}
 				sts = append(sts, st)
@@ -1139,9 +1140,7 @@ func TestInteropTheirRefusal(t *testing.T) {
 				if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) || !se.Remote {
 					t.Fatalf("refused stream %d: Read %v, want a remote *StreamError", i+4, err)
 				}
-				if _, err := st.Write([]byte("x")); !errors.Is(err, ErrStreamReset) {
-					t.Fatalf("refused stream %d: Write %v", i+4, err)
-				}
+				// (That a Write after this Read fails too is TestHostileResetIsAtomic's job.)
 			}
 			for i := range 4 {
 				hst := p.theirAccept(t, 5*time.Second)
