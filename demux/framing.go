@@ -70,6 +70,7 @@ type framingConn struct {
 	left   int64
 	line   []byte // partial chunk-size or trailer line
 	head   []byte // head being collected
+	scan   int    // head[:scan] was searched for the head's end already
 	out    []byte // checked bytes; out[outPos:] not yet returned to the server
 	outPos int
 	buf    []byte // read scratch
@@ -150,8 +151,11 @@ func (c *framingConn) feed(b []byte) {
 				c.release(len(c.head), fsThrough)
 				continue
 			}
-			end := headEnd(c.head)
+			// Search only the new bytes (and the two before, which may start the
+			// terminator): a head sent a byte at a time costs linear time.
+			end := headEnd(c.head, max(c.scan-2, 0))
 			if end < 0 {
+				c.scan = len(c.head)
 				if len(c.head) > c.maxHead {
 					c.release(len(c.head), fsThrough)
 				}
@@ -178,6 +182,7 @@ func (c *framingConn) feed(b []byte) {
 func (c *framingConn) release(n int, next int) {
 	c.out = append(c.out, c.head[:n]...)
 	c.head = c.head[n:]
+	c.scan = 0
 	if len(c.head) == 0 {
 		c.head = nil
 	}
@@ -328,9 +333,10 @@ func headLines(h []byte) [][]byte {
 	return out
 }
 
-// headEnd returns the index just past the blank line ending a head, or -1.
-func headEnd(b []byte) int {
-	for i := 0; i < len(b); i++ {
+// headEnd returns the index just past the first blank line ending a head in b that
+// starts at or after from, or -1.
+func headEnd(b []byte, from int) int {
+	for i := from; i < len(b); i++ {
 		if b[i] != '\n' {
 			continue
 		}

@@ -450,3 +450,21 @@ func TestReviewH2Front413KeepsConnection(t *testing.T) {
 		t.Errorf("after a 413 on HTTP/2: status %d, connection reused %v", resp.StatusCode, reused)
 	}
 }
+
+// A client that sends its header block a byte per segment must not cost quadratic
+// CPU: GuardListener rescanned the whole held head for its end on every read, about
+// 1 s of CPU per 64 KiB head (the default MaxHeaderBytes) and minutes for 1 MiB.
+func TestReviewGuardHeadScanLinear(t *testing.T) {
+	head := "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 256<<10) + "\r\n\r\n"
+	c := &framingConn{maxHead: 1 << 20}
+	start := time.Now()
+	for i := 0; i < len(head) && time.Since(start) < 5*time.Second; i++ {
+		c.feed([]byte{head[i]})
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a %d-byte head fed a byte at a time took %v", len(head), d)
+	}
+	if string(c.out) != head {
+		t.Errorf("head not released intact (%d of %d bytes)", len(c.out), len(head))
+	}
+}
