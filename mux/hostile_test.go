@@ -1200,10 +1200,10 @@ func TestHostileRSTBeforeACK(t *testing.T) {
 	if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) || !se.Remote || !errors.Is(err, ErrStreamReset) {
 		t.Fatalf("Read on a refused stream: %v, want a remote *StreamError", err)
 	}
+	waitFor(t, func() bool { return s.NumStreams() == 0 }) // the reset is complete (FINDINGS #10)
 	if _, err := st.Write([]byte("x")); !errors.Is(err, ErrStreamReset) {
 		t.Fatalf("Write on a refused stream: %v", err)
 	}
-	waitFor(t, func() bool { return s.NumStreams() == 0 })
 	if s.Stats().ResetsReceived != 1 || s.Err() != nil {
 		t.Fatalf("resets %d, err %v", s.Stats().ResetsReceived, s.Err())
 	}
