@@ -11,6 +11,7 @@ type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
 	cancel chan struct{} // closed when the deadline passes
+	at     time.Time     // the deadline; zero for none
 }
 
 func newDeadline() deadline { return deadline{cancel: make(chan struct{})} }
@@ -23,6 +24,7 @@ func (d *deadline) set(t time.Time) {
 		<-d.cancel // the timer fired: its close is done, so wait() reports expired until reset
 	}
 	d.timer = nil
+	d.at = t
 	closed := isClosed(d.cancel)
 	if t.IsZero() {
 		if closed {
@@ -57,4 +59,11 @@ func isClosed(c chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// when returns the deadline, or the zero time for none.
+func (d *deadline) when() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.at
 }

@@ -3,6 +3,7 @@ package mux
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 const (
@@ -75,16 +76,19 @@ type scheduler struct {
 	ctrl streamList // streams with flags or window credit to send
 	data streamList // streams with data and send window
 
-	pongs     []uint32 // Ping values to echo with ACK
-	pings     []uint32 // own Ping values to send with SYN
-	refused   []uint32 // stream IDs to answer with RST (no Stream object)
-	goAway    bool     // a GoAway is pending
-	code      uint32   // its code
-	stopped   bool     // the send loop has ended: intents are dropped
-	broken    bool     // a connection write failed: a frame may be cut, nothing more may follow
-	writing   bool     // the write token: someone is building or writing a batch
-	wantToken bool     // the send loop waits for the token: wake it when it is returned
-	batch     *batch   // the token holder's scratch
+	pongs          []uint32  // Ping values to echo with ACK
+	pings          []uint32  // own Ping values to send with SYN
+	refused        []uint32  // stream IDs to answer with RST (no Stream object)
+	goAway         bool      // a GoAway is pending
+	code           uint32    // its code
+	stopped        bool      // the send loop has ended: intents are dropped
+	broken         bool      // a connection write failed: a frame may be cut, nothing more may follow
+	inline         *Stream   // the stream whose Write holds the token, writing inline
+	inlineDeadline time.Time // WriteTimeout's deadline for the inline write
+	cut            []byte    // the rest of a batch an inline Write gave up on: written first, by the send loop
+	writing        bool      // the write token: someone is building or writing a batch
+	wantToken      bool      // the send loop waits for the token: wake it when it is returned
+	batch          *batch    // the token holder's scratch
 
 	wake    chan struct{} // capacity 1: "there may be work"
 	drained chan struct{} // capacity 1: refusals were taken off the queue
@@ -187,7 +191,7 @@ func (sc *scheduler) goAwayWith(code uint32) {
 }
 
 func (sc *scheduler) hasWorkLocked() bool {
-	return sc.goAway || len(sc.pongs) > 0 || len(sc.pings) > 0 || len(sc.refused) > 0 ||
+	return len(sc.cut) > 0 || sc.goAway || len(sc.pongs) > 0 || len(sc.pings) > 0 || len(sc.refused) > 0 ||
 		sc.ctrl.head != nil || sc.data.head != nil
 }
 
@@ -359,9 +363,19 @@ func (sc *scheduler) completeLocked(b *batch) {
 
 // write sends b's bytes on conn: one vectored write, or one plain write.
 func (b *batch) write(conn net.Conn) error {
+	_, err := b.writeRest(conn, nil)
+	return err
+}
+
+// writeRest is write that, on an error, appends the bytes not written to rest (so a frame cut
+// short can be finished by someone else) and returns it.
+func (b *batch) writeRest(conn net.Conn, rest []byte) ([]byte, error) {
 	if !b.writev || len(b.iov) == 0 {
-		_, err := conn.Write(b.out)
-		return err
+		n, err := conn.Write(b.out)
+		if err != nil {
+			rest = append(rest, b.out[n:]...)
+		}
+		return rest, err
 	}
 	if b.mark < len(b.out) {
 		b.iov = append(b.iov, b.out[b.mark:])
@@ -370,6 +384,11 @@ func (b *batch) write(conn net.Conn) error {
 	b.wv = append(b.wvArr[:0], b.iov...)
 	b.wvArr = b.wv[:0]
 	_, err := b.wv.WriteTo(conn)
+	if err != nil {
+		for _, p := range b.wv {
+			rest = append(rest, p...)
+		}
+	}
 	clear(b.wvArr[:cap(b.wvArr)])
-	return err
+	return rest, err
 }

@@ -29,7 +29,13 @@ func (s *Session) sendLoop() {
 			sc.mu.Lock()
 			continue
 		}
-		if err := s.writeOnceLocked(); err != nil {
+		var err error
+		if len(sc.cut) > 0 {
+			err = s.writeCutLocked()
+		} else {
+			err = s.writeOnceLocked(nil)
+		}
+		if err != nil {
 			sc.mu.Unlock()
 			s.fail(err)
 			sc.mu.Lock()
@@ -40,13 +46,44 @@ func (s *Session) sendLoop() {
 	s.drain()
 }
 
+// writeCutLocked finishes the batch an inline Write gave up on, so the frame it cut short is
+// completed before anything else is written. sc.mu must be held; it is released while writing.
+func (s *Session) writeCutLocked() error {
+	sc := &s.sched
+	sc.writing = true
+	cut := sc.cut
+	sc.mu.Unlock()
+	s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_, err := s.conn.Write(cut)
+	sc.mu.Lock()
+	sc.cut = sc.cut[:0]
+	sc.writing = false
+	if err != nil {
+		sc.broken = true
+		return writeError(err)
+	}
+	return nil
+}
+
 // writeInlineLocked lets a Write put st's data on the wire itself while the token is free.
 // It writes whole batches (other streams' queued frames ride along) until st's data is out or
 // st cannot send. sc.mu must be held; it is released while writing.
+//
+// The connection write is bounded by st's write deadline as well as WriteTimeout, and Reset or
+// Close of st cuts it short (kickInline). A write cut short for st's sake is not the
+// session's failure: the unwritten rest of the batch is copied to sc.cut, which the send loop
+// writes before anything else, and the Write returns with its own error.
 func (s *Session) writeInlineLocked(st *Stream) {
 	sc := &s.sched
-	for !sc.writing && !sc.stopped && st.sendable() && !isClosed(s.done) {
-		if err := s.writeOnceLocked(); err != nil {
+	for !sc.writing && !sc.stopped && len(sc.cut) == 0 && st.sendable() && !isClosed(s.done) {
+		sc.inline = st
+		err := s.writeOnceLocked(st)
+		sc.inline = nil
+		if err == errInlineCut {
+			sc.notify()
+			return
+		}
+		if err != nil {
 			sc.mu.Unlock()
 			s.fail(err)
 			sc.mu.Lock()
@@ -55,18 +92,52 @@ func (s *Session) writeInlineLocked(st *Stream) {
 	}
 }
 
+// errInlineCut reports an inline write cut short by its stream's deadline, Reset or Close.
+var errInlineCut = errors.New("mux: inline write cut short")
+
+// kickInline interrupts st's inline connection write, if one is in progress, by moving the
+// connection's write deadline to min(WriteTimeout's, st's). sc.mu must be held.
+func (s *Session) kickInlineLocked(st *Stream, now bool) {
+	sc := &s.sched
+	if sc.inline != st {
+		return
+	}
+	t := sc.inlineDeadline
+	if now {
+		t = time.Now()
+	} else if d := st.wdeadline.when(); !d.IsZero() && d.Before(t) {
+		t = d
+	}
+	s.conn.SetWriteDeadline(t)
+}
+
 // writeOnceLocked takes the token, writes one batch and gives the token back. sc.mu must be
 // held; it is released during the write.
-func (s *Session) writeOnceLocked() error {
+//
+// inline is the stream whose Write is writing, or nil for the send loop.
+func (s *Session) writeOnceLocked(inline *Stream) error {
 	sc := &s.sched
 	sc.writing = true
 	b := sc.batch
 	sc.fillLocked(b, false)
+	sessionDeadline := time.Now().Add(s.cfg.WriteTimeout)
+	deadline := sessionDeadline
+	if inline != nil {
+		sc.inlineDeadline = sessionDeadline
+		if d := inline.wdeadline.when(); !d.IsZero() && d.Before(deadline) {
+			deadline = d
+		}
+	}
+	// Set under sc.mu, so a kick (kickInlineLocked) that comes after cannot be overwritten.
+	s.conn.SetWriteDeadline(deadline)
 	sc.mu.Unlock()
 	err := s.writeBatch(b)
 	sc.mu.Lock()
-	if err != nil {
+	if err != nil && inline != nil && errors.Is(err, ErrWriteTimeout) && time.Now().Before(sessionDeadline) {
+		err = errInlineCut // st's deadline, Reset or Close, not the peer: the rest is in sc.cut
+	} else if err != nil {
 		sc.broken = true
+		sc.cut = sc.cut[:0]
 	}
 	sc.completeLocked(b)
 	sc.mu.Unlock()
@@ -82,22 +153,29 @@ func (s *Session) writeOnceLocked() error {
 	return err
 }
 
-// writeBatch writes b with the WriteTimeout deadline and counts it.
+// writeBatch writes b (the connection's write deadline is already set) and counts it. What a failed write left unwritten is kept in
+// sc.cut (only the token holder touches it while writing).
 func (s *Session) writeBatch(b *batch) error {
 	if b.size == 0 {
 		return nil
 	}
-	s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	if err := b.write(s.conn); err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return ErrWriteTimeout
-		}
-		return connLost(err)
+	var err error
+	s.sched.cut, err = b.writeRest(s.conn, s.sched.cut[:0])
+	if err != nil {
+		return writeError(err)
 	}
 	s.stats.framesSent.Add(b.frames)
 	s.stats.bytesSent.Add(b.payload)
 	return nil
+}
+
+// writeError converts a connection write error into the session's error.
+func writeError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ErrWriteTimeout
+	}
+	return connLost(err)
 }
 
 // finishSent marks the streams whose FIN or RST went out in b.
@@ -126,6 +204,16 @@ func (s *Session) drain() {
 	b := sc.batch
 	// After a failed write a frame may be cut short: anything written now would be read as
 	// the rest of its payload, so nothing is.
+	if s.mode != endAbort && !sc.broken {
+		deadline := s.endedAt.Add(s.cfg.WriteTimeout)
+		if len(sc.cut) > 0 { // finish a frame an inline Write cut short
+			s.conn.SetWriteDeadline(deadline)
+			if _, err := s.conn.Write(sc.cut); err != nil {
+				sc.broken = true
+			}
+			sc.cut = sc.cut[:0]
+		}
+	}
 	if s.mode != endAbort && !sc.broken {
 		deadline := s.endedAt.Add(s.cfg.WriteTimeout)
 		for sc.goAway || len(sc.pongs) > 0 || len(sc.refused) > 0 || sc.ctrl.head != nil {

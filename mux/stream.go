@@ -267,6 +267,7 @@ func (st *Stream) Close() error {
 		st.wbuf = nil
 		st.writeCancel = ErrStreamClosed
 		notify(st.writeDone)
+		st.s.kickInlineLocked(st, true)
 	}
 	sc.mu.Unlock()
 	err := st.CloseWrite()
@@ -318,6 +319,7 @@ func (st *Stream) reset(cause error, sendRST bool) {
 		st.sendErr = cause
 	}
 	st.wbuf = nil
+	st.s.kickInlineLocked(st, true)
 	if sendRST {
 		st.sendFlags |= flagRST
 		sc.queueCtrlLocked(st)
@@ -361,8 +363,7 @@ func (st *Stream) releaseLocked() {
 // SetDeadline sets the read and write deadlines, as net.Conn does. The zero time means none.
 func (st *Stream) SetDeadline(t time.Time) error {
 	st.rdeadline.set(t)
-	st.wdeadline.set(t)
-	return nil
+	return st.SetWriteDeadline(t)
 }
 
 // SetReadDeadline makes pending and later Reads fail with ErrTimeout once t passes.
@@ -375,6 +376,10 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 // that times out may have written part of its bytes, and reports how many.
 func (st *Stream) SetWriteDeadline(t time.Time) error {
 	st.wdeadline.set(t)
+	sc := &st.s.sched
+	sc.mu.Lock()
+	st.s.kickInlineLocked(st, false) // a Write blocked in the connection write sees it too
+	sc.mu.Unlock()
 	return nil
 }
 

@@ -231,3 +231,71 @@ func TestStalledReaderStallsOnlyItsStream(t *testing.T) {
 	stalled.Close()
 	stalledSrv.Close()
 }
+
+// gatedConn blocks Reads until open is closed: a peer that stops reading its socket.
+type gatedConn struct {
+	net.Conn
+	open chan struct{}
+}
+
+func (g *gatedConn) Read(p []byte) (int, error) {
+	<-g.open
+	return g.Conn.Read(p)
+}
+
+// TestInlineWriteCutKeepsFraming: a Write blocked inside the connection write (the peer is not
+// reading) returns at its deadline with the count it got out; the frame it was cut in the
+// middle of is finished later, so the peer parses every later frame, and both the cut
+// stream's prefix and another stream's data arrive intact.
+func TestInlineWriteCutKeepsFraming(t *testing.T) {
+	c1, c2 := net.Pipe()
+	gate := &gatedConn{Conn: c2, open: make(chan struct{})}
+	client, server := startPair(t, c1, gate, nil, nil)
+	ctx := testCtx(t, 10*time.Second)
+
+	a, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(200<<10, 9)
+	a.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	n, err := a.Write(data)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Write to a peer that does not read: %d, %v; want ErrTimeout", n, err)
+	}
+	if client.Err() != nil {
+		t.Fatalf("a stream deadline ended the session: %v", client.Err())
+	}
+	a.SetWriteDeadline(time.Time{})
+	a.CloseWrite()
+	close(gate.open)
+
+	other := randomBytes(1<<20, 10)
+	go func() {
+		b, err := client.Open(ctx)
+		if err != nil {
+			return
+		}
+		b.Write(other)
+		b.CloseWrite()
+	}()
+	for range 2 {
+		st, err := server.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(st)
+		if err != nil {
+			t.Fatalf("stream %d: %v", st.ID(), err)
+		}
+		want := other
+		if st.ID() == a.ID() {
+			want = data[:n]
+		}
+		if sha(got) != sha(want) {
+			t.Fatalf("stream %d: %d bytes, want %d intact", st.ID(), len(got), len(want))
+		}
+		st.Close()
+	}
+	a.Close()
+}
