@@ -157,6 +157,7 @@ func (p *Pool[T]) waitLocked(ctx context.Context) (*Resource[T], error) {
 	if w.res != nil {
 		p.count.acquire--
 		p.count.emptyAcquire--
+		p.count.waitTime -= w.waited
 		p.releaseLocked(w.res, false, p.now())
 	}
 	p.unlock()
@@ -173,7 +174,7 @@ func (p *Pool[T]) served(w *waiter[T]) (*Resource[T], error) {
 }
 
 func (p *Pool[T]) putWaiter(w *waiter[T]) {
-	w.ctx, w.res, w.err = nil, nil, nil
+	w.ctx, w.res, w.err, w.waited = nil, nil, nil, 0
 	w.start.Store(0)
 	p.waiterPool.Put(w)
 }
@@ -265,7 +266,8 @@ func (p *Pool[T]) serveLocked(w *waiter[T], r *Resource[T], err error, now int64
 		p.count.acquire++
 		p.count.emptyAcquire++
 		if start := w.start.Load(); start != 0 && now > start {
-			p.count.waitTime += time.Duration(now - start)
+			w.waited = time.Duration(now - start)
+			p.count.waitTime += w.waited
 		}
 	}
 	w.res, w.err = r, err

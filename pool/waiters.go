@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"sync/atomic"
+	"time"
 )
 
 // waiter is one blocked Acquire. Waiters are pooled per Pool (sync.Pool), so a blocking
@@ -24,9 +25,10 @@ type waiter[T any] struct {
 	ctx   context.Context // the Acquire ctx: values for a construction started for it
 	start atomic.Int64    // pool clock when the wait began (0: not yet stamped)
 
-	res   *Resource[T]
-	err   error
-	ready chan struct{} // buffered 1; empty whenever the waiter is in the sync.Pool
+	res    *Resource[T]
+	err    error
+	waited time.Duration // wait counted in AcquireDuration when served; under mu
+	ready  chan struct{} // buffered 1; empty whenever the waiter is in the sync.Pool
 }
 
 // waitQueue is an intrusive FIFO list of waiters. It keeps a count of waiters with no
