@@ -317,7 +317,9 @@ func checkLegitStream(t *testing.T, s *Session, p *rawPeer, id uint32) {
 	}
 }
 
-// goroutineCeiling samples runtime.NumGoroutine while f runs and returns the maximum.
+// goroutineCeiling samples runtime.NumGoroutine while f runs and returns the maximum. Callers
+// allow 32 over the start: timers of earlier tests may still fire, but a per-frame or
+// per-stream goroutine would show as thousands.
 func goroutineCeiling(f func()) int {
 	var peak atomic.Int64
 	peak.Store(int64(runtime.NumGoroutine()))
@@ -379,7 +381,7 @@ func TestHostilePingFlood(t *testing.T) {
 		// Every ping has been parsed once the frame counter covers them.
 		waitFor(t, func() bool { return s.Stats().FramesReceived >= n })
 	})
-	if peak > base+8 {
+	if peak > base+32 {
 		t.Errorf("goroutines rose from %d to %d during the flood", base, peak)
 	}
 	if grown := int64(heapInUse()) - int64(heap0); grown > 8<<20 {
@@ -452,7 +454,7 @@ func TestHostileSYNFlood(t *testing.T) {
 			if err := s.Err(); err != nil {
 				t.Fatalf("SYN flood ended the session: %v", err)
 			}
-			if peak > base+8 {
+			if peak > base+32 {
 				t.Errorf("goroutines rose from %d to %d during the flood", base, peak)
 			}
 			if grown := int64(heapInUse()) - int64(heap0); grown > 8<<20 {
@@ -505,7 +507,7 @@ func TestHostileSYNFloodNoRead(t *testing.T) {
 		}
 		p.trySend(buf)
 	})
-	if peak > base+8 {
+	if peak > base+32 {
 		t.Errorf("goroutines rose from %d to %d during the flood", base, peak)
 	}
 	select {
@@ -1376,7 +1378,7 @@ func TestHostileStreamChurn(t *testing.T) {
 		}
 	})
 	waitFor(t, func() bool { return s.NumStreams() == 0 && s.Stats().MemoryReserved == 0 })
-	if peak > base+8 {
+	if peak > base+32 {
 		t.Errorf("goroutines rose from %d to %d", base, peak)
 	}
 	if grown := int64(heapInUse()) - int64(heap0); grown > 8<<20 {
