@@ -1619,7 +1619,8 @@ func TestHostileNothingAfterFailedWrite(t *testing.T) {
 // write itself is stuck, with a huge window granted) or because the window is used up must
 // return well under a second when its deadline passes, when the stream is Reset, or when the
 // stream is Closed (net.Conn: "any blocked Read or Write operations will be unblocked and
-// return errors") — not only after WriteTimeout or StreamCloseTimeout.
+// return errors") — not only after WriteTimeout or StreamCloseTimeout. When the connection
+// write was cut, the framing must survive: the peer, reading again, parses everything.
 func TestHostileWriteUnblocks(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -1632,12 +1633,11 @@ func TestHostileWriteUnblocks(t *testing.T) {
 		{name: "window/deadline", setup: func(st *Stream) { st.SetWriteDeadline(time.Now().Add(300 * time.Millisecond)) },
 			trigger: func(*Stream) {}, want: ErrTimeout},
 		{name: "window/reset", trigger: func(st *Stream) { st.Reset() }, want: ErrStreamReset},
-		{name: "window/close", skip: "FINDINGS.md #8: Close does not unblock a Write waiting for window",
-			trigger: func(st *Stream) { st.Close() }, want: nil},
-		{name: "conn/deadline", stuck: true, skip: "FINDINGS.md #7: an inline Write stuck in conn.Write ignores its deadline until WriteTimeout",
+		{name: "window/close", trigger: func(st *Stream) { st.Close() }, want: ErrStreamClosed},
+		{name: "conn/deadline", stuck: true,
 			setup: func(st *Stream) { st.SetWriteDeadline(time.Now().Add(300 * time.Millisecond)) }, trigger: func(*Stream) {}, want: ErrTimeout},
-		{name: "conn/reset", stuck: true, skip: "FINDINGS.md #7: an inline Write stuck in conn.Write ignores Reset until WriteTimeout",
-			trigger: func(st *Stream) { st.Reset() }, want: ErrStreamReset},
+		{name: "conn/reset", stuck: true, trigger: func(st *Stream) { st.Reset() }, want: ErrStreamReset},
+		{name: "conn/close", stuck: true, trigger: func(st *Stream) { st.Close() }, want: ErrStreamClosed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1690,6 +1690,13 @@ func TestHostileWriteUnblocks(t *testing.T) {
 			}
 			if d := time.Since(start); d > time.Second {
 				t.Errorf("Write returned %v after the trigger", d)
+			}
+			if tc.stuck {
+				// The cut batch must still be completed frame by frame: once the peer reads
+				// again, every frame parses and a new stream works.
+				p.start()
+				p.drainFrames(200 * time.Millisecond)
+				checkLegitStream(t, s, p, 3)
 			}
 		})
 	}
