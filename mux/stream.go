@@ -28,8 +28,9 @@ type Stream struct {
 	s        *Session
 	outbound bool // opened by this side
 
-	state atomic.Uint32 // bitSendDone | bitRecvDone | bitRemoved
-	acked atomic.Bool   // outbound: the peer ACKed (or sent anything on) the stream
+	state     atomic.Uint32 // bitSendDone | bitRecvDone | bitRemoved
+	acked     atomic.Bool   // outbound: the peer ACKed (or sent anything on) the stream
+	resetting atomic.Bool   // reset has begun: later resets do nothing
 
 	// Receive half, guarded by mu.
 	mu          sync.Mutex
@@ -298,21 +299,13 @@ func (st *Stream) Reset() error {
 	return nil
 }
 
-// reset ends both halves with cause; sendRST tells the peer. Later calls do nothing.
+// reset ends both halves with cause; sendRST tells the peer. Later calls do nothing. The send
+// half is ended first, so a goroutine whose Read already returned the reset cannot get a
+// Write through after it.
 func (st *Stream) reset(cause error, sendRST bool) {
-	st.mu.Lock()
-	if st.recvErr != nil || st.state.Load()&bitRemoved != 0 {
-		st.mu.Unlock()
+	if st.state.Load()&bitRemoved != 0 || !st.resetting.CompareAndSwap(false, true) {
 		return
 	}
-	st.recvErr = cause
-	st.buf.release()
-	if st.closeTimer != nil {
-		st.closeTimer.Stop()
-	}
-	st.mu.Unlock()
-	notify(st.readReady)
-
 	sc := &st.s.sched
 	sc.mu.Lock()
 	if st.sendErr == nil {
@@ -326,6 +319,15 @@ func (st *Stream) reset(cause error, sendRST bool) {
 	}
 	sc.mu.Unlock()
 	notify(st.writeDone)
+
+	st.mu.Lock()
+	st.recvErr = cause
+	st.buf.release()
+	if st.closeTimer != nil {
+		st.closeTimer.Stop()
+	}
+	st.mu.Unlock()
+	notify(st.readReady)
 	if st.openTimer != nil {
 		st.openTimer.Stop()
 	}
