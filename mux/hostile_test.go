@@ -2058,9 +2058,6 @@ func TestHostileSendRespectsWindow(t *testing.T) {
 // the reset, a Write that follows it in the same goroutine must fail too (and send nothing),
 // however closely it follows. 300 streams, each reset by the peer while a Read waits.
 func TestHostileResetIsAtomic(t *testing.T) {
-	if os.Getenv("MUX_RUN_SKIPPED") == "" {
-		t.Skip("FINDINGS.md #10: Read can see a reset before Write does; ~1.5% of Writes then succeed")
-	}
 	s, p := hostileServer(t, nil)
 	p.start()
 	const n = 300
