@@ -2110,8 +2110,14 @@ func TestHostileResetIsAtomic(t *testing.T) {
 // peer that reads slowly (about 800 KB/s, small socket buffers), so Writes are cut part-way
 // again and again, also inside the connection write. Afterwards every stream's bytes on the
 // wire must be exactly the prefix of what it wrote whose length is the sum of the counts its
-// Writes reported: no byte lost, duplicated or reordered, no frame torn, and each n honest.
+// Writes reported: no byte lost, duplicated or reordered, no frame torn, and each n honest. A
+// variant also resets one stream mid-way: its bytes are a prefix, the others are unaffected.
 func TestHostileCutWritesKeepFraming(t *testing.T) {
+	t.Run("deadlines", func(t *testing.T) { cutWrites(t, false) })
+	t.Run("deadlines-and-reset", func(t *testing.T) { cutWrites(t, true) })
+}
+
+func cutWrites(t *testing.T, resetOne bool) {
 	cfg := hostileConfig()
 	cfg.WriteTimeout = 5 * time.Second
 	s, p := hostileSession(t, cfg, false, func(peer, sess *net.TCPConn) {
@@ -2140,7 +2146,12 @@ func TestHostileCutWritesKeepFraming(t *testing.T) {
 			pattern := randomBytes(patternSize, uint64(st.ID()))
 			r := result{id: st.ID()}
 			defer func() { results <- r }()
+			resetAt := time.Now().Add(700 * time.Millisecond)
 			for r.total < patternSize-64<<10 {
+				if resetOne && st.ID() == 7 && time.Now().After(resetAt) {
+					st.Reset()
+					return
+				}
 				select {
 				case <-stop:
 					st.SetWriteDeadline(time.Time{})
@@ -2171,23 +2182,30 @@ func TestHostileCutWritesKeepFraming(t *testing.T) {
 		}
 		wrote[r.id] = r
 	}
-	// Collect each stream's bytes up to its FIN.
+	// Collect each stream's bytes up to its FIN (or RST for the reset one).
 	got := map[uint32][]byte{}
-	fins := 0
-	for fins < len(ids) {
-		f := p.expect(20*time.Second, "data or FIN", func(f rawFrame) bool { return f.typ == typeData || f.flags&flagFIN != 0 })
-		if f.flags&flagRST != 0 {
+	ends := 0
+	for ends < len(ids) {
+		f := p.expect(20*time.Second, "data, FIN or RST", func(f rawFrame) bool { return f.typ == typeData || f.flags&(flagFIN|flagRST) != 0 })
+		if f.flags&flagRST != 0 && !(resetOne && f.id == 7) {
 			t.Fatalf("RST on stream %d", f.id)
 		}
 		got[f.id] = append(got[f.id], f.payload...)
-		if f.flags&flagFIN != 0 {
-			fins++
+		if f.flags&(flagFIN|flagRST) != 0 {
+			ends++
 		}
 	}
 	timeouts := 0
 	for _, id := range ids {
 		r := wrote[id]
 		timeouts += r.timeouts
+		if resetOne && id == 7 {
+			// Reset: what arrived is a prefix of what was written; the exact cut is moot.
+			if !bytes.HasPrefix(randomBytes(patternSize, uint64(id)), got[id]) {
+				t.Errorf("reset stream: the %d bytes received are not a prefix of the pattern", len(got[id]))
+			}
+			continue
+		}
 		want := randomBytes(patternSize, uint64(id))[:r.total]
 		if !bytes.Equal(got[id], want) {
 			t.Errorf("stream %d: peer got %d bytes, Writes reported %d; equal prefix: %v",
