@@ -2220,3 +2220,72 @@ func cutWrites(t *testing.T, resetOne bool) {
 		t.Fatal(s.Err())
 	}
 }
+
+// TestHostileCloseAfterCutWrite: a Write cut inside the connection write by its deadline
+// leaves a partly written frame that the send loop must finish; a Close right after must
+// finish it before its GoAway. Over a net.Pipe the peer reads 1000 payload bytes, pauses,
+// then reads to the end: every frame parses, stream 1's payload is intact (all zeros), and
+// the GoAway arrives as a GoAway.
+func TestHostileCloseAfterCutWrite(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.WriteTimeout = 2 * time.Second
+	ours, peer := net.Pipe()
+	s, err := Server(ours, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		peer.Close()
+		s.Close()
+		s.Wait()
+	}()
+	wireCh := make(chan []byte, 1)
+	go func() {
+		head := make([]byte, 3*headerSize+1000)
+		if _, err := io.ReadFull(peer, head); err != nil {
+			wireCh <- nil
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+		peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		rest, _ := io.ReadAll(peer)
+		wireCh <- append(head, rest...)
+	}()
+	peer.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	peer.Write(rawHeader(0, uint8(typeWindowUpdate), flagSYN, 1, 64<<20))
+	st := acceptOne(t, s)
+	st.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := st.Write(make([]byte, 1<<20)); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Write: %v, want ErrTimeout", err)
+	}
+	s.Close()
+	wire := <-wireCh
+	sawGoAway := false
+	for off := 0; off < len(wire); {
+		if len(wire)-off < headerSize {
+			t.Fatalf("%d stray bytes at the end", len(wire)-off)
+		}
+		h := wire[off : off+headerSize]
+		typ, id, length := frameType(h[1]), binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:])
+		if h[0] != 0 || typ > typeGoAway {
+			t.Fatalf("garbage header at offset %d: % x", off, h)
+		}
+		off += headerSize
+		if typ == typeGoAway {
+			sawGoAway = true
+		}
+		if typ != typeData {
+			continue
+		}
+		if off+int(length) > len(wire) {
+			t.Fatalf("Data frame of %d bytes cut at %d", length, len(wire)-off)
+		}
+		if id == 1 && bytes.IndexFunc(wire[off:off+int(length)], func(r rune) bool { return r != 0 }) >= 0 {
+			t.Fatal("foreign bytes inside stream 1's payload")
+		}
+		off += int(length)
+	}
+	if !sawGoAway {
+		t.Error("no GoAway after the finished frame")
+	}
+}
