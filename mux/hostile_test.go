@@ -32,10 +32,6 @@ type rawFrame struct {
 	payload []byte
 }
 
-func (f rawFrame) is(t frameType, flags uint16, id uint32) bool {
-	return f.typ == t && f.flags&flags == flags && f.id == id
-}
-
 // rawHeader encodes one frame header by hand (not with the package's encoder, so an encoder
 // bug cannot hide itself): version, type, flags u16, stream ID u32, length u32, big-endian.
 func rawHeader(ver, typ uint8, flags uint16, id, length uint32) []byte {
