@@ -51,13 +51,21 @@ func (s *Session) sendLoop() {
 func (s *Session) writeCutLocked() error {
 	sc := &s.sched
 	sc.writing = true
+	err := s.flushCutLocked(time.Now().Add(s.cfg.WriteTimeout))
+	sc.writing = false
+	return err
+}
+
+// flushCutLocked writes sc.cut by deadline and empties it; a failure marks the connection
+// broken. The caller holds the write token and sc.mu, which is released while writing.
+func (s *Session) flushCutLocked(deadline time.Time) error {
+	sc := &s.sched
 	cut := sc.cut
 	sc.mu.Unlock()
-	s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	s.conn.SetWriteDeadline(deadline)
 	_, err := s.conn.Write(cut)
 	sc.mu.Lock()
 	sc.cut = sc.cut[:0]
-	sc.writing = false
 	if err != nil {
 		sc.broken = true
 		return writeError(err)
@@ -95,20 +103,28 @@ func (s *Session) writeInlineLocked(st *Stream) {
 // errInlineCut reports an inline write cut short by its stream's deadline, Reset or Close.
 var errInlineCut = errors.New("mux: inline write cut short")
 
-// kickInline interrupts st's inline connection write, if one is in progress, by moving the
-// connection's write deadline to min(WriteTimeout's, st's). sc.mu must be held.
+// kickInlineLocked interrupts st's inline connection write, if one is in progress: now cuts it
+// at once (Reset, Close), otherwise the connection's deadline follows st's current write
+// deadline. sc.mu must be held.
 func (s *Session) kickInlineLocked(st *Stream, now bool) {
 	sc := &s.sched
 	if sc.inline != st {
 		return
 	}
-	t := sc.inlineDeadline
-	if now {
-		t = time.Now()
-	} else if d := st.wdeadline.when(); !d.IsZero() && d.Before(t) {
-		t = d
+	t := time.Now()
+	if !now {
+		t = st.inlineDeadline(sc.inlineDeadline)
 	}
 	s.conn.SetWriteDeadline(t)
+}
+
+// inlineDeadline is the deadline of a connection write st makes inline: the session's
+// WriteTimeout deadline, or st's write deadline if that is earlier.
+func (st *Stream) inlineDeadline(session time.Time) time.Time {
+	if d := st.wdeadline.when(); !d.IsZero() && d.Before(session) {
+		return d
+	}
+	return session
 }
 
 // writeOnceLocked takes the token, writes one batch and gives the token back. sc.mu must be
@@ -124,9 +140,7 @@ func (s *Session) writeOnceLocked(inline *Stream) error {
 	deadline := sessionDeadline
 	if inline != nil {
 		sc.inlineDeadline = sessionDeadline
-		if d := inline.wdeadline.when(); !d.IsZero() && d.Before(deadline) {
-			deadline = d
-		}
+		deadline = inline.inlineDeadline(sessionDeadline)
 	}
 	// Set under sc.mu, so a kick (kickInlineLocked) that comes after cannot be overwritten.
 	s.conn.SetWriteDeadline(deadline)
@@ -153,8 +167,8 @@ func (s *Session) writeOnceLocked(inline *Stream) error {
 	return err
 }
 
-// writeBatch writes b (the connection's write deadline is already set) and counts it. What a failed write left unwritten is kept in
-// sc.cut (only the token holder touches it while writing).
+// writeBatch writes b (the connection's write deadline is already set) and counts it. What a
+// failed write left unwritten is kept in sc.cut (only the token holder touches it).
 func (s *Session) writeBatch(b *batch) error {
 	if b.size == 0 {
 		return nil
@@ -207,11 +221,7 @@ func (s *Session) drain() {
 	if s.mode != endAbort && !sc.broken {
 		deadline := s.endedAt.Add(s.cfg.WriteTimeout)
 		if len(sc.cut) > 0 { // finish a frame an inline Write cut short
-			s.conn.SetWriteDeadline(deadline)
-			if _, err := s.conn.Write(sc.cut); err != nil {
-				sc.broken = true
-			}
-			sc.cut = sc.cut[:0]
+			s.flushCutLocked(deadline)
 		}
 	}
 	if s.mode != endAbort && !sc.broken {
