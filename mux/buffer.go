@@ -51,24 +51,21 @@ type recvBuffer struct {
 
 func (b *recvBuffer) len() int { return b.n }
 
-// append takes ownership of filled chunks (the receive loop reads payload into them without
-// holding the stream's lock). A small first chunk is copied into the free tail of the last
-// buffered chunk, so a stream of small frames holds one chunk, not one per frame.
-func (b *recvBuffer) append(cs []*chunk) {
-	for i, c := range cs {
-		cs[i] = nil
-		size := c.w - c.r
-		b.n += size
-		if last := len(b.chunks) - 1; last >= b.head {
-			t := b.chunks[last]
-			if size <= len(t.b)-t.w {
-				t.w += copy(t.b[t.w:], c.b[c.r:c.w])
-				putChunk(c)
-				continue
-			}
+// add takes ownership of a filled chunk (the receiver reads payload into it without holding
+// the stream's lock). A chunk that fits is copied into the free tail of the last buffered
+// chunk, so a stream of small frames holds one chunk, not one per frame.
+func (b *recvBuffer) add(c *chunk) {
+	size := c.w - c.r
+	b.n += size
+	if last := len(b.chunks) - 1; last >= b.head {
+		t := b.chunks[last]
+		if size <= len(t.b)-t.w {
+			t.w += copy(t.b[t.w:], c.b[c.r:c.w])
+			putChunk(c)
+			return
 		}
-		b.push(c)
 	}
+	b.push(c)
 }
 
 // push appends one chunk, compacting the slice's consumed front so it does not grow without

@@ -39,10 +39,27 @@ func (t *pingTable) start() (uint32, *pingWait) {
 	return id, w
 }
 
-func (t *pingTable) forget(id uint32) {
+// forget drops the ping with id; false if it was already answered or dropped.
+func (t *pingTable) forget(id uint32) bool {
 	t.mu.Lock()
+	_, ok := t.out[id]
 	delete(t.out, id)
 	t.mu.Unlock()
+	return ok
+}
+
+// startPing registers a ping. Until it is answered or forgotten (forgetPing) it counts as a
+// wait on the peer, so the reply is read at once (readtoken.go).
+func (s *Session) startPing() (uint32, *pingWait) {
+	id, w := s.pings.start()
+	s.addWaiter()
+	return id, w
+}
+
+func (s *Session) forgetPing(id uint32) {
+	if s.pings.forget(id) {
+		s.endWait(nil)
+	}
 }
 
 // answered resolves the ping with value v, if it is ours, and feeds the RTT estimate. Replies
@@ -55,6 +72,7 @@ func (t *pingTable) answered(s *Session, v uint32) {
 	if w == nil {
 		return
 	}
+	s.endWait(nil)
 	w.rtt = time.Since(w.sent)
 	s.observeRTT(w.rtt)
 	close(w.done)
@@ -96,9 +114,9 @@ func (s *Session) RTT() time.Duration { return time.Duration(s.rtt.Load()) }
 // Ping sends a Ping frame (spec.md "Ping") ahead of queued data and returns the round-trip
 // time when the reply arrives. Errors: ctx's error, ErrPingBacklog, or the session's error.
 func (s *Session) Ping(ctx context.Context) (time.Duration, error) {
-	id, w := s.pings.start()
+	id, w := s.startPing()
 	if !s.sched.ping(id) {
-		s.pings.forget(id)
+		s.forgetPing(id)
 		if err := s.Err(); err != nil {
 			return 0, err
 		}
@@ -108,10 +126,10 @@ func (s *Session) Ping(ctx context.Context) (time.Duration, error) {
 	case <-w.done:
 		return w.rtt, nil
 	case <-ctx.Done():
-		s.pings.forget(id)
+		s.forgetPing(id)
 		return 0, ctx.Err()
 	case <-s.done:
-		s.pings.forget(id)
+		s.forgetPing(id)
 		return 0, s.Err()
 	}
 }
@@ -126,10 +144,10 @@ func (s *Session) measureRTT() { s.probeRTT(0) }
 
 // probeRTT sends a ping whose reply sends `more` further probes, one at a time.
 func (s *Session) probeRTT(more int) {
-	id, w := s.pings.start()
+	id, w := s.startPing()
 	w.probes = more
 	if !s.sched.ping(id) {
-		s.pings.forget(id)
+		s.forgetPing(id)
 	}
 }
 
@@ -141,10 +159,10 @@ func (s *Session) probeForTuning() {
 	if !s.tuneProbe.CompareAndSwap(false, true) {
 		return
 	}
-	id, w := s.pings.start()
+	id, w := s.startPing()
 	w.tuning = true
 	if !s.sched.ping(id) {
-		s.pings.forget(id)
+		s.forgetPing(id)
 		s.tuneProbe.Store(false)
 	}
 }

@@ -2,6 +2,7 @@ package mux
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"math"
 	"time"
@@ -11,45 +12,113 @@ import (
 // are parsed from it; large payloads are read straight into stream chunks.
 const readBufferSize = 32 << 10
 
-// recvLoop is the only reader of the connection. It never blocks on the application or on
-// sending: data goes into stream buffers within the granted window, replies and refusals are
-// queued for the send loop, and a full accept backlog means RST.
+// recvLoop reads the connection whenever no stream's Read does (see readtoken.go). It never
+// blocks on the application or on sending: data goes into stream buffers within the granted
+// window, replies and refusals are queued for the send loop, and a full accept backlog means
+// RST.
 func (s *Session) recvLoop() {
 	defer s.wg.Done()
 	defer close(s.recvDone)
-	r := &receiver{s: s, br: bufio.NewReaderSize(s.conn, readBufferSize)}
+	r := s.recv
+	var err error
 	for {
-		err := r.next()
-		if err == nil {
+		s.takeForLoop(err == errYielded)
+		err = r.loop()
+		if err == errYielded || s.kicked(err) {
 			continue
 		}
 		if isClosed(s.done) {
 			return // the session already ended; this is its connection closing
 		}
-		if _, ok := err.(*ProtocolError); ok {
-			s.fail(err)
-		} else {
-			s.fail(connLost(err))
-		}
+		s.recvFailed(err)
 		return
 	}
 }
 
-// receiver is the receive loop's state.
-type receiver struct {
-	s      *Session
-	br     *bufio.Reader
-	hdr    header
-	chunks []*chunk // payload read for one frame, handed to a stream
+// recvFailed ends the session after a failed read: a *ProtocolError, or the connection's.
+func (s *Session) recvFailed(err error) {
+	if _, ok := err.(*ProtocolError); ok {
+		s.fail(err)
+	} else {
+		s.fail(connLost(err))
+	}
 }
 
-// next reads and handles one frame. Errors are the connection's or a *ProtocolError.
-func (r *receiver) next() error {
-	if _, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
-		return err
+// errYielded ends the receive loop's reading when it parked the read token for a reader.
+var errYielded = errors.New("mux: read token parked")
+
+// loop reads frames for the receive loop until an error, or until, with nothing buffered,
+// the one goroutine waiting on the peer is a reader just given data: the token is then parked
+// for that reader to read its next data itself.
+func (r *receiver) loop() error {
+	for {
+		if r.last != nil && !r.inFrame && r.br.Buffered() < headerSize {
+			st := r.last
+			r.last = nil
+			if r.s.yield(st) {
+				return errYielded
+			}
+		}
+		if _, err := r.step(true); err != nil {
+			return err
+		}
 	}
+}
+
+// receiver parses the incoming bytes into frames and acts on them. It is used by the holder
+// of the read token only, and keeps its place across holders: a direct read interrupted in
+// the middle of a frame leaves the rest of it to the next one.
+type receiver struct {
+	s   *Session
+	br  *bufio.Reader
+	hdr header
+
+	// The frame whose payload is being read: left bytes still to come, for dst (nil: to be
+	// discarded), c the chunk being filled. Then tail, with flags, gets the frame's FIN or
+	// RST, and is handed to Accept if accepted.
+	inFrame  bool
+	left     uint32
+	dst      *Stream
+	c        *chunk
+	tail     *Stream
+	flags    uint16
+	accepted bool
+
+	// A direct read: own's data goes straight into p, pn bytes so far, until some of it had
+	// to go to own's buffer instead (queued): after that, only there, to keep the order.
+	own    *Stream
+	p      []byte
+	pn     int
+	queued bool
+
+	last *Stream // the stream that last got data, for the receive loop's yield
+}
+
+// step reads and handles one frame header or one piece of payload. Unless block is set it
+// only uses bytes already buffered, and reports false when there are none to use. Errors
+// are the connection's or a *ProtocolError.
+func (r *receiver) step(block bool) (bool, error) {
+	if r.inFrame {
+		if !block && r.br.Buffered() == 0 {
+			return false, nil
+		}
+		return true, r.payload(block)
+	}
+	if !block && r.br.Buffered() < headerSize {
+		return false, nil
+	}
+	b, err := r.br.Peek(headerSize)
+	if err != nil {
+		return false, err
+	}
+	copy(r.hdr[:], b)
+	r.br.Discard(headerSize)
+	return true, r.frame()
+}
+
+// frame handles the header just read.
+func (r *receiver) frame() error {
 	s := r.s
-	r.alive()
 	s.stats.framesReceived.Add(1)
 	h := &r.hdr
 	if err := h.validate(); err != nil {
@@ -58,7 +127,7 @@ func (r *receiver) next() error {
 	if isClosed(s.done) {
 		// Ending: keep the framing in sync while lingering, act on nothing.
 		if h.typ() == typeData {
-			return r.discard(h.length())
+			r.expect(nil, h.length())
 		}
 		return nil
 	}
@@ -71,22 +140,112 @@ func (r *receiver) next() error {
 	return r.streamFrame(h)
 }
 
-// discard skips a payload of n bytes, in pieces, each of which counts as a sign of life.
-func (r *receiver) discard(n uint32) error {
-	for left := int(n); left > 0; {
-		k, err := r.br.Discard(min(left, largeChunk))
-		left -= k
-		r.alive()
-		if err != nil {
-			return err
+// expect starts reading a payload of n bytes for st (nil: discard it).
+func (r *receiver) expect(st *Stream, n uint32) {
+	if n > 0 {
+		r.inFrame, r.dst, r.left = true, st, n
+	}
+}
+
+// payload reads the next piece of the frame's payload; the frame's FIN and RST follow the last.
+func (r *receiver) payload(block bool) error {
+	want := int(r.left)
+	if !block {
+		want = min(want, r.br.Buffered())
+	}
+	var err error
+	switch st := r.dst; {
+	case st == nil:
+		var k int
+		k, err = r.br.Discard(min(want, largeChunk))
+		r.progress(k)
+	case st == r.own && r.pn < len(r.p) && r.c == nil && !r.queued:
+		p := r.p[r.pn:min(len(r.p), r.pn+want)]
+		var k int
+		k, err = r.br.Read(p)
+		r.progress(k)
+		if k > 0 {
+			r.deliverDirect(k)
 		}
+	default:
+		if r.c == nil {
+			r.c = getChunk(int(r.left))
+		}
+		c := r.c
+		var k int
+		k, err = r.br.Read(c.b[c.w:min(len(c.b), c.w+want)])
+		r.progress(k)
+		c.w += k
+		if c.w == len(c.b) || r.left == 0 {
+			r.c = nil
+			r.deliver(st, c)
+		}
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if r.left == 0 {
+		r.inFrame, r.dst = false, nil
+		r.finish()
 	}
 	return nil
 }
 
-// alive records that bytes arrived: keepalive counts any progress, also inside a long frame,
-// since a peer may send one frame as large as the window it was granted (16 MiB).
-func (r *receiver) alive() { r.s.lastRecv.Store(time.Now().UnixNano()) }
+// progress counts k payload bytes read.
+func (r *receiver) progress(k int) {
+	if k > 0 {
+		r.left -= uint32(k)
+	}
+}
+
+// deliver appends a filled chunk to st's buffer.
+func (r *receiver) deliver(st *Stream, c *chunk) {
+	st.mu.Lock()
+	if st.recvErr != nil || st.readClosed {
+		st.mu.Unlock()
+		putChunk(c)
+		return
+	}
+	st.buf.add(c)
+	st.mu.Unlock()
+	notify(st.readReady)
+	r.last = st
+	if st == r.own {
+		r.queued = true
+	}
+}
+
+// deliverDirect accounts k bytes read straight into the direct reader's buffer.
+func (r *receiver) deliverDirect(k int) {
+	st := r.own
+	st.mu.Lock()
+	if st.recvErr != nil || st.readClosed {
+		st.mu.Unlock()
+		return // dropped, as buffered data is
+	}
+	r.pn += k
+	delta := st.creditLocked(k)
+	st.mu.Unlock()
+	if delta > 0 {
+		r.s.sched.grant(st, delta)
+	}
+}
+
+// aliveReader is the connection as the receiver reads it: every read that returns bytes is
+// a sign of life for keepalive, also inside a long frame, since a peer may send one frame as
+// large as the window it was granted (16 MiB).
+type aliveReader struct{ s *Session }
+
+func (a aliveReader) Read(p []byte) (int, error) {
+	n, err := a.s.conn.Read(p)
+	if n > 0 && a.s.cfg.EnableKeepAlive {
+		a.s.lastRecv.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
 
 func (r *receiver) ping(h *header) error {
 	switch {
@@ -135,7 +294,7 @@ func (r *receiver) streamFrame(h *header) error {
 		}
 		if st == nil { // refused
 			if isData {
-				return r.discard(length)
+				r.expect(nil, length)
 			}
 			return nil
 		}
@@ -146,7 +305,7 @@ func (r *receiver) streamFrame(h *header) error {
 	if st == nil {
 		// Closed or never opened: keep the framing, ignore the rest (as hashicorp/yamux does).
 		if isData {
-			return r.discard(length)
+			r.expect(nil, length)
 		}
 		return nil
 	}
@@ -168,18 +327,28 @@ func (r *receiver) streamFrame(h *header) error {
 		// Length on an RST is not credit (go-yamux v5 puts an error code there), and data
 		// riding on it is moot: the stream is gone.
 		if isData {
-			if err := r.discard(length); err != nil {
-				return err
-			}
+			r.expect(nil, length)
 		}
 	case isData:
-		if err := r.data(st, length); err != nil {
-			return err
-		}
+		r.data(st, length)
 	case length > 0:
 		r.credit(st, length)
 	}
+	r.tail, r.flags, r.accepted = st, flags, accepted
+	if !r.inFrame {
+		r.finish()
+	}
+	return nil
+}
 
+// finish acts on the frame's FIN and RST once its payload is read, and hands a new stream to
+// Accept.
+func (r *receiver) finish() {
+	st, flags := r.tail, r.flags
+	if st == nil {
+		return
+	}
+	r.tail = nil
 	if flags&flagFIN != 0 {
 		st.mu.Lock()
 		already := st.finRecv || st.recvErr != nil
@@ -194,13 +363,13 @@ func (r *receiver) streamFrame(h *header) error {
 		}
 	}
 	if flags&flagRST != 0 {
-		s.stats.resetsReceived.Add(1)
+		r.s.stats.resetsReceived.Add(1)
 		st.reset(errResetByPeer, false)
 	}
-	if accepted {
-		s.acceptCh <- st // room was checked in incoming; only this loop sends
+	if r.accepted {
+		r.accepted = false
+		r.s.acceptCh <- st // room was checked in incoming; only the token holder sends
 	}
-	return nil
 }
 
 // incoming handles a SYN: it returns the new stream, nil if the stream was refused with RST,
@@ -254,12 +423,12 @@ func (r *receiver) refuse(id uint32) error {
 	return nil
 }
 
-// data reads a Data payload of n bytes into st's buffer, within the window granted to the
-// peer. Data beyond the window, after the peer's FIN, or after a local Close resets the stream
-// (the payload is discarded, so the connection stays in sync).
-func (r *receiver) data(st *Stream, n uint32) error {
+// data starts reading a Data payload of n bytes into st's buffer, within the window granted
+// to the peer. Data beyond the window, after the peer's FIN, or after a local Close resets
+// the stream (the payload is discarded, so the connection stays in sync).
+func (r *receiver) data(st *Stream, n uint32) {
 	if n == 0 {
-		return nil
+		return
 	}
 	st.mu.Lock()
 	var cause error
@@ -281,60 +450,10 @@ func (r *receiver) data(st *Stream, n uint32) error {
 		if cause != nil {
 			st.reset(cause, true)
 		}
-		return r.discard(n)
+		r.expect(nil, n)
+		return
 	}
-
-	// Read outside the stream's lock: a slow sender must not block the stream's reader.
-	for left := int(n); left > 0; {
-		c := getChunk(left)
-		k := min(left, len(c.b))
-		if err := r.readFull(c.b[:k]); err != nil {
-			putChunk(c)
-			r.releaseChunks()
-			return err
-		}
-		c.w = k
-		r.chunks = append(r.chunks, c)
-		left -= k
-	}
-
-	st.mu.Lock()
-	if st.recvErr != nil || st.readClosed {
-		st.mu.Unlock()
-		r.releaseChunks()
-		return nil
-	}
-	st.buf.append(r.chunks)
-	st.mu.Unlock()
-	r.chunks = r.chunks[:0]
-	notify(st.readReady)
-	return nil
-}
-
-// readFull is io.ReadFull that marks the session alive after every read that made progress.
-func (r *receiver) readFull(p []byte) error {
-	for got := 0; got < len(p); {
-		n, err := r.br.Read(p[got:])
-		got += n
-		if n > 0 {
-			r.alive()
-		}
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-func (r *receiver) releaseChunks() {
-	for i, c := range r.chunks {
-		putChunk(c)
-		r.chunks[i] = nil
-	}
-	r.chunks = r.chunks[:0]
+	r.expect(st, n)
 }
 
 // credit adds a WindowUpdate's delta to st's send window. A window pushed past 2^32-1 bytes

@@ -76,19 +76,21 @@ type scheduler struct {
 	ctrl streamList // streams with flags or window credit to send
 	data streamList // streams with data and send window
 
-	pongs          []uint32  // Ping values to echo with ACK
-	pings          []uint32  // own Ping values to send with SYN
-	refused        []uint32  // stream IDs to answer with RST (no Stream object)
-	goAway         bool      // a GoAway is pending
-	code           uint32    // its code
-	stopped        bool      // the send loop has ended: intents are dropped
-	broken         bool      // a connection write failed: a frame may be cut, nothing more may follow
-	inline         *Stream   // the stream whose Write holds the token, writing inline
-	inlineDeadline time.Time // WriteTimeout's deadline for the inline write
-	cut            []byte    // the rest of a batch an inline Write gave up on: written first, by the send loop
-	writing        bool      // the write token: someone is building or writing a batch
-	wantToken      bool      // the send loop waits for the token: wake it when it is returned
-	batch          *batch    // the token holder's scratch
+	pongs           []uint32  // Ping values to echo with ACK
+	pings           []uint32  // own Ping values to send with SYN
+	refused         []uint32  // stream IDs to answer with RST (no Stream object)
+	goAway          bool      // a GoAway is pending
+	code            uint32    // its code
+	stopped         bool      // the send loop has ended: intents are dropped
+	broken          bool      // a connection write failed: a frame may be cut, nothing more may follow
+	inline          *Stream   // the stream whose Write holds the token, writing inline
+	inlineDeadline  time.Time // WriteTimeout's deadline for the inline write
+	connDeadline    time.Time // the connection's write deadline as last set
+	sessionDeadline time.Time // WriteTimeout's deadline of recent batches (sessionDeadlineLocked)
+	cut             []byte    // the rest of a batch an inline Write gave up on: written first, by the send loop
+	writing         bool      // the write token: someone is building or writing a batch
+	wantToken       bool      // the send loop waits for the token: wake it when it is returned
+	batch           *batch    // the token holder's scratch
 
 	wake    chan struct{} // capacity 1: "there may be work"
 	drained chan struct{} // capacity 1: refusals were taken off the queue
@@ -118,13 +120,23 @@ func (sc *scheduler) queueCtrlLocked(st *Stream) {
 	}
 }
 
-// queueDataLocked puts st on the data list if it has data and window. sc.mu must be held.
+// queueDataLocked puts st on the data list if it has data and window, and wakes the send
+// loop. sc.mu must be held.
 func (sc *scheduler) queueDataLocked(st *Stream) {
-	if !st.inData && st.sendable() && !sc.stopped {
-		st.inData = true
-		sc.data.push(st, dataNext)
+	if sc.pushDataLocked(st) {
 		sc.notify()
 	}
+}
+
+// pushDataLocked is queueDataLocked without the wake-up, for a Write about to write inline:
+// the send loop is woken after that write if work is left. sc.mu must be held.
+func (sc *scheduler) pushDataLocked(st *Stream) bool {
+	if st.inData || !st.sendable() || sc.stopped {
+		return false
+	}
+	st.inData = true
+	sc.data.push(st, dataNext)
+	return true
 }
 
 // sendFlags asks for flags (SYN, ACK, FIN, RST) to be sent on st.

@@ -61,8 +61,8 @@ func (s *Session) writeCutLocked() error {
 func (s *Session) flushCutLocked(deadline time.Time) error {
 	sc := &s.sched
 	cut := sc.cut
+	s.setWriteDeadlineLocked(deadline)
 	sc.mu.Unlock()
-	s.conn.SetWriteDeadline(deadline)
 	_, err := s.conn.Write(cut)
 	sc.mu.Lock()
 	sc.cut = sc.cut[:0]
@@ -83,7 +83,7 @@ func (s *Session) flushCutLocked(deadline time.Time) error {
 // writes before anything else, and the Write returns with its own error.
 func (s *Session) writeInlineLocked(st *Stream) {
 	sc := &s.sched
-	for !sc.writing && !sc.stopped && len(sc.cut) == 0 && st.sendable() && !isClosed(s.done) {
+	for s.canWriteInlineLocked() && st.sendable() {
 		sc.inline = st
 		err := s.writeOnceLocked(st)
 		sc.inline = nil
@@ -98,6 +98,13 @@ func (s *Session) writeInlineLocked(st *Stream) {
 			return
 		}
 	}
+}
+
+// canWriteInlineLocked reports whether a Write may take the free write token. sc.mu must be
+// held.
+func (s *Session) canWriteInlineLocked() bool {
+	sc := &s.sched
+	return !sc.writing && !sc.stopped && len(sc.cut) == 0 && !isClosed(s.done)
 }
 
 // errInlineCut reports an inline write cut short by its stream's deadline, Reset or Close.
@@ -115,7 +122,27 @@ func (s *Session) kickInlineLocked(st *Stream, now bool) {
 	if !now {
 		t = st.inlineDeadline(sc.inlineDeadline)
 	}
+	s.setWriteDeadlineLocked(t)
+}
+
+// setWriteDeadlineLocked sets the connection's write deadline and remembers it. sc.mu must be
+// held.
+func (s *Session) setWriteDeadlineLocked(t time.Time) {
 	s.conn.SetWriteDeadline(t)
+	s.sched.connDeadline = t
+}
+
+// sessionDeadlineLocked returns the WriteTimeout deadline for a batch written now. The one
+// already set on the connection is kept while it is at most a tenth of WriteTimeout older than
+// a fresh one would be: moving a connection deadline costs a runtime timer update, a measurable
+// part of a small write. sc.mu must be held.
+func (s *Session) sessionDeadlineLocked() time.Time {
+	sc := &s.sched
+	fresh := time.Now().Add(s.cfg.WriteTimeout)
+	if fresh.Sub(sc.sessionDeadline) > s.cfg.WriteTimeout/10 {
+		sc.sessionDeadline = fresh
+	}
+	return sc.sessionDeadline
 }
 
 // inlineDeadline is the deadline of a connection write st makes inline: the session's
@@ -136,14 +163,16 @@ func (s *Session) writeOnceLocked(inline *Stream) error {
 	sc.writing = true
 	b := sc.batch
 	sc.fillLocked(b, false)
-	sessionDeadline := time.Now().Add(s.cfg.WriteTimeout)
+	sessionDeadline := s.sessionDeadlineLocked()
 	deadline := sessionDeadline
 	if inline != nil {
 		sc.inlineDeadline = sessionDeadline
 		deadline = inline.inlineDeadline(sessionDeadline)
 	}
 	// Set under sc.mu, so a kick (kickInlineLocked) that comes after cannot be overwritten.
-	s.conn.SetWriteDeadline(deadline)
+	if !deadline.Equal(sc.connDeadline) {
+		s.setWriteDeadlineLocked(deadline)
+	}
 	sc.mu.Unlock()
 	err := s.writeBatch(b)
 	sc.mu.Lock()
@@ -228,8 +257,8 @@ func (s *Session) drain() {
 		deadline := s.endedAt.Add(s.cfg.WriteTimeout)
 		for sc.goAway || len(sc.pongs) > 0 || len(sc.refused) > 0 || sc.ctrl.head != nil {
 			sc.fillLocked(b, true)
+			s.setWriteDeadlineLocked(deadline)
 			sc.mu.Unlock()
-			s.conn.SetWriteDeadline(deadline)
 			err := b.write(s.conn)
 			s.finishSent(b)
 			sc.mu.Lock()

@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -45,10 +46,12 @@ type Session struct {
 
 	acceptCh chan *Stream
 	sched    scheduler
+	rt       readToken
+	recv     *receiver
 	mem      memBudget
 	pings    pingTable
 
-	lastRecv  atomic.Int64 // time.Now().UnixNano() of the last received frame
+	lastRecv  atomic.Int64 // time.Now().UnixNano() of the last read that got bytes (keepalive)
 	rtt       atomic.Int64 // smoothed round-trip time in ns; 0 until measured
 	minRTT    atomic.Int64 // smallest round-trip time seen in ns; 0 until measured
 	tuneProbe atomic.Bool  // an auto-tuning RTT probe is out
@@ -97,6 +100,8 @@ func newSession(conn net.Conn, c *Config, client bool) (*Session, error) {
 		s.nextID = 1
 	}
 	s.sched.init()
+	s.rt.init(conn.SetReadDeadline(time.Time{}) == nil)
+	s.recv = &receiver{s: s, br: bufio.NewReaderSize(aliveReader{s}, readBufferSize)}
 	s.sched.batch = newBatch(conn)
 	limitUnsent(conn, unsentLimit)
 	s.mem.limit = int64(cfg.MaxSessionMemory)
@@ -138,14 +143,16 @@ func (s *Session) Open(ctx context.Context) (*Stream, error) {
 		if s.unacked >= s.cfg.AcceptBacklog {
 			wait := s.ackWait
 			s.mu.Unlock()
+			s.addWaiter() // ACKs must be read
 			select {
 			case <-wait:
-				continue
 			case <-ctx.Done():
+				s.endWait(nil)
 				return nil, ctx.Err()
 			case <-s.done:
-				return nil, s.Err()
 			}
+			s.endWait(nil)
+			continue
 		}
 		if !s.mem.reserve(initialWindow) {
 			s.mu.Unlock()
@@ -285,6 +292,7 @@ func (s *Session) end(err error, mode endMode) {
 		s.mode = mode
 		s.endedAt = time.Now()
 		close(s.done)
+		s.kickReader(nil)
 		if mode == endAbort {
 			s.conn.Close() // unblocks both loops
 		} else if mode == endGraceful {

@@ -46,6 +46,7 @@ type Stream struct {
 	recvErr     error // why reading ended early (reset)
 	readReady   chan struct{}
 	rdeadline   deadline
+	rwaits      int // Reads waiting for data another reads; guarded by s.rt.mu
 	closeTimer  *time.Timer
 
 	// Send half, guarded by s.sched.mu.
@@ -120,6 +121,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 	if isClosed(st.rdeadline.wait()) {
 		return 0, ErrTimeout
 	}
+	s := st.s
 	st.mu.Lock()
 	for {
 		if st.buf.len() > 0 {
@@ -134,7 +136,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 			}
 			st.mu.Unlock()
 			if delta > 0 {
-				st.s.sched.grant(st, delta)
+				s.sched.grant(st, delta)
 			}
 			return n, nil
 		}
@@ -149,19 +151,72 @@ func (st *Stream) Read(p []byte) (int, error) {
 		case st.readClosed:
 			st.mu.Unlock()
 			return 0, ErrStreamClosed
-		case isClosed(st.s.done):
+		case isClosed(s.done):
 			st.mu.Unlock()
-			return 0, st.s.Err()
+			return 0, s.Err()
 		}
 		st.mu.Unlock()
+		waiter := st // counted by takeDirect, or by addWaiter as nil
+		if len(p) > 0 && s.rt.direct && st.rdeadline.when().IsZero() {
+			if s.takeDirect(st) {
+				if n := st.readDirect(p); n > 0 {
+					return n, nil
+				}
+				st.mu.Lock()
+				continue
+			}
+		} else {
+			s.addWaiter()
+			waiter = nil
+		}
 		select {
 		case <-st.readReady:
 		case <-st.rdeadline.wait():
+			s.endWait(waiter)
 			return 0, ErrTimeout
-		case <-st.s.done:
+		case <-s.done:
 		}
+		s.endWait(waiter)
 		st.mu.Lock()
 	}
+}
+
+// readDirect reads the connection for st, which holds the read token and has nothing
+// buffered, until st's own data lands in p (it returns the count) or something else ends the
+// wait (it returns 0, and Read looks again): data, FIN or RST for st in its buffer, a kick
+// (Reset, Close, a new read deadline, the session's end) or a failed read. Frames for other
+// streams are handled on the way, as the receive loop would.
+func (st *Stream) readDirect(p []byte) int {
+	s := st.s
+	if st.readable() { // data came in since Read looked: it goes first
+		s.leaveDirect(st)
+		return 0
+	}
+	r := s.recv
+	r.own, r.p, r.pn, r.queued = st, p, 0, false
+	var err error
+	for {
+		block := r.pn == 0 && !st.readable()
+		var more bool
+		if more, err = r.step(block); err != nil || !more {
+			break
+		}
+	}
+	n := r.pn
+	r.own, r.p, r.pn = nil, nil, 0
+	if err != nil && !s.kicked(err) && !isClosed(s.done) {
+		s.recvFailed(err)
+	}
+	s.leaveDirect(st)
+	return n
+}
+
+// readable reports whether Read has something to return without reading the connection.
+func (st *Stream) readable() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.buf.len() > 0 || st.finRecv || st.recvErr != nil || st.readClosed ||
+		isClosed(st.s.done)
 }
 
 // Write sends p as Data frames of at most 64 KiB, as the peer's window allows, interleaved
@@ -192,8 +247,12 @@ func (st *Stream) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	st.wbuf, st.written, st.writeCancel = p, 0, nil
-	sc.queueDataLocked(st)
-	st.s.writeInlineLocked(st)
+	if st.s.canWriteInlineLocked() {
+		sc.pushDataLocked(st)
+		st.s.writeInlineLocked(st)
+	} else {
+		sc.queueDataLocked(st)
+	}
 	sc.mu.Unlock()
 
 	var cancel error
@@ -201,10 +260,8 @@ func (st *Stream) Write(p []byte) (int, error) {
 		if cancel == nil {
 			select {
 			case <-st.writeDone:
-			case <-st.wdeadline.wait():
-				cancel = ErrTimeout
-			case <-st.s.done:
-				cancel = st.s.Err()
+			default:
+				cancel = st.waitWritten()
 			}
 		} else {
 			<-st.writeDone // only frames already being written are waited for
@@ -230,6 +287,22 @@ func (st *Stream) Write(p []byte) (int, error) {
 		}
 		sc.mu.Unlock()
 		return n, cancel
+	}
+}
+
+// waitWritten waits for the send side's progress on the pending Write, counted as a waiter
+// on the peer (window updates must be read). It returns why the Write ends early, or nil.
+func (st *Stream) waitWritten() error {
+	s := st.s
+	s.addWaiter()
+	defer s.endWait(nil)
+	select {
+	case <-st.writeDone:
+		return nil
+	case <-st.wdeadline.wait():
+		return ErrTimeout
+	case <-s.done:
+		return s.Err()
 	}
 }
 
@@ -280,6 +353,7 @@ func (st *Stream) Close() error {
 	st.readClosed = true
 	st.buf.release()
 	st.releaseLocked()
+	st.s.kickReader(st)
 	waitFIN := !st.finRecv && st.recvErr == nil
 	if waitFIN && !isClosed(st.s.done) {
 		st.closeTimer = time.AfterFunc(st.s.cfg.StreamCloseTimeout, func() {
@@ -323,6 +397,7 @@ func (st *Stream) reset(cause error, sendRST bool) {
 	st.mu.Lock()
 	st.recvErr = cause
 	st.buf.release()
+	st.s.kickReader(st)
 	if st.closeTimer != nil {
 		st.closeTimer.Stop()
 	}
@@ -364,13 +439,16 @@ func (st *Stream) releaseLocked() {
 
 // SetDeadline sets the read and write deadlines, as net.Conn does. The zero time means none.
 func (st *Stream) SetDeadline(t time.Time) error {
-	st.rdeadline.set(t)
+	st.SetReadDeadline(t)
 	return st.SetWriteDeadline(t)
 }
 
 // SetReadDeadline makes pending and later Reads fail with ErrTimeout once t passes.
 func (st *Stream) SetReadDeadline(t time.Time) error {
 	st.rdeadline.set(t)
+	if !t.IsZero() {
+		st.s.kickReader(st) // a direct read does not watch the deadline: it reads again
+	}
 	return nil
 }
 

@@ -1,0 +1,204 @@
+package mux
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"time"
+)
+
+// The connection is read by whoever holds the session's read token: the receive loop, or a
+// Stream.Read that finds its buffer empty and reads frames itself (direct read), handing
+// other streams' frames on as the receive loop would. A request/response stream then gets its
+// reply from the socket in the goroutine that waits for it, as on a plain TCP connection:
+// no hand-off from the receive loop, which on two CPUs costs a cross-CPU wake-up each way.
+//
+// Between its Reads a stream reader leaves the token parked: nobody reads, and the next
+// Read of any stream takes it at once. A parked token is taken back by the receive loop
+// after leaseTimeout, or at once when someone waits on the peer without reading it (a Write
+// waiting for window, a Ping, a Read with a deadline, a Read that found the token busy).
+// So frames nobody waits for (a SYN for Accept, the peer's pings) wait at most leaseTimeout.
+
+// leaseTimeout is how long a parked token stays parked before the receive loop reads again.
+const leaseTimeout = 500 * time.Microsecond
+
+// aLongTimeAgo is a read deadline in the past: it interrupts a direct read in progress.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// readToken says who reads the connection. Its fields are guarded by mu.
+type readToken struct {
+	mu      sync.Mutex
+	loop    bool          // the receive loop reads
+	holder  *Stream       // a Read of this stream reads
+	kicked  bool          // the connection's read deadline was set to interrupt the holder
+	waiters int           // goroutines waiting on the peer through another's reading
+	direct  bool          // the connection supports read deadlines, so direct reads are on
+	parks   uint64        // times the token was parked (neither loop nor holder reads)
+	armed   bool          // timer is pending
+	wake    chan struct{} // wakes the receive loop
+	timer   *time.Timer   // wakes the receive loop leaseTimeout after a park
+}
+
+func (t *readToken) init(direct bool) {
+	t.loop = true
+	t.direct = direct
+	t.wake = make(chan struct{}, 1)
+	t.timer = time.AfterFunc(time.Hour, func() { notify(t.wake) })
+	t.timer.Stop()
+}
+
+// parkLocked leaves the token to the next reader, or wakes the receive loop at once when
+// someone waits on the peer. t.mu must be held.
+func (t *readToken) parkLocked() {
+	t.loop, t.holder = false, nil
+	if t.waiters > 0 {
+		notify(t.wake)
+		return
+	}
+	t.parks++
+	if !t.armed { // armed, it fires within leaseTimeout of the first park, see takeForLoop
+		t.armed = true
+		t.timer.Reset(leaseTimeout)
+	}
+}
+
+// takeForLoop returns when the receive loop may read again. After a yield (wait) it first
+// waits to be woken. It takes a parked token when someone waits on the peer, when the
+// session ended, or when the token stayed parked, not taken by any Read, for a whole
+// leaseTimeout; while Reads keep taking and parking it, it only looks every leaseTimeout
+// (counting parks costs a Read less than a timer reset).
+func (s *Session) takeForLoop(wait bool) {
+	t := &s.rt
+	done := s.done
+	t.mu.Lock()
+	seen := t.parks
+	for {
+		if t.loop {
+			break // never gave it up
+		}
+		if t.holder == nil && !wait {
+			if t.waiters > 0 || isClosed(s.done) || t.parks == seen {
+				break
+			}
+			seen = t.parks // Reads use it: look again later
+			t.armed = true
+			t.timer.Reset(leaseTimeout)
+		}
+		wait = false
+		t.mu.Unlock()
+		select {
+		case <-t.wake:
+		case <-done:
+			done = nil // seen; from now on the holder's release wakes the loop
+		}
+		t.mu.Lock()
+		// Whatever woke the loop, it looks now; a park after this arms the timer again.
+		t.armed = false
+	}
+	t.loop = true
+	t.mu.Unlock()
+}
+
+// yield parks the token, from the receive loop, when the one goroutine waiting on the
+// peer is st's reader, just given data: its next Read then reads the connection itself.
+func (s *Session) yield(st *Stream) bool {
+	t := &s.rt
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.direct || t.waiters == 0 || t.waiters != st.rwaits || isClosed(s.done) {
+		return false
+	}
+	// st's reader is the one waiter, about to wake with data: it no longer counts, and its
+	// next Read finds the token parked.
+	t.waiters = 0
+	st.rwaits = 0
+	t.parkLocked()
+	return true
+}
+
+// takeDirect gives st's Read the token if it is parked (or already st's). Otherwise the Read
+// is counted as a waiter (st.rwaits) and must wait for its data; it calls endWait after.
+func (s *Session) takeDirect(st *Stream) bool {
+	t := &s.rt
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.loop && t.holder == nil && !isClosed(s.done) {
+		t.holder = st
+		return true
+	}
+	t.waiters++
+	st.rwaits++
+	return false
+}
+
+// leaveDirect parks the token after st's direct read.
+func (s *Session) leaveDirect(st *Stream) {
+	t := &s.rt
+	t.mu.Lock()
+	if t.holder == st {
+		if isClosed(s.done) {
+			t.holder = nil
+			notify(t.wake)
+		} else {
+			t.parkLocked()
+		}
+	}
+	t.mu.Unlock()
+}
+
+// addWaiter counts a goroutine waiting on the peer without reading; a parked token goes
+// back to the receive loop. endWait undoes it.
+func (s *Session) addWaiter() {
+	t := &s.rt
+	t.mu.Lock()
+	t.waiters++
+	if !t.loop && t.holder == nil {
+		notify(t.wake)
+	}
+	t.mu.Unlock()
+}
+
+// endWait ends a wait counted by takeDirect or addWaiter.
+func (s *Session) endWait(st *Stream) {
+	t := &s.rt
+	t.mu.Lock()
+	switch {
+	case st == nil:
+		t.waiters--
+	case st.rwaits > 0: // unless a yield already took it off
+		t.waiters--
+		st.rwaits--
+	}
+	t.mu.Unlock()
+}
+
+// kickReader interrupts st's direct read in progress (any stream's, if st is nil): its
+// connection read fails with a timeout, and it gives the token up.
+func (s *Session) kickReader(st *Stream) {
+	t := &s.rt
+	t.mu.Lock()
+	if t.holder != nil && (st == nil || t.holder == st) && !t.kicked {
+		t.kicked = true
+		s.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	if st == nil {
+		notify(t.wake)
+	}
+	t.mu.Unlock()
+}
+
+// kicked reports whether err is a kick's timeout, and if so clears the read deadline.
+func (s *Session) kicked(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	t := &s.rt
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.kicked {
+		return false
+	}
+	t.kicked = false
+	s.conn.SetReadDeadline(time.Time{})
+	return true
+}
