@@ -384,3 +384,35 @@ func BenchmarkMuxEchoUnderBulk(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMuxBulkCeiling: one loopback TCP connection carrying 1 MiB writes to a reader with
+// a 1 MiB buffer, no framing at all. It is the most any multiplexer can move over one
+// connection on this machine, the ceiling for BenchmarkMuxBulk/streams=32 of muxpool, yamux
+// and smux.
+func BenchmarkMuxBulkCeiling(b *testing.B) {
+	const size = 1 << 20
+	ln, wg := loopbackListener(b, func(c net.Conn) {
+		buf := make([]byte, size)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				break
+			}
+		}
+		c.Close()
+	})
+	defer func() { ln.Close(); wg.Wait() }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, size)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

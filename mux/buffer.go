@@ -3,9 +3,9 @@ package mux
 import "sync"
 
 // Receive chunks come in two sizes, in bytes: small frames go into small chunks (and share
-// them), large payloads into large ones, which the receive loop fills straight from the socket
+// them), large payloads into large ones, which the receiver fills straight from the socket
 // when its read buffer is empty, so bulk data is copied once from the kernel to the chunk and
-// once to the reader.
+// once to the reader. (A Read that reads the connection itself gets its data with no chunk.)
 const (
 	smallChunk = 4 << 10
 	largeChunk = 64 << 10

@@ -14,6 +14,9 @@
 //     keeps up with the round trip, and all windows together stay within MaxSessionMemory.
 //   - Writes are cut into frames of at most 64 KiB sent round-robin, control frames first, so
 //     one bulk stream does not starve small ones; frames are batched into vectored writes.
+//   - A Read or Write that finds the connection idle does its own connection read or write,
+//     so a request/response round trip costs no goroutine switches, as on a plain TCP
+//     connection; a receive loop and a send loop serve everyone else.
 //   - Keepalive counts any received frame as life and pings only a silent peer.
 //   - A hostile peer gets a defined outcome (an RST for the stream, or GoAway with code 1 and
 //     a *ProtocolError), never a panic, unbounded memory or goroutines.
