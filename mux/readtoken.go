@@ -14,12 +14,13 @@ import (
 // no hand-off from the receive loop, which on two CPUs costs a cross-CPU wake-up each way.
 //
 // Between its Reads a stream reader leaves the token parked: nobody reads, and the next
-// Read of any stream takes it at once. A parked token is taken back by the receive loop
-// after leaseTimeout, or at once when someone waits on the peer without reading it (a Write
-// waiting for window, a Ping, a Read with a deadline, a Read that found the token busy).
-// So frames nobody waits for (a SYN for Accept, the peer's pings) wait at most leaseTimeout.
+// Read of any stream takes it at once. A parked token is taken back by the receive loop once
+// no Read has taken it for leaseTimeout (checked every leaseTimeout), or at once when someone
+// waits on the peer without reading it (a Write waiting for window, a Ping, an Open waiting
+// for ACKs, a Read with a deadline, a Read that found the token busy). So frames nobody waits
+// for (a SYN for Accept, the peer's pings) wait at most twice leaseTimeout, 1 ms.
 
-// leaseTimeout is how long a parked token stays parked before the receive loop reads again.
+// leaseTimeout is how long a token stays parked, untaken, before the receive loop reads again.
 const leaseTimeout = 500 * time.Microsecond
 
 // aLongTimeAgo is a read deadline in the past: it interrupts a direct read in progress.
