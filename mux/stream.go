@@ -188,7 +188,9 @@ func (st *Stream) Read(p []byte) (int, error) {
 // streams are handled on the way, as the receive loop would.
 func (st *Stream) readDirect(p []byte) int {
 	s := st.s
-	if st.readable() { // data came in since Read looked: it goes first
+	// Data that came in since Read looked goes first; a read deadline set since then must be
+	// watched (SetReadDeadline kicks only a reader that already holds the token).
+	if st.readable() || !st.rdeadline.when().IsZero() {
 		s.leaveDirect(st)
 		return 0
 	}
