@@ -97,6 +97,10 @@ func (s *Session) takeForLoop(wait bool) {
 		t.armed = false
 	}
 	t.loop = true
+	if t.armed {
+		t.timer.Stop() // a stale expiry would end the next park early
+		t.armed = false
+	}
 	t.mu.Unlock()
 }
 
@@ -114,6 +118,7 @@ func (s *Session) yield(st *Stream) bool {
 	t.waiters = 0
 	st.rwaits = 0
 	t.parkLocked()
+	notify(st.readReady) // in case its reader already took the data and waits for more
 	return true
 }
 
@@ -178,9 +183,12 @@ func (s *Session) endWait(st *Stream) {
 func (s *Session) kickReader(st *Stream) {
 	t := &s.rt
 	t.mu.Lock()
-	if t.holder != nil && (st == nil || t.holder == st) && !t.kicked {
-		t.kicked = true
-		s.conn.SetReadDeadline(aLongTimeAgo)
+	if t.holder != nil && (st == nil || t.holder == st) {
+		if !t.kicked {
+			t.kicked = true
+			s.conn.SetReadDeadline(aLongTimeAgo)
+		}
+		notify(t.holder.readReady) // a direct read waiting on something else than the connection
 	}
 	if st == nil {
 		notify(t.wake)

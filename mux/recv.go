@@ -92,12 +92,25 @@ type receiver struct {
 	queued bool
 
 	last *Stream // the stream that last got data, for the receive loop's yield
+
+	// A refused SYN whose RST waits for room in the refusal queue, and when waiting ends the
+	// session: the wait is resumed before anything more is read.
+	refusing  uint32
+	refuseDue time.Time
 }
 
 // step reads and handles one frame header or one piece of payload. Unless block is set it
 // only uses bytes already buffered, and reports false when there are none to use. Errors
 // are the connection's or a *ProtocolError.
 func (r *receiver) step(block bool) (bool, error) {
+	if r.refuseDue != (time.Time{}) {
+		if !block {
+			return false, nil
+		}
+		if err := r.waitRefusal(); err != nil {
+			return false, err
+		}
+	}
 	if r.inFrame {
 		if !block && r.br.Buffered() == 0 {
 			return false, nil
@@ -204,6 +217,7 @@ func (r *receiver) progress(k int) {
 // deliver appends a filled chunk to st's buffer.
 func (r *receiver) deliver(st *Stream, c *chunk) {
 	st.mu.Lock()
+	st.pending -= uint32(c.w - c.r)
 	if st.recvErr != nil || st.readClosed {
 		st.mu.Unlock()
 		putChunk(c)
@@ -222,6 +236,7 @@ func (r *receiver) deliver(st *Stream, c *chunk) {
 func (r *receiver) deliverDirect(k int) {
 	st := r.own
 	st.mu.Lock()
+	st.pending -= uint32(k)
 	if st.recvErr != nil || st.readClosed {
 		st.mu.Unlock()
 		return // dropped, as buffered data is
@@ -289,14 +304,14 @@ func (r *receiver) streamFrame(h *header) error {
 	if flags&flagSYN != 0 {
 		var err error
 		st, err = r.incoming(id)
-		if err != nil {
+		if err != nil && err != errRefusalWait {
 			return err
 		}
 		if st == nil { // refused
 			if isData {
 				r.expect(nil, length)
 			}
-			return nil
+			return err // errRefusalWait: the RST is queued before anything more is read
 		}
 		accepted = true
 	} else {
@@ -400,26 +415,44 @@ func (r *receiver) incoming(id uint32) (*Stream, error) {
 	return st, nil
 }
 
-// refuse queues an RST for id. While the refusal queue is full the receive loop waits for the
+// refuse queues an RST for id. While the refusal queue is full the receiver waits for the
 // send loop to drain it: a peer that opens streams past the limits is slowed down to the pace
 // at which it reads the refusals. If that takes longer than WriteTimeout the peer is not
 // reading, and the session ends with a *ProtocolError.
 func (r *receiver) refuse(id uint32) error {
-	s := r.s
-	if s.sched.refuse(id) {
+	if r.s.sched.refuse(id) {
 		return nil
 	}
-	t := time.NewTimer(s.cfg.WriteTimeout)
+	r.refusing, r.refuseDue = id, time.Now().Add(r.s.cfg.WriteTimeout)
+	return r.waitRefusal()
+}
+
+// errRefusalWait interrupts a direct read waiting for room for a refusal (its stream was
+// reset or closed, or got a read deadline); the next reader resumes the wait.
+var errRefusalWait = errors.New("mux: refusal wait interrupted")
+
+// waitRefusal waits for room for the pending refusal, until refuseDue.
+func (r *receiver) waitRefusal() error {
+	s := r.s
+	var kick chan struct{} // a direct reader's own stream: Reset, Close, a read deadline
+	if r.own != nil {
+		kick = r.own.readReady
+	}
+	t := time.NewTimer(time.Until(r.refuseDue))
 	defer t.Stop()
-	for !s.sched.refuse(id) {
+	for !s.sched.refuse(r.refusing) {
 		select {
 		case <-s.sched.drained:
 		case <-t.C:
 			return protocolErrorf("peer opened streams past the limits and does not read the refusals")
 		case <-s.done:
+			r.refuseDue = time.Time{}
 			return nil
+		case <-kick:
+			return errRefusalWait
 		}
 	}
+	r.refuseDue = time.Time{}
 	return nil
 }
 
@@ -444,6 +477,7 @@ func (r *receiver) data(st *Stream, n uint32) {
 	ok := st.recvErr == nil && cause == nil
 	if ok {
 		st.outstanding -= n
+		st.pending = n
 	}
 	st.mu.Unlock()
 	if !ok {

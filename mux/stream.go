@@ -37,6 +37,7 @@ type Stream struct {
 	buf         recvBuffer
 	window      uint32 // receive window in bytes: starts at 256 KiB, auto-tuned upward
 	outstanding uint32 // window credit the peer still holds
+	pending     uint32 // bytes of the frame being read that are not in buf (or Read's p) yet
 	reserved    int64  // bytes of the session's memory budget this stream holds
 	readTotal   uint64 // bytes Read so far
 	epochStart  time.Time
@@ -133,6 +134,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 			delta := st.creditLocked(n)
 			if st.buf.len() == 0 {
 				st.releaseLocked()
+			} else {
+				notify(st.readReady) // for another Read waiting on the stream
 			}
 			st.mu.Unlock()
 			if delta > 0 {
@@ -140,20 +143,21 @@ func (st *Stream) Read(p []byte) (int, error) {
 			}
 			return n, nil
 		}
+		var err error
 		switch {
 		case st.recvErr != nil:
-			err := st.recvErr
-			st.mu.Unlock()
-			return 0, err
+			err = st.recvErr
 		case st.finRecv:
-			st.mu.Unlock()
-			return 0, io.EOF
+			err = io.EOF
 		case st.readClosed:
-			st.mu.Unlock()
-			return 0, ErrStreamClosed
+			err = ErrStreamClosed
 		case isClosed(s.done):
+			err = s.Err()
+		}
+		if err != nil {
 			st.mu.Unlock()
-			return 0, s.Err()
+			notify(st.readReady) // one wake-up per event: pass it on to another waiting Read
+			return 0, err
 		}
 		st.mu.Unlock()
 		waiter := st // counted by takeDirect, or by addWaiter as nil

@@ -37,12 +37,14 @@ func (st *Stream) creditLocked(n int) uint32 {
 	if st.finRecv || st.recvErr != nil || st.readClosed {
 		return 0
 	}
-	free := int64(st.window) - int64(st.outstanding) - int64(st.buf.len())
-	if free < int64(st.window/2) {
+	// The window is what the peer may send, what it sent that is still on its way to the
+	// buffer (the rest of a frame being read), and what is buffered.
+	used := int64(st.outstanding) + int64(st.pending) + int64(st.buf.len())
+	if int64(st.window)-used < int64(st.window/2) {
 		return 0
 	}
 	st.autoTuneLocked(time.Now())
-	delta := int64(st.window) - int64(st.outstanding) - int64(st.buf.len())
+	delta := int64(st.window) - used
 	st.outstanding += uint32(delta)
 	return uint32(delta)
 }

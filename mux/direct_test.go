@@ -1,0 +1,1352 @@
+package mux
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The tests in this file attack the read token (readtoken.go): direct reads by Stream.Read,
+// parks, the receive loop's lease, and kicks (Reset, Close, SetReadDeadline, session end).
+
+// holderIs reports whether st's Read holds the session's read token (a direct read).
+func holderIs(s *Session, st *Stream) bool {
+	s.rt.mu.Lock()
+	defer s.rt.mu.Unlock()
+	return s.rt.holder == st
+}
+
+// spin busy-waits about n loop iterations.
+func spin(n int) {
+	var x atomic.Int64
+	for i := 0; i < n; i++ {
+		x.Add(1)
+	}
+}
+
+// TestDirectSetReadDeadlineRace: a deadline set while a Read is about to take a parked
+// token must still end that Read. Read checks rdeadline.when() (stream.go:160) and then takes
+// the token (takeDirect); SetReadDeadline sets the deadline and kicks only a current holder
+// (stream.go:449-450). If the setter runs wholly between the two, the Read becomes a direct
+// reader that never looks at its deadline again and blocks until data arrives. (Fails on
+// c3a9c34 and d12be39 through TestDirectSetReadDeadlineWhileTakingToken; 9654972 makes
+// readDirect look at the deadline after taking the token.)
+func TestDirectSetReadDeadlineRace(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 10*time.Second)
+	a, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Write([]byte{0})
+	sa := acceptOne(t, server)
+	if _, err := io.ReadFull(sa, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// Another stream whose SetReadDeadline contends the token's mutex without touching the
+	// token: it widens the window between Read's deadline check and takeDirect.
+	b, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	hammered := make(chan struct{})
+	go func() {
+		defer close(hammered)
+		for !isClosed(stop) {
+			b.SetReadDeadline(time.Now().Add(time.Hour))
+			runtime.Gosched()
+		}
+	}()
+	defer func() { close(stop); <-hammered }()
+
+	one := make([]byte, 1)
+	end := time.Now().Add(2500 * time.Millisecond)
+	iters, direct := 0, 0
+	for time.Now().Before(end) {
+		iters++
+		a.SetReadDeadline(time.Time{})
+		if _, err := sa.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a, one); err != nil {
+			t.Fatalf("iteration %d: read: %v", iters, err)
+		}
+		// The token is now parked (a's read just ended); the next Read takes it.
+		var started atomic.Bool
+		res := make(chan error, 1)
+		go func() {
+			started.Store(true)
+			_, err := a.Read(make([]byte, 8))
+			res <- err
+		}()
+		for !started.Load() {
+			runtime.Gosched()
+		}
+		spin(iters % 64 * 8)
+		if holderIs(client, a) {
+			direct++
+		}
+		if iters%2 == 0 {
+			a.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
+		} else {
+			a.SetReadDeadline(time.Now())
+		}
+		select {
+		case err := <-res:
+			if !errors.Is(err, ErrTimeout) {
+				t.Fatalf("iteration %d: Read after its deadline: %v, want ErrTimeout", iters, err)
+			}
+		case <-time.After(time.Second):
+			held := holderIs(client, a)
+			sa.Write([]byte{2}) // release the stuck Read
+			<-res
+			t.Fatalf("iteration %d: Read still blocked 1s after its deadline passed (direct reader holding the token: %v)", iters, held)
+		}
+	}
+	t.Logf("%d iterations, %d with the Read holding the token when the deadline was set", iters, direct)
+}
+
+// parked reports whether s's read token is parked: neither the receive loop nor a Read holds it.
+func parked(s *Session) bool {
+	s.rt.mu.Lock()
+	defer s.rt.mu.Unlock()
+	return !s.rt.loop && s.rt.holder == nil
+}
+
+// TestDirectSetReadDeadlineWhileTakingToken is the interleaving of
+// TestDirectSetReadDeadlineRace made likely: the token's mutex is busy (held here for a few
+// microseconds, as the receive loop, a Ping or another stream's kick may hold it) when a Read
+// with no deadline reaches takeDirect. SetReadDeadline, called as the mutex is freed, sets the
+// deadline and finds no holder to kick; the Read then takes the parked token and reads the
+// connection without ever looking at the deadline again.
+func TestDirectSetReadDeadlineWhileTakingToken(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 10*time.Second)
+	a, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Write([]byte{0})
+	sa := acceptOne(t, server)
+	if _, err := io.ReadFull(sa, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	one := make([]byte, 1)
+	tried := 0
+	for i := 0; i < 200 && tried < 50; i++ {
+		a.SetReadDeadline(time.Time{})
+		sa.Write([]byte{1})
+		if _, err := io.ReadFull(a, one); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		client.rt.mu.Lock()
+		if client.rt.loop || client.rt.holder != nil {
+			client.rt.mu.Unlock()
+			continue // not parked: try again
+		}
+		tried++
+		res := make(chan error, 1)
+		go func() {
+			_, err := a.Read(make([]byte, 8))
+			res <- err
+		}()
+		time.Sleep(50 * time.Microsecond) // the Read passes its deadline check, waits in takeDirect
+		client.rt.mu.Unlock()
+		a.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
+		select {
+		case err := <-res:
+			if !errors.Is(err, ErrTimeout) {
+				t.Fatalf("attempt %d: Read after its deadline: %v, want ErrTimeout", tried, err)
+			}
+		case <-time.After(time.Second):
+			held := holderIs(client, a)
+			sa.Write([]byte{2}) // release the stuck Read
+			<-res
+			t.Fatalf("attempt %d: Read blocked 1s after its 2ms deadline passed (it holds the read token: %v): "+
+				"SetReadDeadline ran between Read's deadline check and takeDirect, kicked nobody, and the "+
+				"direct read never looks at the deadline", tried, held)
+		}
+	}
+	if tried == 0 {
+		t.Skip("token never parked")
+	}
+}
+
+// rawPeerForDirect starts a server session whose client end is a raw peer that answers
+// pings (an unanswered ping counts as a wait on the peer and keeps the token from parking).
+func rawPeerForDirect(t *testing.T) (*Session, *rawPeer) {
+	t.Helper()
+	s, p := hostileServer(t, nil)
+	p.autoPong = true
+	p.start()
+	// The peer's reader writes the pongs: once the session's startup probes are answered it
+	// writes nothing more, and the test's partial frames cannot interleave with a pong.
+	waitFor(t, func() bool {
+		s.pings.mu.Lock()
+		defer s.pings.mu.Unlock()
+		return len(s.pings.out) == 0 && s.RTT() > 0
+	})
+	return s, p
+}
+
+// openRaw has the raw peer open stream id with one byte of data and returns the accepted
+// stream after reading that byte.
+func openRaw(t *testing.T, s *Session, p *rawPeer, id uint32) *Stream {
+	t.Helper()
+	p.frame(typeData, flagSYN, id, []byte{byte(id)})
+	st := acceptOne(t, s)
+	if st.ID() != id {
+		t.Fatalf("accepted %d, want %d", st.ID(), id)
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(st, b); err != nil || b[0] != byte(id) {
+		t.Fatalf("first byte of %d: %v %v", id, b, err)
+	}
+	return st
+}
+
+// waitHolder waits up to d for st's Read to hold the read token; it reports whether it did.
+func waitHolder(s *Session, st *Stream, d time.Duration) bool {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if holderIs(s, st) {
+			return true
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	return false
+}
+
+type readRes struct {
+	b   []byte
+	err error
+	at  time.Time
+}
+
+// goRead runs one Read of st with a buffer of n bytes.
+func goRead(st *Stream, n int) chan readRes {
+	c := make(chan readRes, 1)
+	go func() {
+		b := make([]byte, n)
+		k, err := st.Read(b)
+		c <- readRes{b[:k], err, time.Now()}
+	}()
+	return c
+}
+
+// primeDirect gets st's reader into a direct read: a Read waits (the receive loop holds the
+// token), the peer sends it one byte, the receive loop yields the token to it, and the next
+// Read, started at once, takes the parked token. It returns that second Read.
+func primeDirect(t *testing.T, s *Session, p *rawPeer, st *Stream) chan readRes {
+	t.Helper()
+	rc := goRead(st, 1000)
+	// Wait until the Read waits (counted) or reads. A yield to st for data it already took
+	// can leave the waiting Read uncounted (rwaits 0): after 5 ms go on regardless.
+	end := time.Now().Add(5 * time.Millisecond)
+	for time.Now().Before(end) {
+		s.rt.mu.Lock()
+		ok := st.rwaits > 0 || s.rt.holder == st
+		s.rt.mu.Unlock()
+		if ok {
+			break
+		}
+		select {
+		case r := <-rc:
+			t.Fatalf("priming read returned early: %d bytes, %v", len(r.b), r.err)
+		default:
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	for attempt := 0; ; attempt++ {
+		p.frame(typeData, 0, st.ID(), []byte{0xAB})
+		select {
+		case r := <-rc:
+			if r.err != nil || len(r.b) != 1 || r.b[0] != 0xAB {
+				t.Fatalf("priming read: %v %v", r.b, r.err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("priming read did not return")
+		}
+		rc = goRead(st, 1000)
+		// The receive loop may take the token straight back (a leftover lease-timer wake-up,
+		// or the Read starting late): then this Read waits; prime again.
+		if waitHolder(s, st, 5*time.Millisecond) || attempt == 5 {
+			return rc
+		}
+	}
+}
+
+// kickLatency is how soon a kicked Read must return.
+const kickLatency = 300 * time.Millisecond
+
+// TestDirectKickMidFrame: a Read blocked in a direct read in the middle of a frame (header
+// and half the payload sent, or half a header) is ended promptly by Reset, Close,
+// SetReadDeadline and Session.Close from another goroutine, with the right error; the rest of
+// the frame is then read in place, so a later Read (deadline cleared) gets every byte and
+// other streams' bytes stay intact.
+func TestDirectKickMidFrame(t *testing.T) {
+	kicks := []struct {
+		name string
+		kick func(s *Session, st *Stream)
+		want error
+	}{
+		{"Reset", func(s *Session, st *Stream) { st.Reset() }, ErrStreamReset},
+		{"Close", func(s *Session, st *Stream) { st.Close() }, ErrStreamClosed},
+		{"SetReadDeadline", func(s *Session, st *Stream) { st.SetReadDeadline(time.Now()) }, ErrTimeout},
+		{"SetReadDeadlineFuture", func(s *Session, st *Stream) { st.SetReadDeadline(time.Now().Add(20 * time.Millisecond)) }, ErrTimeout},
+		{"SessionClose", func(s *Session, st *Stream) { go s.Close() }, ErrSessionClosed},
+	}
+	for _, k := range kicks {
+		for _, midHeader := range []bool{false, true} {
+			name := k.name + "/midPayload"
+			if midHeader {
+				name = k.name + "/midHeader"
+			}
+			t.Run(name, func(t *testing.T) {
+				s, p := rawPeerForDirect(t)
+				other := openRaw(t, s, p, 1)
+				id := uint32(3)
+				rounds := 8
+				if k.name == "SessionClose" {
+					rounds = 1
+				}
+				held := 0
+				for round := 0; round < rounds; round++ {
+					st := openRaw(t, s, p, id)
+					payload := randomBytes(100, uint64(round))
+					hdr := rawHeader(0, uint8(typeData), 0, id, uint32(len(payload)))
+					var rest []byte
+					var first []byte
+					rc := primeDirect(t, s, p, st)
+					if midHeader {
+						p.send(hdr[:7])
+						rest = append(append([]byte{}, hdr[7:]...), payload...)
+					} else {
+						rest = payload[50:]
+					}
+					if !midHeader {
+						p.send(hdr, payload[:50])
+						// A direct read returns the half at once; the receive loop keeps a
+						// frame's bytes until the frame (or a chunk) is complete.
+						select {
+						case r := <-rc:
+							if r.err != nil || !bytes.Equal(r.b, payload[:len(r.b)]) {
+								t.Fatalf("round %d: first half: %d bytes, %v", round, len(r.b), r.err)
+							}
+							first = r.b
+							rc = goRead(st, 1000)
+						case <-time.After(20 * time.Millisecond):
+						}
+					}
+					if waitHolder(s, st, 20*time.Millisecond) {
+						held++
+					} else if testing.Verbose() {
+						s.rt.mu.Lock()
+						t.Logf("round %d: not holding: loop %v holder %v waiters %d rwaits %d parks %d", round, s.rt.loop, s.rt.holder != nil, s.rt.waiters, st.rwaits, s.rt.parks)
+						s.rt.mu.Unlock()
+					}
+					t0 := time.Now()
+					k.kick(s, st)
+					var r readRes
+					select {
+					case r = <-rc:
+					case <-time.After(2 * time.Second):
+						p.send(rest) // let it go
+						t.Fatalf("round %d: Read not ended 2s after %s (holder: %v)", round, k.name, holderIs(s, st))
+					}
+					if d := r.at.Sub(t0); d > kickLatency+20*time.Millisecond {
+						t.Errorf("round %d: Read ended %v after %s", round, d, k.name)
+					}
+					if !errors.Is(r.err, k.want) || len(r.b) != 0 {
+						t.Fatalf("round %d: Read after %s: %d bytes, %v; want %v", round, k.name, len(r.b), r.err, k.want)
+					}
+					if k.name == "SessionClose" {
+						return
+					}
+					// The rest of the frame follows, then data for the other stream.
+					p.send(rest)
+					msg := randomBytes(777, uint64(round)+1000)
+					p.frame(typeData, 0, 1, msg)
+					if k.want == ErrTimeout {
+						st.SetReadDeadline(time.Time{})
+						want := payload[len(first):]
+						got := make([]byte, len(want))
+						st.SetReadDeadline(time.Now().Add(3 * time.Second))
+						if _, err := io.ReadFull(st, got); err != nil || !bytes.Equal(got, want) {
+							t.Fatalf("round %d: after the timeout, read %v; data intact %v", round, err, bytes.Equal(got, want))
+						}
+						st.SetReadDeadline(time.Time{})
+					}
+					got := make([]byte, len(msg))
+					other.SetReadDeadline(time.Now().Add(3 * time.Second))
+					if _, err := io.ReadFull(other, got); err != nil || !bytes.Equal(got, msg) {
+						t.Fatalf("round %d: other stream read %v, intact %v", round, err, bytes.Equal(got, msg))
+					}
+					other.SetReadDeadline(time.Time{})
+					st.Reset()
+					id += 2
+				}
+				if err := s.Err(); err != nil {
+					t.Fatalf("session ended: %v", err)
+				}
+				t.Logf("%d of %d Reads held the token when kicked", held, rounds)
+			})
+		}
+	}
+}
+
+// readAllRandom reads st to EOF with a random buffer size (1 byte to 1 MiB) for every Read.
+func readAllRandom(st *Stream, rng *rand.Rand, bufs [][]byte) ([]byte, error) {
+	var out []byte
+	for {
+		b := bufs[rng.IntN(len(bufs))]
+		b = b[:1+rng.IntN(len(b))]
+		n, err := st.Read(b)
+		out = append(out, b[:n]...)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+}
+
+// randomBufs are read buffers of assorted sizes up to 1 MiB.
+func randomBufs() [][]byte {
+	return [][]byte{make([]byte, 1), make([]byte, 7), make([]byte, 100), make([]byte, 4096),
+		make([]byte, 40000), make([]byte, 70000), make([]byte, 1<<20)}
+}
+
+// TestDirectManyStreamsIntegrity: many streams echoed at once, in both directions of
+// opening, with random payload and write sizes and random Read buffer sizes (1 byte to
+// 1 MiB), so direct reads, buffered data and the receive loop all interleave; every byte
+// must come back in order.
+func TestDirectManyStreamsIntegrity(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) {
+		client, server := sessionPair(t, nil, nil)
+		manyStreamsIntegrity(t, client, server)
+	})
+	t.Run("pipe", func(t *testing.T) { // synchronous, unbuffered: writes wait for the reader
+		c, s := net.Pipe()
+		client, server := startPair(t, c, s, nil, nil)
+		manyStreamsIntegrity(t, client, server)
+	})
+}
+
+func manyStreamsIntegrity(t *testing.T, client, server *Session) {
+	ctx := testCtx(t, 20*time.Second)
+	go serveEcho(ctx, server)
+	go serveEcho(ctx, client)
+	const streams = 12
+	errc := make(chan error, streams)
+	for i := range streams {
+		go func() {
+			opener := client
+			if i%3 == 2 {
+				opener = server
+			}
+			rng := rand.New(rand.NewPCG(uint64(i), 42))
+			size := rng.IntN(600 << 10)
+			if i%4 == 0 {
+				size = rng.IntN(64)
+			}
+			data := randomBytes(size, uint64(i)+77)
+			st, err := opener.Open(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			st.SetWriteDeadline(time.Now().Add(15 * time.Second))
+			werr := make(chan error, 1)
+			go func() {
+				wr := rand.New(rand.NewPCG(uint64(i), 43))
+				rest := data
+				for len(rest) > 0 {
+					n := min(len(rest), 1+wr.IntN(200<<10))
+					if _, err := st.Write(rest[:n]); err != nil {
+						werr <- err
+						return
+					}
+					rest = rest[n:]
+				}
+				werr <- st.CloseWrite()
+			}()
+			got, err := readAllRandom(st, rng, randomBufs())
+			if err == nil {
+				err = <-werr
+			}
+			if err == nil && sha(got) != sha(data) {
+				err = fmt.Errorf("stream %d: echo of %d bytes differs (got %d)", i, len(data), len(got))
+			}
+			st.Close()
+			errc <- err
+		}()
+	}
+	for range streams {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("streams did not finish")
+		}
+	}
+}
+
+// TestDirectSplitFrames: a raw peer interleaves frames of several streams and writes them
+// in odd pieces (byte by byte around headers, random cuts elsewhere, with small pauses), so
+// direct readers and the receive loop keep stopping mid-header and mid-payload and resuming
+// each other's frames; every stream must get its bytes intact, FIN at the end.
+func TestDirectSplitFrames(t *testing.T) {
+	s, p := rawPeerForDirect(t)
+	const streams = 6
+	rng := rand.New(rand.NewPCG(1, 2))
+	datas := make([][]byte, streams)
+	var wire []byte
+	offs := make([]int, streams)
+	for i := range streams {
+		datas[i] = randomBytes(1+rng.IntN(120<<10), uint64(i)+5) // under half the window: no credit, so no tuning ping whose pong could land mid-frame
+		id := uint32(2*i + 1)
+		wire = append(wire, rawHeader(0, uint8(typeWindowUpdate), flagSYN, id, 0)...)
+	}
+	for {
+		live := 0
+		for i := range streams {
+			if offs[i] < len(datas[i]) {
+				live++
+				n := min(len(datas[i])-offs[i], 1+rng.IntN(9000))
+				flags := uint16(0)
+				if offs[i]+n == len(datas[i]) {
+					flags = flagFIN
+				}
+				wire = append(wire, rawHeader(0, uint8(typeData), flags, uint32(2*i+1), uint32(n))...)
+				wire = append(wire, datas[i][offs[i]:offs[i]+n]...)
+				offs[i] += n
+			}
+		}
+		if live == 0 {
+			break
+		}
+	}
+	results := make(chan error, streams)
+	go func() {
+		for i := range streams {
+			st, err := s.AcceptStream(testCtx(t, 5*time.Second))
+			if err != nil {
+				results <- err
+				return
+			}
+			go func() {
+				rr := rand.New(rand.NewPCG(uint64(i), 9))
+				got, err := readAllRandom(st, rr, randomBufs())
+				idx := int(st.ID()-1) / 2
+				if err == nil && !bytes.Equal(got, datas[idx]) {
+					err = fmt.Errorf("stream %d: %d bytes, want %d, intact prefix %v", st.ID(), len(got), len(datas[idx]), bytes.HasPrefix(datas[idx], got))
+				}
+				results <- err
+			}()
+		}
+	}()
+	// Write the wire in odd pieces.
+	for off := 0; off < len(wire); {
+		var n int
+		switch rng.IntN(4) {
+		case 0:
+			n = 1
+		case 1:
+			n = 1 + rng.IntN(13)
+		case 2:
+			n = 1 + rng.IntN(3000)
+		default:
+			n = 1 + rng.IntN(40000)
+		}
+		n = min(n, len(wire)-off)
+		p.send(wire[off : off+n])
+		off += n
+		if rng.IntN(50) == 0 {
+			time.Sleep(time.Duration(rng.IntN(700)) * time.Microsecond)
+		}
+	}
+	for range streams {
+		select {
+		case err := <-results:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("streams did not finish")
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirectConcurrentReads: several goroutines Read the same stream at once with random
+// buffer sizes while other streams carry data; together they must get every byte exactly
+// once (compared as a byte histogram and count), and all must end with EOF.
+func TestDirectConcurrentReads(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 10*time.Second)
+	go serveEcho(ctx, server)
+	for round := range 4 {
+		data := randomBytes(300<<10+round*1000, uint64(round))
+		st, err := client.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			rest := data
+			for len(rest) > 0 {
+				n := min(len(rest), 1+len(rest)%30000)
+				st.Write(rest[:n])
+				rest = rest[n:]
+			}
+			st.CloseWrite()
+		}()
+		// A second stream echoing alongside, checked in full.
+		side, err := client.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sideData := randomBytes(50<<10, uint64(round)+100)
+		sideErr := make(chan error, 1)
+		go func() { sideErr <- echoCheck(side, side.CloseWrite, sideData) }()
+
+		const readers = 4
+		var hist [readers][256]int
+		errc := make(chan error, readers)
+		var eof atomic.Bool
+		for r := range readers {
+			go func() {
+				rng := rand.New(rand.NewPCG(uint64(r), uint64(round)))
+				bufs := randomBufs()
+				for {
+					b := bufs[rng.IntN(len(bufs))]
+					b = b[:1+rng.IntN(len(b))]
+					n, err := st.Read(b)
+					for _, c := range b[:n] {
+						hist[r][c]++
+					}
+					if err != nil {
+						if err == io.EOF {
+							err = nil
+							if !eof.Swap(true) {
+								// The FIN wakes one waiting Read only
+								// (TestDirectConcurrentReadsFIN): release the others.
+								st.SetReadDeadline(time.Now())
+							}
+						} else if eof.Load() && errors.Is(err, ErrTimeout) {
+							err = nil
+						}
+						errc <- err
+						return
+					}
+				}
+			}()
+		}
+		for range readers {
+			select {
+			case err := <-errc:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatalf("round %d: concurrent readers did not all end", round)
+			}
+		}
+		var want, got [256]int
+		for _, c := range data {
+			want[c]++
+		}
+		for r := range readers {
+			for c := range 256 {
+				got[c] += hist[r][c]
+			}
+		}
+		if got != want {
+			t.Fatalf("round %d: bytes read by the concurrent readers differ from the bytes sent", round)
+		}
+		if err := <-sideErr; err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+}
+
+// TestDirectConcurrentReadsFIN: three Reads of one stream wait, nothing buffered; the peer
+// half-closes. All three must return io.EOF. The FIN is signalled by one notify of the
+// stream's readReady channel (capacity 1, recv.go finish); the Read it wakes returns EOF
+// without passing the signal on (stream.go Read, case st.finRecv), and a direct reader that
+// reads the FIN itself returns EOF the same way, so the other Reads wait forever. (The same
+// single wake-up loses buffered data to a waiting Read when another Read takes only part of
+// it.) Not new with direct reads: the code before c3a9c34 does the same.
+func TestDirectConcurrentReadsFIN(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 10*time.Second)
+	st, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte{1})
+	sst := acceptOne(t, server)
+	io.ReadFull(sst, make([]byte, 1))
+	sst.Write([]byte{2})
+	io.ReadFull(st, make([]byte, 1))
+	const readers = 3
+	rcs := make([]chan readRes, readers)
+	for i := range rcs {
+		rcs[i] = goRead(st, 100)
+	}
+	time.Sleep(20 * time.Millisecond) // all three wait
+	sst.CloseWrite()
+	stuck := 0
+	for i, rc := range rcs {
+		select {
+		case r := <-rc:
+			if r.err != io.EOF {
+				t.Errorf("Read %d: %d bytes, %v; want EOF", i, len(r.b), r.err)
+			}
+		case <-time.After(time.Second):
+			stuck++
+		}
+	}
+	if stuck > 0 {
+		st.Reset() // ends the stuck Reads
+		for _, rc := range rcs {
+			select {
+			case <-rc:
+			default:
+			}
+		}
+		t.Errorf("%d of %d concurrent Reads still blocked 1s after the peer's FIN: one readReady notification wakes one Read", stuck, readers)
+	}
+}
+
+// TestDirectIdleReaderOthersLive: a stream's Read reads directly once and then its
+// goroutine goes away (the token is left parked). Everything else must keep working within
+// a few milliseconds: Accept of a new stream, Ping, another stream's Read, a Write waiting
+// for window, Open, and keepalive. Each check is repeated and its worst latency bounded.
+func TestDirectIdleReaderOthersLive(t *testing.T) {
+	ccfg := testConfig()
+	ccfg.KeepAliveInterval = 30 * time.Millisecond
+	ccfg.KeepAliveTimeout = 60 * time.Millisecond
+	client, server := sessionPair(t, ccfg, nil)
+	ctx := testCtx(t, 10*time.Second)
+	a, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Write([]byte{0})
+	sa := acceptOne(t, server)
+	io.ReadFull(sa, make([]byte, 1))
+	one := make([]byte, 1)
+	// bound is generous for the race detector on two CPUs; the lease is 1 ms.
+	const bound = 150 * time.Millisecond
+	var worst [5]time.Duration
+	note := func(i int, d time.Duration) {
+		if d > worst[i] {
+			worst[i] = d
+		}
+	}
+	for round := range 20 {
+		// a reads once, directly if it can, then nobody reads a again.
+		sa.Write([]byte{1})
+		if _, err := io.ReadFull(a, one); err != nil {
+			t.Fatal(err)
+		}
+		switch round % 5 {
+		case 0: // the server opens a stream: the client's Accept must see it.
+			t0 := time.Now()
+			sst, err := server.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sst.Write([]byte("hi"))
+			cst, err := client.AcceptStream(testCtx(t, 2*time.Second))
+			if err != nil {
+				t.Fatalf("round %d: Accept: %v", round, err)
+			}
+			note(0, time.Since(t0))
+			cst.Close()
+			sst.Close()
+		case 1: // Ping
+			t0 := time.Now()
+			if _, err := client.Ping(testCtx(t, 2*time.Second)); err != nil {
+				t.Fatalf("round %d: Ping: %v", round, err)
+			}
+			note(1, time.Since(t0))
+		case 2: // another stream's Read, no deadline
+			b, err := client.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Write([]byte{9})
+			sb := acceptOne(t, server)
+			io.ReadFull(sb, one)
+			t0 := time.Now()
+			sb.Write([]byte{3})
+			rc := goRead(b, 10)
+			select {
+			case r := <-rc:
+				if r.err != nil || len(r.b) != 1 {
+					t.Fatalf("round %d: other Read: %v", round, r.err)
+				}
+			case <-time.After(2 * time.Second):
+				b.Reset()
+				t.Fatalf("round %d: another stream's Read got nothing within 2s", round)
+			}
+			note(2, time.Since(t0))
+			b.Close()
+			sb.Close()
+		case 3: // a Write larger than the window: the peer's credit must be read
+			b, err := client.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			big := randomBytes(600<<10, uint64(round))
+			b.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			go func() {
+				sb, err := server.AcceptStream(ctx)
+				if err == nil {
+					io.Copy(io.Discard, sb)
+					sb.Close()
+				}
+			}()
+			t0 := time.Now()
+			if _, err := b.Write(big); err != nil {
+				t.Fatalf("round %d: Write waiting for window: %v", round, err)
+			}
+			note(3, time.Since(t0))
+			b.Close()
+		case 4: // keepalive: stay idle past several keepalive intervals
+			time.Sleep(150 * time.Millisecond)
+			if err := client.Err(); err != nil {
+				t.Fatalf("round %d: session ended while idle with the token parked: %v", round, err)
+			}
+			t0 := time.Now()
+			if _, err := client.Ping(testCtx(t, 2*time.Second)); err != nil {
+				t.Fatalf("round %d: Ping after idling: %v", round, err)
+			}
+			note(4, time.Since(t0))
+		}
+	}
+	t.Logf("worst latencies: accept %v ping %v other-read %v write %v ping-after-idle %v", worst[0], worst[1], worst[2], worst[3], worst[4])
+	for i, what := range []string{"Accept", "Ping", "another stream's Read", "Write waiting for window", "Ping after idle"} {
+		lim := bound
+		if i == 3 {
+			lim = 2 * time.Second // 600 KiB through a 256 KiB window
+		}
+		if worst[i] > lim {
+			t.Errorf("%s took %v with a parked token left by an idle reader", what, worst[i])
+		}
+	}
+}
+
+// readAllKicked reads st to EOF like readAllRandom, but a deadline may be set on st at any
+// time by someone else: on ErrTimeout the deadline is cleared and reading goes on.
+func readAllKicked(st net.Conn, rng *rand.Rand, bufs [][]byte, timeouts *atomic.Int64) ([]byte, error) {
+	var out []byte
+	for {
+		b := bufs[rng.IntN(len(bufs))]
+		b = b[:1+rng.IntN(len(b))]
+		n, err := st.Read(b)
+		out = append(out, b[:n]...)
+		switch {
+		case err == io.EOF:
+			return out, nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			timeouts.Add(1)
+			st.SetReadDeadline(time.Time{})
+		case err != nil:
+			return out, err
+		}
+	}
+}
+
+// TestDirectKickStorm: while many streams are echoed, other goroutines keep setting short
+// read deadlines on their readers (kicking direct reads at random points of the frames) and
+// reset some extra streams in the middle of their Reads. Readers that time out clear the
+// deadline and read on: every echoed byte must still arrive in order; reset readers must end
+// promptly with ErrStreamReset.
+func TestDirectKickStorm(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 20*time.Second)
+	go serveEcho(ctx, server)
+	const streams = 8
+	var timeouts atomic.Int64
+	stop := make(chan struct{})
+	errc := make(chan error, 2*streams)
+	for i := range streams {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			data := randomBytes(rng.IntN(3<<20), uint64(i)+9)
+			st, err := client.Open(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			kstop, kdone := make(chan struct{}), make(chan struct{})
+			go func() { // the kicker
+				defer close(kdone)
+				kr := rand.New(rand.NewPCG(uint64(i), 8))
+				for !isClosed(kstop) && !isClosed(stop) {
+					time.Sleep(time.Duration(kr.IntN(500)) * time.Microsecond)
+					st.SetReadDeadline(time.Now().Add(time.Duration(kr.IntN(300)) * time.Microsecond))
+				}
+			}()
+			go func() {
+				rest := data
+				for len(rest) > 0 {
+					n := min(len(rest), 1+rng.IntN(50<<10))
+					if _, err := st.Write(rest[:n]); err != nil {
+						return
+					}
+					rest = rest[n:]
+				}
+				st.CloseWrite()
+			}()
+			got, err := readAllKicked(st, rand.New(rand.NewPCG(uint64(i), 10)), randomBufs(), &timeouts)
+			close(kstop)
+			<-kdone
+			if err == nil && !bytes.Equal(got, data) {
+				err = fmt.Errorf("stream %d: %d bytes back of %d, intact prefix %v", st.ID(), len(got), len(data), bytes.HasPrefix(data, got))
+			}
+			st.Close()
+			errc <- err
+		}()
+		// A victim: reset while its Read blocks, at a random moment.
+		go func() {
+			st, err := client.Open(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			st.Write([]byte("x"))
+			rc := goRead(st, 1+i*1000)
+			first := <-rc // the echo
+			if first.err != nil {
+				errc <- first.err
+				return
+			}
+			rc = goRead(st, 1+i*1000)
+			time.Sleep(time.Duration(i*300) * time.Microsecond)
+			t0 := time.Now()
+			st.Reset()
+			select {
+			case r := <-rc:
+				if !errors.Is(r.err, ErrStreamReset) {
+					errc <- fmt.Errorf("victim %d: Read after Reset: %v", st.ID(), r.err)
+					return
+				}
+				if d := r.at.Sub(t0); d > kickLatency {
+					errc <- fmt.Errorf("victim %d: Read ended %v after Reset", st.ID(), d)
+					return
+				}
+				errc <- nil
+			case <-time.After(2 * time.Second):
+				errc <- fmt.Errorf("victim %d: Read not ended 2s after Reset", st.ID())
+			}
+		}()
+	}
+	defer close(stop)
+	for range 2 * streams {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("streams did not finish")
+		}
+	}
+	t.Logf("%d Reads timed out and were retried", timeouts.Load())
+}
+
+// TestDirectInterop: against hashicorp/yamux, in both topologies, our streams are echoed by
+// their side while our readers use random buffer sizes and get kicked by short read
+// deadlines, and their streams are echoed by ours (our io.Copy reads directly); every byte
+// must come back intact.
+func TestDirectInterop(t *testing.T) {
+	for _, top := range topologies {
+		t.Run(top.name, func(t *testing.T) {
+			p := newInteropPair(t, top.ourClient, nil, nil)
+			ctx := testCtx(t, 20*time.Second)
+			go hcEcho(p.theirs)
+			go muxEcho(ctx, p.ours)
+			const streams = 6
+			var timeouts atomic.Int64
+			errc := make(chan error, 2*streams)
+			for i := range streams {
+				go func() { // ours opens, theirs echoes
+					rng := rand.New(rand.NewPCG(uint64(i), 11))
+					data := randomBytes(rng.IntN(1<<20), uint64(i)+21)
+					st, err := p.ours.Open(ctx)
+					if err != nil {
+						errc <- err
+						return
+					}
+					kstop, kdone := make(chan struct{}), make(chan struct{})
+					go func() {
+						defer close(kdone)
+						kr := rand.New(rand.NewPCG(uint64(i), 12))
+						for !isClosed(kstop) {
+							time.Sleep(time.Duration(kr.IntN(1000)) * time.Microsecond)
+							if i%2 == 0 {
+								st.SetReadDeadline(time.Now().Add(time.Duration(kr.IntN(200)) * time.Microsecond))
+							}
+						}
+					}()
+					go func() {
+						rest := data
+						for len(rest) > 0 {
+							n := min(len(rest), 1+rng.IntN(100<<10))
+							if _, err := st.Write(rest[:n]); err != nil {
+								return
+							}
+							rest = rest[n:]
+						}
+						st.CloseWrite()
+					}()
+					got, err := readAllKicked(st, rand.New(rand.NewPCG(uint64(i), 13)), randomBufs(), &timeouts)
+					close(kstop)
+					<-kdone
+					if err == nil && !bytes.Equal(got, data) {
+						err = fmt.Errorf("our stream %d: %d bytes back of %d", st.ID(), len(got), len(data))
+					}
+					st.Close()
+					errc <- err
+				}()
+				go func() { // theirs opens, ours echoes
+					data := randomBytes(1+i*97_000, uint64(i)+31)
+					hst, err := p.theirs.OpenStream()
+					if err != nil {
+						errc <- err
+						return
+					}
+					err = echoCheck(hst, hst.Close, data) // their Close is a half-close (FIN)
+					hst.Close()
+					errc <- err
+				}()
+			}
+			for range 2 * streams {
+				select {
+				case err := <-errc:
+					if err != nil {
+						t.Fatal(err)
+					}
+				case <-ctx.Done():
+					t.Fatal("streams did not finish")
+				}
+			}
+			if err := p.ours.Err(); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d Reads timed out and were retried", timeouts.Load())
+		})
+	}
+}
+
+// TestDirectKickDuringRefusalBackpressure: a direct reader handles every frame it reads as
+// the receive loop would, including a SYN past the accept backlog while the refusal queue is
+// full: refuse (recv.go, receiver.refuse) then waits for the send loop, up to WriteTimeout,
+// watching only sched.drained, its timer and s.done. A kick (Reset, SetReadDeadline) sets a
+// read deadline on the connection, which that wait does not see, so the Read of the reset
+// stream stays blocked until WriteTimeout ends the session. Before direct reads that Read
+// waited on its readReady channel and Reset ended it at once.
+func TestDirectKickDuringRefusalBackpressure(t *testing.T) {
+	for _, kick := range []string{"Reset", "SetReadDeadline"} {
+		t.Run(kick, func(t *testing.T) {
+			cfg := hostileConfig()
+			cfg.AcceptBacklog = 2
+			cfg.WriteTimeout = 2 * time.Second
+			s, p := hostileSession(t, cfg, false, smallBuffers)
+			// A reader that answers the session's pings, and stops reading on request.
+			stopRead := make(chan struct{})
+			readDone := make(chan struct{})
+			wmu := make(chan struct{}, 1) // one writer at a time on the raw connection
+			go func() {
+				defer close(readDone)
+				var hdr [12]byte
+				for {
+					if isClosed(stopRead) {
+						<-s.Done()
+						return
+					}
+					p.conn.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+					if _, err := io.ReadFull(p.conn, hdr[:]); err != nil {
+						if errors.Is(err, os.ErrDeadlineExceeded) {
+							continue // a partial header is not possible here: frames are small and whole
+						}
+						return
+					}
+					typ, flags := frameType(hdr[1]), uint16(hdr[2])<<8|uint16(hdr[3])
+					length := uint32(hdr[8])<<24 | uint32(hdr[9])<<16 | uint32(hdr[10])<<8 | uint32(hdr[11])
+					p.conn.SetReadDeadline(time.Time{})
+					if typ == typeData && length > 0 {
+						io.CopyN(io.Discard, p.conn, int64(length))
+					}
+					if typ == typePing && flags&flagSYN != 0 {
+						wmu <- struct{}{}
+						p.conn.Write(rawHeader(0, uint8(typePing), flagACK, 0, length))
+						<-wmu
+					}
+				}
+			}()
+			defer func() {
+				if !isClosed(stopRead) {
+					close(stopRead)
+				}
+				p.conn.Close()
+				<-readDone
+			}()
+			waitFor(t, func() bool {
+				s.pings.mu.Lock()
+				defer s.pings.mu.Unlock()
+				return len(s.pings.out) == 0 && s.RTT() > 0
+			})
+			send := func(b []byte) error {
+				wmu <- struct{}{}
+				defer func() { <-wmu }()
+				return p.trySend(b)
+			}
+			send(rawHeader(0, uint8(typeData), flagSYN, 1, 1))
+			send([]byte{1})
+			st := acceptOne(t, s)
+			io.ReadFull(st, make([]byte, 1))
+			// Get st's Read into a direct read.
+			var rc chan readRes
+			for attempt := 0; ; attempt++ {
+				rc = goRead(st, 100)
+				time.Sleep(time.Millisecond)
+				send(append(rawHeader(0, uint8(typeData), 0, 1, 1), 2))
+				if r := <-rc; r.err != nil {
+					t.Fatal(r.err)
+				}
+				rc = goRead(st, 100)
+				if waitHolder(s, st, 5*time.Millisecond) {
+					break
+				}
+				if attempt == 20 {
+					st.Reset()
+					<-rc
+					t.Skip("could not get a direct read")
+				}
+				send(append(rawHeader(0, uint8(typeData), 0, 1, 1), 3))
+				<-rc
+			}
+			// Stop reading, and flood SYNs past the backlog: the holder ends up in refuse.
+			close(stopRead)
+			flooded := make(chan struct{})
+			go func() {
+				defer close(flooded)
+				var buf []byte
+				for i := 1; i < 400000; i++ { // more than the session can refuse before WriteTimeout
+					buf = append(buf, rawHeader(0, uint8(typeWindowUpdate), flagSYN, uint32(2*i+1), 0)...)
+					if len(buf) >= 16<<10 {
+						if send(buf) != nil {
+							return
+						}
+						buf = buf[:0]
+					}
+				}
+			}()
+			waitFor(t, func() bool {
+				s.sched.mu.Lock()
+				defer s.sched.mu.Unlock()
+				return len(s.sched.refused) >= refuseBacklog || isClosed(s.done)
+			})
+			// Wait until st's direct Read is blocked in receiver.refuse.
+			inRefuse := func() bool {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				for _, g := range bytes.Split(buf, []byte("\n\n")) {
+					if bytes.Contains(g, []byte("(*receiver).refuse")) && bytes.Contains(g, []byte("(*Stream).readDirect")) {
+						return true
+					}
+				}
+				return false
+			}
+			stuck := func() bool { // in refuse, with no frame handled for 100 ms: the send loop is stuck too
+				if !inRefuse() {
+					return false
+				}
+				n := s.Stats().FramesReceived
+				time.Sleep(100 * time.Millisecond)
+				return n == s.Stats().FramesReceived && inRefuse()
+			}
+			for end := time.Now().Add(time.Second); !stuck(); time.Sleep(2 * time.Millisecond) {
+				if time.Now().After(end) || isClosed(s.done) {
+					st.Reset()
+					p.conn.Close()
+					<-flooded
+					t.Skip("the direct reader never waited in refuse")
+				}
+			}
+			held := holderIs(s, st)
+			t0 := time.Now()
+			want := ErrStreamReset
+			if kick == "Reset" {
+				st.Reset()
+			} else {
+				st.SetReadDeadline(time.Now())
+				want = ErrTimeout
+			}
+			r := <-rc
+			d := r.at.Sub(t0)
+			p.conn.Close()
+			<-flooded
+			t.Logf("holder when kicked: %v; Read ended after %v with %v", held, d, r.err)
+			if d > kickLatency || !errors.Is(r.err, want) {
+				t.Errorf("Read blocked in a direct read ended %v after %s, with %v (want at once, %v): "+
+					"the direct reader was waiting in receiver.refuse for the send loop, which no kick interrupts",
+					d, kick, r.err, want)
+			}
+		})
+	}
+}
+
+// TestDirectSessionEndDuringDirectRead: the session ends while a Read holds the token in a
+// direct read: a local Close, the peer hanging up, a protocol violation read by the direct
+// reader itself (in the middle of its wait), a GoAway with an error code. The Read must
+// return promptly with an error matching ErrSessionClosed, and the session's goroutines must
+// finish (Wait) within a second.
+func TestDirectSessionEndDuringDirectRead(t *testing.T) {
+	ends := []struct {
+		name string
+		end  func(s *Session, p *rawPeer)
+	}{
+		{"LocalClose", func(s *Session, p *rawPeer) { go s.Close() }},
+		{"PeerHangUp", func(s *Session, p *rawPeer) { p.conn.Close() }},
+		{"PeerHalfClose", func(s *Session, p *rawPeer) { p.conn.(*net.TCPConn).CloseWrite() }},
+		{"BadVersion", func(s *Session, p *rawPeer) { p.send(rawHeader(9, uint8(typeData), 0, 1, 0)) }},
+		{"BadVersionSplit", func(s *Session, p *rawPeer) {
+			h := rawHeader(9, uint8(typePing), flagSYN, 0, 0)
+			p.send(h[:5])
+			time.Sleep(2 * time.Millisecond)
+			p.send(h[5:])
+		}},
+		{"GoAwayError", func(s *Session, p *rawPeer) { p.send(rawHeader(0, uint8(typeGoAway), 0, 0, GoAwayInternalError)) }},
+	}
+	for _, e := range ends {
+		t.Run(e.name, func(t *testing.T) {
+			s, p := rawPeerForDirect(t)
+			st := openRaw(t, s, p, 1)
+			rc := primeDirect(t, s, p, st)
+			held := holderIs(s, st)
+			t0 := time.Now()
+			e.end(s, p)
+			select {
+			case r := <-rc:
+				if !errors.Is(r.err, ErrSessionClosed) {
+					t.Fatalf("Read: %d bytes, %v; want the session's error", len(r.b), r.err)
+				}
+				if d := r.at.Sub(t0); d > kickLatency {
+					t.Errorf("Read ended %v after the session's end (holder %v)", d, held)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatalf("Read still blocked 2s after the session's end (holder %v, session err %v)", held, s.Err())
+			}
+			if e.name != "LocalClose" {
+				s.Close()
+			}
+			p.conn.Close()
+			waited := make(chan struct{})
+			go func() { s.Wait(); close(waited) }()
+			select {
+			case <-waited:
+			case <-time.After(time.Second):
+				t.Fatal("session goroutines still running 1s after the end")
+			}
+		})
+	}
+}
+
+// TestDirectCreditOnlyForReceivedBytes: window credit must not be granted for bytes of a
+// frame that have not arrived yet. The peer sends one 200 KiB frame; the stream's Read takes
+// 1 byte of it. The receiver already deducted the whole frame from outstanding (recv.go
+// data), but the rest of the frame is not yet in st.buf when the Read computes its credit
+// (window.go creditLocked: free = window - outstanding - buf.len): a direct read credits as
+// soon as the first bytes land in p (recv.go deliverDirect), and the receive loop now
+// delivers a large frame chunk by chunk, so a Read between chunks does the same. The peer
+// is then granted ~200 KiB it may legitimately send while the rest of the first frame is
+// still to be buffered: a reader that stops reading ends up holding far more than its window
+// (and MaxSessionMemory reserved for it). Before c3a9c34 a frame was delivered whole.
+func TestDirectCreditOnlyForReceivedBytes(t *testing.T) {
+	for _, oneByte := range []bool{true, false} {
+		name := "direct1byte"
+		if !oneByte {
+			name = "chunked64k"
+		}
+		t.Run(name, func(t *testing.T) {
+			s, p := rawPeerForDirect(t)
+			st := openRaw(t, s, p, 1) // outstanding: window - 1, nothing to credit yet
+			const frame = 200 << 10
+			payload := randomBytes(frame, 3)
+			var rc chan readRes
+			// Whole frames only: the raw peer's reader answers the session's pings (window
+			// auto-tuning sends one) on the same connection.
+			if oneByte {
+				rc = primeDirect(t, s, p, st) // a 1000-byte Read holding the token
+			} else {
+				rc = goRead(st, 64<<10) // the receive loop delivers 64 KiB chunks
+			}
+			p.send(rawHeader(0, uint8(typeData), 0, 1, frame), payload)
+			r := <-rc
+			if r.err != nil || len(r.b) == 0 {
+				t.Fatalf("read: %v", r.err)
+			}
+			// Credit the session granted for the stream.
+			var granted uint32
+			deadline := time.After(300 * time.Millisecond)
+		collect:
+			for {
+				select {
+				case f := <-p.frames:
+					if f.typ == typeWindowUpdate && f.id == 1 {
+						granted += f.length
+					}
+				case <-deadline:
+					break collect
+				}
+			}
+			// The peer sends all the credit it holds; nobody reads.
+			sent := int(s.Stats().BytesReceived) // data bytes so far, all on stream 1
+			credit := initialWindow - sent + int(granted)
+			if err := s.Err(); err != nil {
+				t.Fatalf("session ended: %v (granted %d)", err, granted)
+			}
+			if credit > 0 {
+				big := randomBytes(credit, 4)
+				for off := 0; off < len(big); off += 60 << 10 {
+					end := min(len(big), off+60<<10)
+					p.send(rawHeader(0, uint8(typeData), 0, 1, uint32(end-off)), big[off:end])
+				}
+			}
+			waitFor(t, func() bool { return s.Stats().BytesReceived >= uint64(sent+max(credit, 0)) })
+			time.Sleep(10 * time.Millisecond)
+			st.mu.Lock()
+			buffered, window, recvErr := st.buf.len(), st.window, st.recvErr
+			st.mu.Unlock()
+			t.Logf("granted %d bytes of credit during the frame; buffered %d, window %d, stream error %v", granted, buffered, window, recvErr)
+			if recvErr != nil {
+				t.Fatalf("stream reset: %v", recvErr)
+			}
+			if buffered > int(window) {
+				t.Errorf("stream holds %d unread bytes, more than its %d-byte window: credit was granted for "+
+					"bytes of a frame still in flight", buffered, window)
+			}
+		})
+	}
+}
