@@ -2,6 +2,7 @@ package mux
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -32,16 +33,10 @@ func spin(n int) {
 	}
 }
 
-// TestDirectSetReadDeadlineRace: a deadline set while a Read is about to take a parked
-// token must still end that Read. Read checks rdeadline.when() (stream.go:160) and then takes
-// the token (takeDirect); SetReadDeadline sets the deadline and kicks only a current holder
-// (stream.go:449-450). If the setter runs wholly between the two, the Read becomes a direct
-// reader that never looks at its deadline again and blocks until data arrives. (Fails on
-// c3a9c34 and d12be39 through TestDirectSetReadDeadlineWhileTakingToken; 9654972 makes
-// readDirect look at the deadline after taking the token.)
-func TestDirectSetReadDeadlineRace(t *testing.T) {
-	client, server := sessionPair(t, nil, nil)
-	ctx := testCtx(t, 10*time.Second)
+// openedStream opens a stream from client and returns it with server's end, once one byte has
+// gone through.
+func openedStream(t *testing.T, ctx context.Context, client, server *Session) (*Stream, *Stream) {
+	t.Helper()
 	a, err := client.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +46,18 @@ func TestDirectSetReadDeadlineRace(t *testing.T) {
 	if _, err := io.ReadFull(sa, make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}
+	return a, sa
+}
+
+// TestDirectSetReadDeadlineRace: a deadline set while a Read is about to take a parked
+// token must still end that Read. Read checks its deadline before it takes the token, and
+// SetReadDeadline kicks only a Read that already holds it, so the Read must look at the
+// deadline again once it holds the token (readDirect); otherwise it reads the connection
+// with no deadline until data arrives.
+func TestDirectSetReadDeadlineRace(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 10*time.Second)
+	a, sa := openedStream(t, ctx, client, server)
 	// Another stream whose SetReadDeadline contends the token's mutex without touching the
 	// token: it widens the window between Read's deadline check and takeDirect.
 	b, err := client.Open(ctx)
@@ -100,17 +107,7 @@ func TestDirectSetReadDeadlineRace(t *testing.T) {
 		} else {
 			a.SetReadDeadline(time.Now())
 		}
-		select {
-		case err := <-res:
-			if !errors.Is(err, ErrTimeout) {
-				t.Fatalf("iteration %d: Read after its deadline: %v, want ErrTimeout", iters, err)
-			}
-		case <-time.After(time.Second):
-			held := holderIs(client, a)
-			sa.Write([]byte{2}) // release the stuck Read
-			<-res
-			t.Fatalf("iteration %d: Read still blocked 1s after its deadline passed (direct reader holding the token: %v)", iters, held)
-		}
+		expectTimeout(t, fmt.Sprintf("iteration %d", iters), res, client, a, sa)
 	}
 	t.Logf("%d iterations, %d with the Read holding the token when the deadline was set", iters, direct)
 }
@@ -131,15 +128,7 @@ func parked(s *Session) bool {
 func TestDirectSetReadDeadlineWhileTakingToken(t *testing.T) {
 	client, server := sessionPair(t, nil, nil)
 	ctx := testCtx(t, 10*time.Second)
-	a, err := client.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Write([]byte{0})
-	sa := acceptOne(t, server)
-	if _, err := io.ReadFull(sa, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
+	a, sa := openedStream(t, ctx, client, server)
 	one := make([]byte, 1)
 	tried := 0
 	for i := 0; i < 200 && tried < 50; i++ {
@@ -162,22 +151,29 @@ func TestDirectSetReadDeadlineWhileTakingToken(t *testing.T) {
 		time.Sleep(50 * time.Microsecond) // the Read passes its deadline check, waits in takeDirect
 		client.rt.mu.Unlock()
 		a.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
-		select {
-		case err := <-res:
-			if !errors.Is(err, ErrTimeout) {
-				t.Fatalf("attempt %d: Read after its deadline: %v, want ErrTimeout", tried, err)
-			}
-		case <-time.After(time.Second):
-			held := holderIs(client, a)
-			sa.Write([]byte{2}) // release the stuck Read
-			<-res
-			t.Fatalf("attempt %d: Read blocked 1s after its 2ms deadline passed (it holds the read token: %v): "+
-				"SetReadDeadline ran between Read's deadline check and takeDirect, kicked nobody, and the "+
-				"direct read never looks at the deadline", tried, held)
-		}
+		// Blocked past the deadline means SetReadDeadline ran between Read's deadline check and
+		// takeDirect, kicked nobody, and the direct read never looked at the deadline.
+		expectTimeout(t, fmt.Sprintf("attempt %d", tried), res, client, a, sa)
 	}
 	if tried == 0 {
 		t.Skip("token never parked")
+	}
+}
+
+// expectTimeout waits for the result of a's Read, whose deadline was just set: ErrTimeout
+// within a second, or the test fails (a byte from sa releases the stuck Read first).
+func expectTimeout(t *testing.T, what string, res chan error, s *Session, a, sa *Stream) {
+	t.Helper()
+	select {
+	case err := <-res:
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("%s: Read after its deadline: %v, want ErrTimeout", what, err)
+		}
+	case <-time.After(time.Second):
+		held := holderIs(s, a)
+		sa.Write([]byte{2})
+		<-res
+		t.Fatalf("%s: Read still blocked 1s after its deadline (holding the read token: %v)", what, held)
 	}
 }
 
@@ -686,22 +682,13 @@ func TestDirectConcurrentReads(t *testing.T) {
 }
 
 // TestDirectConcurrentReadsFIN: three Reads of one stream wait, nothing buffered; the peer
-// half-closes. All three must return io.EOF. The FIN is signalled by one notify of the
-// stream's readReady channel (capacity 1, recv.go finish); the Read it wakes returns EOF
-// without passing the signal on (stream.go Read, case st.finRecv), and a direct reader that
-// reads the FIN itself returns EOF the same way, so the other Reads wait forever. (The same
-// single wake-up loses buffered data to a waiting Read when another Read takes only part of
-// it.) Not new with direct reads: the code before c3a9c34 does the same.
+// half-closes. All three must return io.EOF: the FIN is one notification of the stream's
+// readReady channel (capacity 1), so a Read that returns EOF, an error, or leaves data
+// buffered passes it on to the next waiting Read.
 func TestDirectConcurrentReadsFIN(t *testing.T) {
 	client, server := sessionPair(t, nil, nil)
 	ctx := testCtx(t, 10*time.Second)
-	st, err := client.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Write([]byte{1})
-	sst := acceptOne(t, server)
-	io.ReadFull(sst, make([]byte, 1))
+	st, sst := openedStream(t, ctx, client, server)
 	sst.Write([]byte{2})
 	io.ReadFull(st, make([]byte, 1))
 	const readers = 3
@@ -744,13 +731,7 @@ func TestDirectIdleReaderOthersLive(t *testing.T) {
 	ccfg.KeepAliveTimeout = 60 * time.Millisecond
 	client, server := sessionPair(t, ccfg, nil)
 	ctx := testCtx(t, 10*time.Second)
-	a, err := client.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Write([]byte{0})
-	sa := acceptOne(t, server)
-	io.ReadFull(sa, make([]byte, 1))
+	a, sa := openedStream(t, ctx, client, server)
 	one := make([]byte, 1)
 	// bound is generous for the race detector on two CPUs; the lease is 1 ms.
 	const bound = 150 * time.Millisecond
@@ -875,6 +856,36 @@ func readAllKicked(st net.Conn, rng *rand.Rand, bufs [][]byte, timeouts *atomic.
 	}
 }
 
+// kickedEcho writes data to st in random pieces of at most maxPiece bytes, then half-closes,
+// while a kicker calls kick after random pauses of up to pauseUs microseconds, and reads the
+// echo back with readAllKicked (random buffers, timeouts cleared and counted).
+func kickedEcho(st *Stream, data []byte, seed uint64, maxPiece, pauseUs int, kick func(*rand.Rand), timeouts *atomic.Int64) ([]byte, error) {
+	kstop, kdone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(kdone)
+		kr := rand.New(rand.NewPCG(seed, 1))
+		for !isClosed(kstop) {
+			time.Sleep(time.Duration(kr.IntN(pauseUs)) * time.Microsecond)
+			kick(kr)
+		}
+	}()
+	go func() {
+		wr := rand.New(rand.NewPCG(seed, 2))
+		for rest := data; len(rest) > 0; {
+			n := min(len(rest), 1+wr.IntN(maxPiece))
+			if _, err := st.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+		}
+		st.CloseWrite()
+	}()
+	got, err := readAllKicked(st, rand.New(rand.NewPCG(seed, 3)), randomBufs(), timeouts)
+	close(kstop)
+	<-kdone
+	return got, err
+}
+
 // TestDirectKickStorm: while many streams are echoed, other goroutines keep setting short
 // read deadlines on their readers (kicking direct reads at random points of the frames) and
 // reset some extra streams in the middle of their Reads. Readers that time out clear the
@@ -897,29 +908,9 @@ func TestDirectKickStorm(t *testing.T) {
 				errc <- err
 				return
 			}
-			kstop, kdone := make(chan struct{}), make(chan struct{})
-			go func() { // the kicker
-				defer close(kdone)
-				kr := rand.New(rand.NewPCG(uint64(i), 8))
-				for !isClosed(kstop) && !isClosed(stop) {
-					time.Sleep(time.Duration(kr.IntN(500)) * time.Microsecond)
-					st.SetReadDeadline(time.Now().Add(time.Duration(kr.IntN(300)) * time.Microsecond))
-				}
-			}()
-			go func() {
-				rest := data
-				for len(rest) > 0 {
-					n := min(len(rest), 1+rng.IntN(50<<10))
-					if _, err := st.Write(rest[:n]); err != nil {
-						return
-					}
-					rest = rest[n:]
-				}
-				st.CloseWrite()
-			}()
-			got, err := readAllKicked(st, rand.New(rand.NewPCG(uint64(i), 10)), randomBufs(), &timeouts)
-			close(kstop)
-			<-kdone
+			got, err := kickedEcho(st, data, uint64(i), 50<<10, 500, func(kr *rand.Rand) {
+				st.SetReadDeadline(time.Now().Add(time.Duration(kr.IntN(300)) * time.Microsecond))
+			}, &timeouts)
 			if err == nil && !bytes.Equal(got, data) {
 				err = fmt.Errorf("stream %d: %d bytes back of %d, intact prefix %v", st.ID(), len(got), len(data), bytes.HasPrefix(data, got))
 			}
@@ -997,31 +988,11 @@ func TestDirectInterop(t *testing.T) {
 						errc <- err
 						return
 					}
-					kstop, kdone := make(chan struct{}), make(chan struct{})
-					go func() {
-						defer close(kdone)
-						kr := rand.New(rand.NewPCG(uint64(i), 12))
-						for !isClosed(kstop) {
-							time.Sleep(time.Duration(kr.IntN(1000)) * time.Microsecond)
-							if i%2 == 0 {
-								st.SetReadDeadline(time.Now().Add(time.Duration(kr.IntN(200)) * time.Microsecond))
-							}
+					got, err := kickedEcho(st, data, uint64(i)+100, 100<<10, 1000, func(kr *rand.Rand) {
+						if i%2 == 0 {
+							st.SetReadDeadline(time.Now().Add(time.Duration(kr.IntN(200)) * time.Microsecond))
 						}
-					}()
-					go func() {
-						rest := data
-						for len(rest) > 0 {
-							n := min(len(rest), 1+rng.IntN(100<<10))
-							if _, err := st.Write(rest[:n]); err != nil {
-								return
-							}
-							rest = rest[n:]
-						}
-						st.CloseWrite()
-					}()
-					got, err := readAllKicked(st, rand.New(rand.NewPCG(uint64(i), 13)), randomBufs(), &timeouts)
-					close(kstop)
-					<-kdone
+					}, &timeouts)
 					if err == nil && !bytes.Equal(got, data) {
 						err = fmt.Errorf("our stream %d: %d bytes back of %d", st.ID(), len(got), len(data))
 					}
@@ -1060,11 +1031,8 @@ func TestDirectInterop(t *testing.T) {
 
 // TestDirectKickDuringRefusalBackpressure: a direct reader handles every frame it reads as
 // the receive loop would, including a SYN past the accept backlog while the refusal queue is
-// full: refuse (recv.go, receiver.refuse) then waits for the send loop, up to WriteTimeout,
-// watching only sched.drained, its timer and s.done. A kick (Reset, SetReadDeadline) sets a
-// read deadline on the connection, which that wait does not see, so the Read of the reset
-// stream stays blocked until WriteTimeout ends the session. Before direct reads that Read
-// waited on its readReady channel and Reset ended it at once.
+// full, when it waits for the send loop (up to WriteTimeout). Reset or a read deadline must
+// end that wait at once (the stream's readReady is notified); the next reader resumes it.
 func TestDirectKickDuringRefusalBackpressure(t *testing.T) {
 	for _, kick := range []string{"Reset", "SetReadDeadline"} {
 		t.Run(kick, func(t *testing.T) {
@@ -1275,14 +1243,11 @@ func TestDirectSessionEndDuringDirectRead(t *testing.T) {
 
 // TestDirectCreditOnlyForReceivedBytes: window credit must not be granted for bytes of a
 // frame that have not arrived yet. The peer sends one 200 KiB frame; the stream's Read takes
-// 1 byte of it. The receiver already deducted the whole frame from outstanding (recv.go
-// data), but the rest of the frame is not yet in st.buf when the Read computes its credit
-// (window.go creditLocked: free = window - outstanding - buf.len): a direct read credits as
-// soon as the first bytes land in p (recv.go deliverDirect), and the receive loop now
-// delivers a large frame chunk by chunk, so a Read between chunks does the same. The peer
-// is then granted ~200 KiB it may legitimately send while the rest of the first frame is
-// still to be buffered: a reader that stops reading ends up holding far more than its window
-// (and MaxSessionMemory reserved for it). Before c3a9c34 a frame was delivered whole.
+// the first byte (a direct read) or the first 64 KiB chunk. The whole frame left the peer's
+// credit when its header arrived, so the credit computed then must count the rest of the
+// frame as used (Stream.pending); otherwise the peer is granted ~200 KiB it may send while
+// the rest of the first frame is still coming, and a reader that stops reading ends up
+// holding far more than its window (and the memory budget reserved for it).
 func TestDirectCreditOnlyForReceivedBytes(t *testing.T) {
 	for _, oneByte := range []bool{true, false} {
 		name := "direct1byte"
