@@ -48,8 +48,9 @@ func (d *deadline) set(t time.Time) {
 // wait returns a channel that is closed once the deadline has passed.
 func (d *deadline) wait() chan struct{} {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cancel
+	c := d.cancel
+	d.mu.Unlock()
+	return c
 }
 
 func isClosed(c chan struct{}) bool {
@@ -64,6 +65,15 @@ func isClosed(c chan struct{}) bool {
 // when returns the deadline, or the zero time for none.
 func (d *deadline) when() time.Time {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.at
+	t := d.at
+	d.mu.Unlock()
+	return t
+}
+
+// state reports at once whether the deadline has passed and whether there is none.
+func (d *deadline) state() (passed, none bool) {
+	d.mu.Lock()
+	passed, none = isClosed(d.cancel), d.at.IsZero()
+	d.mu.Unlock()
+	return passed, none
 }

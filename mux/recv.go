@@ -314,6 +314,8 @@ func (r *receiver) streamFrame(h *header) error {
 			return err // errRefusalWait: the RST is queued before anything more is read
 		}
 		accepted = true
+	} else if r.own != nil && id == r.own.id {
+		st = r.own // a direct reader's own stream: no table lookup (a reset one discards)
 	} else {
 		st = s.lookup(id)
 	}
