@@ -122,8 +122,8 @@ func (s *Session) yield(st *Stream) bool {
 	return true
 }
 
-// takeDirect gives st's Read the token if it is parked (or already st's). Otherwise the Read
-// is counted as a waiter (st.rwaits) and must wait for its data; it calls endWait after.
+// takeDirect gives st's Read the token if it is parked. Otherwise the Read is counted as a
+// waiter (st.rwaits) and must wait for its data; it calls endWait after.
 func (s *Session) takeDirect(st *Stream) bool {
 	t := &s.rt
 	t.mu.Lock()
