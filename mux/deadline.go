@@ -69,11 +69,3 @@ func (d *deadline) when() time.Time {
 	d.mu.Unlock()
 	return t
 }
-
-// state reports at once whether the deadline has passed and whether there is none.
-func (d *deadline) state() (passed, none bool) {
-	d.mu.Lock()
-	passed, none = isClosed(d.cancel), d.at.IsZero()
-	d.mu.Unlock()
-	return passed, none
-}

@@ -166,17 +166,15 @@ func (r *receiver) payload(block bool) error {
 	if !block {
 		want = min(want, r.br.Buffered())
 	}
+	var k int
 	var err error
 	switch st := r.dst; {
 	case st == nil:
-		var k int
 		k, err = r.br.Discard(min(want, largeChunk))
-		r.progress(k)
+		r.left -= uint32(k)
 	case st == r.own && r.pn < len(r.p) && r.c == nil && !r.queued:
-		p := r.p[r.pn:min(len(r.p), r.pn+want)]
-		var k int
-		k, err = r.br.Read(p)
-		r.progress(k)
+		k, err = r.br.Read(r.p[r.pn:min(len(r.p), r.pn+want)])
+		r.left -= uint32(k)
 		if k > 0 {
 			r.deliverDirect(k)
 		}
@@ -185,9 +183,8 @@ func (r *receiver) payload(block bool) error {
 			r.c = getChunk(int(r.left))
 		}
 		c := r.c
-		var k int
 		k, err = r.br.Read(c.b[c.w:min(len(c.b), c.w+want)])
-		r.progress(k)
+		r.left -= uint32(k)
 		c.w += k
 		if c.w == len(c.b) || r.left == 0 {
 			r.c = nil
@@ -205,13 +202,6 @@ func (r *receiver) payload(block bool) error {
 		r.finish()
 	}
 	return nil
-}
-
-// progress counts k payload bytes read.
-func (r *receiver) progress(k int) {
-	if k > 0 {
-		r.left -= uint32(k)
-	}
 }
 
 // deliver appends a filled chunk to st's buffer.

@@ -119,8 +119,7 @@ func notify(c chan struct{}) {
 // (ErrTimeout), or the session ends (its error). Reading frees receive window, which is
 // credited back to the peer in WindowUpdate frames.
 func (st *Stream) Read(p []byte) (int, error) {
-	passed, noDeadline := st.rdeadline.state()
-	if passed {
+	if isClosed(st.rdeadline.wait()) {
 		return 0, ErrTimeout
 	}
 	s := st.s
@@ -162,12 +161,11 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		st.mu.Unlock()
 		waiter := st // counted by takeDirect, or by addWaiter as nil
-		if len(p) > 0 && s.rt.direct && noDeadline {
+		if len(p) > 0 && s.rt.direct && st.rdeadline.when().IsZero() {
 			if s.takeDirect(st) {
 				if n := st.readDirect(p); n > 0 {
 					return n, nil
 				}
-				noDeadline = st.rdeadline.when().IsZero() // a kick may have come with one
 				st.mu.Lock()
 				continue
 			}
@@ -183,7 +181,6 @@ func (st *Stream) Read(p []byte) (int, error) {
 		case <-s.done:
 		}
 		s.endWait(waiter)
-		noDeadline = st.rdeadline.when().IsZero()
 		st.mu.Lock()
 	}
 }
