@@ -35,13 +35,18 @@ type benchRes struct{ n int }
 
 func newBenchRes(context.Context) (*benchRes, error) { return &benchRes{}, nil }
 
-func openMuxpool(b *testing.B) (func(context.Context, func()) error, func()) {
-	p, err := pool.New(pool.Config[*benchRes]{Constructor: newBenchRes, MaxSize: poolBenchSize})
-	if err != nil {
-		b.Fatal(err)
-	}
+// pooledRes is a pool's handle on an acquired resource, the shape muxpool's pool and puddle
+// share.
+type pooledRes interface {
+	Value() *benchRes
+	Release()
+}
+
+// acquireAndHold returns the benchmark's op for a pool: acquire, touch the value, hold
+// (optional), release.
+func acquireAndHold[R pooledRes](acquire func(context.Context) (R, error)) func(context.Context, func()) error {
 	return func(ctx context.Context, hold func()) error {
-		r, err := p.Acquire(ctx)
+		r, err := acquire(ctx)
 		if err != nil {
 			return err
 		}
@@ -51,7 +56,15 @@ func openMuxpool(b *testing.B) (func(context.Context, func()) error, func()) {
 		}
 		r.Release()
 		return nil
-	}, p.Close
+	}
+}
+
+func openMuxpool(b *testing.B) (func(context.Context, func()) error, func()) {
+	p, err := pool.New(pool.Config[*benchRes]{Constructor: newBenchRes, MaxSize: poolBenchSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return acquireAndHold(p.Acquire), p.Close
 }
 
 func openPuddle(b *testing.B) (func(context.Context, func()) error, func()) {
@@ -63,18 +76,7 @@ func openPuddle(b *testing.B) (func(context.Context, func()) error, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return func(ctx context.Context, hold func()) error {
-		r, err := p.Acquire(ctx)
-		if err != nil {
-			return err
-		}
-		r.Value().n++
-		if hold != nil {
-			hold()
-		}
-		r.Release()
-		return nil
-	}, p.Close
+	return acquireAndHold(p.Acquire), p.Close
 }
 
 func openDatabaseSQL(b *testing.B) (func(context.Context, func()) error, func()) {
