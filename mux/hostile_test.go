@@ -1558,6 +1558,40 @@ func TestHostileNoFramesAfterRST(t *testing.T) {
 	p.expectNone(300*time.Millisecond, "frame after our RST", func(f rawFrame) bool { return f.id == 3 })
 }
 
+// pausingPeer starts a Server session over a net.Pipe whose peer opens stream 1 with a
+// 64 MiB window and returns it accepted. The peer reads the session's first frames (RTT probe,
+// then our ACK) and 1000 payload bytes of the first Data frame, pauses, then reads everything
+// until the session closes, and sends all it read on the returned channel (nil if the first
+// read failed). The session is closed and waited for when the test ends.
+func pausingPeer(t *testing.T, cfg *Config, pause time.Duration) (*Session, *Stream, <-chan []byte) {
+	t.Helper()
+	ours, peer := net.Pipe()
+	s, err := Server(ours, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		peer.Close()
+		s.Close()
+		s.Wait()
+	})
+	wireCh := make(chan []byte, 1)
+	go func() {
+		head := make([]byte, 3*headerSize+1000)
+		if _, err := io.ReadFull(peer, head); err != nil {
+			wireCh <- nil
+			return
+		}
+		time.Sleep(pause)
+		peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		rest, _ := io.ReadAll(peer)
+		wireCh <- append(head, rest...)
+	}()
+	peer.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	peer.Write(rawHeader(0, uint8(typeWindowUpdate), flagSYN, 1, 64<<20))
+	return s, acceptOne(t, s), wireCh
+}
+
 // TestHostileNothingAfterFailedWrite: when a connection write fails part-way (WriteTimeout:
 // the peer stopped reading), the byte stream is cut inside a frame and its framing is lost.
 // Nothing may be written after that point: a GoAway or RST written behind the cut is read by
@@ -1569,33 +1603,8 @@ func TestHostileNoFramesAfterRST(t *testing.T) {
 func TestHostileNothingAfterFailedWrite(t *testing.T) {
 	cfg := hostileConfig()
 	cfg.WriteTimeout = 300 * time.Millisecond
-	ours, peer := net.Pipe()
-	s, err := Server(ours, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		peer.Close()
-		s.Close()
-		s.Wait()
-	}()
-	wireCh := make(chan []byte, 1)
-	go func() {
-		// The session's first frames (RTT probe, then our ACK) and 1000 payload bytes of the
-		// first Data frame; then a pause longer than WriteTimeout; then everything.
-		head := make([]byte, 3*headerSize+1000)
-		if _, err := io.ReadFull(peer, head); err != nil {
-			wireCh <- nil
-			return
-		}
-		time.Sleep(3 * cfg.WriteTimeout / 2)
-		peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-		rest, _ := io.ReadAll(peer)
-		wireCh <- append(head, rest...)
-	}()
-	peer.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	peer.Write(rawHeader(0, uint8(typeWindowUpdate), flagSYN, 1, 64<<20))
-	st := acceptOne(t, s)
+	// The peer pauses longer than WriteTimeout.
+	s, st, wireCh := pausingPeer(t, cfg, 3*cfg.WriteTimeout/2)
 	go st.Write(make([]byte, 8<<20))
 	time.Sleep(cfg.WriteTimeout / 3)
 	start := time.Now()
@@ -2225,31 +2234,7 @@ func cutWrites(t *testing.T, resetOne bool) {
 func TestHostileCloseAfterCutWrite(t *testing.T) {
 	cfg := hostileConfig()
 	cfg.WriteTimeout = 2 * time.Second
-	ours, peer := net.Pipe()
-	s, err := Server(ours, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		peer.Close()
-		s.Close()
-		s.Wait()
-	}()
-	wireCh := make(chan []byte, 1)
-	go func() {
-		head := make([]byte, 3*headerSize+1000)
-		if _, err := io.ReadFull(peer, head); err != nil {
-			wireCh <- nil
-			return
-		}
-		time.Sleep(300 * time.Millisecond)
-		peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-		rest, _ := io.ReadAll(peer)
-		wireCh <- append(head, rest...)
-	}()
-	peer.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	peer.Write(rawHeader(0, uint8(typeWindowUpdate), flagSYN, 1, 64<<20))
-	st := acceptOne(t, s)
+	s, st, wireCh := pausingPeer(t, cfg, 300*time.Millisecond)
 	st.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	if _, err := st.Write(make([]byte, 1<<20)); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Write: %v, want ErrTimeout", err)
