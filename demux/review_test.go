@@ -197,22 +197,8 @@ func TestReviewFullDuplexUploadIntact(t *testing.T) {
 		fmt.Fprintf(w, "got %d %v", n, err)
 	})
 	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
-	pr, pw := io.Pipe()
-	go func() {
-		for range 10 {
-			pw.Write([]byte(strings.Repeat("x", 1000)))
-			time.Sleep(10 * time.Millisecond)
-		}
-		pw.Close()
-	}()
-	req, _ := http.NewRequest("POST", f.url+"/up", pr)
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(b) != "got 10000 <nil>" {
+	_, b := postTrickle(t, f, "/up", strings.Repeat("x", 1000), 10, 10*time.Millisecond)
+	if b != "got 10000 <nil>" {
 		t.Errorf("upstream saw %q, want the whole 10000-byte body", b)
 	}
 }
@@ -368,23 +354,9 @@ func TestReviewResponseHeaderTimeoutAfterUpload(t *testing.T) {
 		fmt.Fprintf(w, "got %d", n)
 	})
 	f := newFront(t, Config{Upstream: "h2c://" + be.addr, ResponseHeaderTimeout: 200 * time.Millisecond})
-	pr, pw := io.Pipe()
-	go func() {
-		for range 8 {
-			pw.Write([]byte("0123456789"))
-			time.Sleep(60 * time.Millisecond)
-		}
-		pw.Close()
-	}()
-	req, _ := http.NewRequest("POST", f.url+"/slow-upload", pr)
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(b) != "got 80" {
-		t.Errorf("slow upload: %d %q, want 200 \"got 80\"", resp.StatusCode, b)
+	code, b := postTrickle(t, f, "/slow-upload", "0123456789", 8, 60*time.Millisecond)
+	if code != 200 || b != "got 80" {
+		t.Errorf("slow upload: %d %q, want 200 \"got 80\"", code, b)
 	}
 }
 
@@ -467,4 +439,26 @@ func TestReviewGuardHeadScanLinear(t *testing.T) {
 	if string(c.out) != head {
 		t.Errorf("head not released intact (%d of %d bytes)", len(c.out), len(head))
 	}
+}
+
+// postTrickle POSTs n copies of piece to path through f, gap apart, as a chunked body, and
+// returns the response's status and body.
+func postTrickle(t *testing.T, f *front, path, piece string, n int, gap time.Duration) (int, string) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	go func() {
+		for range n {
+			pw.Write([]byte(piece))
+			time.Sleep(gap)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", f.url+path, pr)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
 }
