@@ -9,15 +9,17 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/muxpool/muxpool/internal/h2cstack"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // newStack starts the job service behind the proxy for one test.
-func newStack(t *testing.T, duration time.Duration) (*Service, *stack) {
+func newStack(t *testing.T, duration time.Duration) (*Service, *h2cstack.Stack) {
 	t.Helper()
 	svc := NewService(duration)
-	st, err := startStack(svc, "127.0.0.1:0", "127.0.0.1:0", nil)
+	st, err := h2cstack.Start(svc, "127.0.0.1:0", "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/muxpool/muxpool/internal/h2cstack"
 )
 
 func main() {
@@ -61,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		logw = stderr
 	}
-	st, err := startStack(svc, *backendAddr, *listen, logw)
+	st, err := h2cstack.Start(svc, *backendAddr, *listen, logw)
 	if err != nil {
 		return err
 	}
@@ -80,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // demo runs one job with short polling and one with long polling and prints both.
-func demo(ctx context.Context, st *stack, duration, poll, wait time.Duration, stdout io.Writer) error {
+func demo(ctx context.Context, st *h2cstack.Stack, duration, poll, wait time.Duration, stdout io.Writer) error {
 	c := http1Client()
 	defer c.CloseIdleConnections()
 

@@ -28,6 +28,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/muxpool/muxpool/internal/h2cstack"
 )
 
 func main() {
@@ -62,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		logw = stderr
 	}
-	st, err := startStack(&Events{Done: done}, *backendAddr, *listen, logw)
+	st, err := h2cstack.Start(&Events{Done: done}, *backendAddr, *listen, logw)
 	if err != nil {
 		return err
 	}

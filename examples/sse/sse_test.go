@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/muxpool/muxpool/internal/h2cstack"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // newStack starts events behind the proxy for one test.
-func newStack(t *testing.T, events *Events) *stack {
+func newStack(t *testing.T, events *Events) *h2cstack.Stack {
 	t.Helper()
-	st, err := startStack(events, "127.0.0.1:0", "127.0.0.1:0", nil)
+	st, err := h2cstack.Start(events, "127.0.0.1:0", "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
