@@ -113,7 +113,9 @@ func reapStale(binDir string, runAs *syscall.Credential) {
 			ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 			runTool(ctx, binDir, dir, runAs, "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
 			cancel()
-			if alive(pid) {
+			// pg_ctl -w returns once postmaster.pid is gone, which the postmaster removes
+			// shortly before it exits.
+			if len(waitGone([]int{pid}, 10*time.Second)) > 0 {
 				continue
 			}
 		}
