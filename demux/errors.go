@@ -29,8 +29,8 @@ var (
 
 // ConfigError reports an invalid Config field; New returns it.
 type ConfigError struct {
-	Field string
-	Err   error
+	Field string // the Config field's name, e.g. "MaxConns"
+	Err   error  // what is wrong with its value
 }
 
 // Error names the field and what is wrong with it.
@@ -43,8 +43,8 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 
 // DialError reports a failed upstream connection attempt (502).
 type DialError struct {
-	Addr string
-	Err  error
+	Addr string // the upstream's host:port
+	Err  error  // the dial or handshake error (TLS, HTTP/2 preface)
 }
 
 // Error names the upstream address and the dial error.

@@ -19,7 +19,7 @@ import (
 type Stack struct {
 	URL     string // the proxy's base URL, for clients
 	Backend string // the backend's address
-	Proxy   *demux.Proxy
+	Proxy   *demux.Proxy // the proxy, for its Stats
 
 	backend, front *http.Server
 	errc           chan error
