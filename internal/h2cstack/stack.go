@@ -17,8 +17,8 @@ import (
 
 // Stack is a running backend and the proxy in front of it.
 type Stack struct {
-	URL     string // the proxy's base URL, for clients
-	Backend string // the backend's address
+	URL     string       // the proxy's base URL, for clients
+	Backend string       // the backend's address
 	Proxy   *demux.Proxy // the proxy, for its Stats
 
 	backend, front *http.Server
