@@ -2143,12 +2143,19 @@ func cutWrites(t *testing.T, resetOne bool) {
 		timeouts int
 		err      error
 	}
+	// The patterns are made before the clock starts: under -race on a loaded machine, making
+	// 32 MiB can take longer than the writers' whole run.
+	patterns := map[uint32][]byte{}
+	for _, id := range ids {
+		patterns[id] = randomBytes(patternSize, uint64(id))
+	}
 	stop := make(chan struct{})
+	var cuts atomic.Int64
 	results := make(chan result, len(ids))
 	for range ids {
 		st := acceptOne(t, s)
 		go func() {
-			pattern := randomBytes(patternSize, uint64(st.ID()))
+			pattern := patterns[st.ID()]
 			r := result{id: st.ID()}
 			defer func() { results <- r }()
 			resetAt := time.Now().Add(700 * time.Millisecond)
@@ -2169,6 +2176,7 @@ func cutWrites(t *testing.T, resetOne bool) {
 				r.total += n
 				if errors.Is(err, ErrTimeout) {
 					r.timeouts++
+					cuts.Add(1)
 				} else if err != nil {
 					r.err = err
 					return
@@ -2177,7 +2185,12 @@ func cutWrites(t *testing.T, resetOne bool) {
 			r.err = errors.New("pattern used up: the peer read faster than planned")
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Run for 1.5 s, and on until at least 8 Writes were cut (a loaded machine may need
+	// longer), but no more than 15 s.
+	start := time.Now()
+	for time.Since(start) < 1500*time.Millisecond || cuts.Load() < 8 && time.Since(start) < 15*time.Second {
+		time.Sleep(50 * time.Millisecond)
+	}
 	close(stop)
 	wrote := map[uint32]result{}
 	for range ids {
@@ -2206,12 +2219,12 @@ func cutWrites(t *testing.T, resetOne bool) {
 		timeouts += r.timeouts
 		if resetOne && id == 7 {
 			// Reset: what arrived is a prefix of what was written; the exact cut is moot.
-			if !bytes.HasPrefix(randomBytes(patternSize, uint64(id)), got[id]) {
+			if !bytes.HasPrefix(patterns[id], got[id]) {
 				t.Errorf("reset stream: the %d bytes received are not a prefix of the pattern", len(got[id]))
 			}
 			continue
 		}
-		want := randomBytes(patternSize, uint64(id))[:r.total]
+		want := patterns[id][:r.total]
 		if !bytes.Equal(got[id], want) {
 			t.Errorf("stream %d: peer got %d bytes, Writes reported %d; equal prefix: %v",
 				id, len(got[id]), r.total, bytes.HasPrefix(want, got[id]) || bytes.HasPrefix(got[id], want))
