@@ -725,10 +725,12 @@ func TestDirectConcurrentReadsFIN(t *testing.T) {
 // goroutine goes away (the token is left parked). Everything else must keep working within
 // a few milliseconds: Accept of a new stream, Ping, another stream's Read, a Write waiting
 // for window, Open, and keepalive. Each check is repeated and its worst latency bounded.
+// Keepalive pings every 30 ms of silence; its timeout is long, since a loaded machine
+// running -race can starve the peer's answer for 100 ms: while idle, the pongs must be read.
 func TestDirectIdleReaderOthersLive(t *testing.T) {
 	ccfg := testConfig()
 	ccfg.KeepAliveInterval = 30 * time.Millisecond
-	ccfg.KeepAliveTimeout = 60 * time.Millisecond
+	ccfg.KeepAliveTimeout = 5 * time.Second
 	client, server := sessionPair(t, ccfg, nil)
 	ctx := testCtx(t, 10*time.Second)
 	a, sa := openedStream(t, ctx, client, server)
@@ -811,8 +813,14 @@ func TestDirectIdleReaderOthersLive(t *testing.T) {
 			}
 			note(3, time.Since(t0))
 			b.Close()
-		case 4: // keepalive: stay idle past several keepalive intervals
+		case 4: // keepalive: stay idle past several keepalive intervals; the pongs are read
+			before := client.Stats().FramesReceived
 			time.Sleep(150 * time.Millisecond)
+			for wait := time.Now(); client.Stats().FramesReceived == before; time.Sleep(5 * time.Millisecond) {
+				if time.Since(wait) > 2*time.Second {
+					t.Fatalf("round %d: no keepalive pong read in 2 s of idling with the token parked", round)
+				}
+			}
 			if err := client.Err(); err != nil {
 				t.Fatalf("round %d: session ended while idle with the token parked: %v", round, err)
 			}

@@ -13,28 +13,35 @@ func (s *Session) keepalive() {
 	interval, timeout := s.cfg.KeepAliveInterval, s.cfg.KeepAliveTimeout
 	t := time.NewTimer(interval)
 	defer t.Stop()
-	for {
+	sleep := func(d time.Duration) bool {
+		t.Reset(d)
 		select {
 		case <-s.done:
-			return
+			return false
 		case <-t.C:
+			return true
 		}
-		last := time.Unix(0, s.lastRecv.Load())
-		if idle := time.Since(last); idle < interval {
-			t.Reset(interval - idle)
+	}
+	for wait := interval; sleep(wait); {
+		last := s.lastRecv.Load()
+		if idle := time.Since(time.Unix(0, last)); idle < interval {
+			wait = interval - idle
 			continue
 		}
 		s.measureRTT()
-		t.Reset(timeout)
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
+		// Look for an answer at least every interval, so that with a timeout longer than
+		// the interval the next ping still follows the last sign of life by one interval.
+		deadline := time.Now().Add(timeout)
+		for s.lastRecv.Load() == last {
+			left := time.Until(deadline)
+			if left <= 0 {
+				s.end(ErrKeepAliveTimeout, endAbort)
+				return
+			}
+			if !sleep(min(left, interval)) {
+				return
+			}
 		}
-		if s.lastRecv.Load() == last.UnixNano() {
-			s.end(ErrKeepAliveTimeout, endAbort)
-			return
-		}
-		t.Reset(interval)
+		wait = interval - time.Since(time.Unix(0, s.lastRecv.Load()))
 	}
 }

@@ -308,3 +308,23 @@ func TestBlockedCallsEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepAlivePingsEveryInterval: with KeepAliveTimeout longer than KeepAliveInterval, an
+// idle session whose peer answers still pings one interval after each answer, not once per
+// timeout. Over 600 ms idle at a 50 ms interval that is about ten pongs; once per 5 s
+// timeout it would be one. (The first 100 ms are left out: a new session probes its RTT.)
+func TestKeepAlivePingsEveryInterval(t *testing.T) {
+	ccfg := testConfig()
+	ccfg.KeepAliveInterval = 50 * time.Millisecond
+	ccfg.KeepAliveTimeout = 5 * time.Second
+	client, _ := sessionPair(t, ccfg, nil)
+	time.Sleep(100 * time.Millisecond) // past the RTT probes a session starts with
+	before := client.Stats().FramesReceived
+	time.Sleep(600 * time.Millisecond)
+	if pongs := client.Stats().FramesReceived - before; pongs < 3 {
+		t.Errorf("%d pongs in 600 ms idle at a 50 ms keepalive interval, want about 10", pongs)
+	}
+	if err := client.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
