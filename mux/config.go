@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// Config tunes a session. The zero value of every field means its documented default, so
-// &Config{} and nil behave like DefaultConfig(). Names follow hashicorp/yamux where the meaning
-// is the same.
+// Config tunes a session. The zero value of every other field than EnableKeepAlive means its
+// documented default: nil behaves like DefaultConfig(), and &Config{} like DefaultConfig()
+// with keepalive off. Start from DefaultConfig() to change a few fields. Names follow
+// hashicorp/yamux where the meaning is the same.
 type Config struct {
 	// AcceptBacklog is how many opened-but-not-accepted incoming streams may wait for
 	// AcceptStream; a SYN past it is refused with RST. It also bounds this side's streams that

@@ -24,7 +24,9 @@ var (
 	ErrStreamReset = errors.New("mux: stream reset")
 
 	// ErrRemoteGoAway is returned by Open after the peer sent GoAway with code 0: the session
-	// still carries its existing streams but the peer accepts no new ones.
+	// still carries its existing streams but the peer accepts no new ones. When the peer then
+	// closes the connection (an orderly close), the session's Err, and the error of any Read
+	// or Write still waiting, match it too.
 	ErrRemoteGoAway = errors.New("mux: remote sent GoAway, no new streams")
 
 	// ErrLocalGoAway is returned by Open after GoAway was called on this session.
@@ -133,3 +135,7 @@ var (
 	errResetCloseWait   = &StreamError{Reason: "peer sent data after Close"}
 	errResetCloseTimer  = &StreamError{Reason: "no FIN from the peer within StreamCloseTimeout after Close"}
 )
+
+// errClosedAfterGoAway is the session's error when the peer closed the connection after
+// sending GoAway, as Session.Close does.
+var errClosedAfterGoAway = fmt.Errorf("%w, then closed the connection", ErrRemoteGoAway)

@@ -35,10 +35,13 @@ func (s *Session) recvLoop() {
 	}
 }
 
-// recvFailed ends the session after a failed read: a *ProtocolError, or the connection's.
+// recvFailed ends the session after a failed read: a *ProtocolError, the peer hanging up
+// after its GoAway (an orderly end on its side), or the connection's error.
 func (s *Session) recvFailed(err error) {
 	if _, ok := err.(*ProtocolError); ok {
 		s.fail(err)
+	} else if errors.Is(err, io.EOF) && s.remoteGoAwaySeen() {
+		s.fail(errClosedAfterGoAway)
 	} else {
 		s.fail(connLost(err))
 	}

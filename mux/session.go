@@ -273,6 +273,9 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 // Err returns why the session ended, or nil while it is running. Every such error matches
 // ErrSessionClosed with errors.Is; a more specific cause (a *ProtocolError, a *GoAwayError,
 // ErrKeepAliveTimeout, ErrWriteTimeout, the connection's error) is wrapped alongside it.
+// When the peer closed the connection after its GoAway (an orderly close, as Close does)
+// the cause is ErrRemoteGoAway; a connection that ended otherwise, mid-frame or without
+// GoAway, gives io.ErrUnexpectedEOF (never io.EOF, which Read keeps for the peer's FIN).
 func (s *Session) Err() error {
 	select {
 	case <-s.done:
@@ -302,7 +305,7 @@ func (s *Session) end(err error, mode endMode) {
 		s.sched.notify()
 		switch {
 		case mode == endGraceful:
-		case errors.Is(err, io.ErrUnexpectedEOF) && (s.remoteGoAwaySeen() || s.NumStreams() == 0):
+		case errors.Is(err, ErrRemoteGoAway), errors.Is(err, io.ErrUnexpectedEOF) && s.NumStreams() == 0:
 			// The peer closed the connection after GoAway, or with no stream open (as
 			// hashicorp/yamux's Close does, without GoAway): an orderly end on its side.
 			s.log.Debug("mux: session closed by peer", "remote", s.conn.RemoteAddr())

@@ -328,3 +328,39 @@ func TestKeepAlivePingsEveryInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPeerCloseIsOrderly: when the peer's Close sends GoAway and hangs up, this session's
+// Err says so (ErrRemoteGoAway); a connection dropped without GoAway is a lost connection
+// (io.ErrUnexpectedEOF). Both match ErrSessionClosed, neither io.EOF.
+func TestPeerCloseIsOrderly(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		hangUp    func(server *Session, sc net.Conn)
+		is, isNot error
+	}{
+		{"close", func(server *Session, _ net.Conn) { server.Close() }, ErrRemoteGoAway, io.ErrUnexpectedEOF},
+		{"conn-drop", func(_ *Session, sc net.Conn) { sc.Close() }, io.ErrUnexpectedEOF, ErrRemoteGoAway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cc, sc := tcpPair(t)
+			client, server := startPair(t, cc, sc, nil, nil)
+			ctx := testCtx(t, 10*time.Second)
+			st, sst := openedStream(t, ctx, client, server)
+			defer st.Close()
+			defer sst.Close()
+			tc.hangUp(server, sc)
+			select {
+			case <-client.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("client session still running 5 s after the peer hung up")
+			}
+			err := client.Err()
+			if !errors.Is(err, tc.is) || errors.Is(err, tc.isNot) || !errors.Is(err, ErrSessionClosed) || errors.Is(err, io.EOF) {
+				t.Fatalf("Err() = %v, want %v and ErrSessionClosed, not %v or io.EOF", err, tc.is, tc.isNot)
+			}
+			if _, err := st.Read(make([]byte, 1)); !errors.Is(err, tc.is) {
+				t.Errorf("Read after the session ended: %v, want %v", err, tc.is)
+			}
+		})
+	}
+}
