@@ -2,6 +2,7 @@ package demux
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -42,7 +43,9 @@ const (
 	DefaultViaName = "muxpool"
 )
 
-// Config configures a Proxy. The zero value of every field except Upstream selects a default.
+// Config configures a Proxy. The zero value of every field except Upstream selects a default;
+// New rejects a negative count or duration with a *ConfigError naming the field, except where
+// the field gives it a meaning (PingInterval, ResponseHeaderTimeout).
 type Config struct {
 	// Upstream is where requests go: "h2c://host:port" (HTTP/2 with prior knowledge,
 	// RFC 9113 §3.3), "https://host:port" (TLS with ALPN "h2") or "http://host:port"
@@ -155,8 +158,8 @@ func (cfg Config) normalized() (Config, upstreamMode, string, error) {
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	if cfg.MaxConns < 0 || cfg.MaxStreamsPerConn < 0 || cfg.MaxQueued < 0 {
-		return cfg, 0, "", &ConfigError{Field: "MaxConns/MaxStreamsPerConn/MaxQueued", Err: fmt.Errorf("negative")}
+	if err := cfg.checkSigns(); err != nil {
+		return cfg, 0, "", err
 	}
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = DefaultMaxConnsHTTP2
@@ -194,6 +197,33 @@ func (cfg Config) normalized() (Config, upstreamMode, string, error) {
 	}
 	return cfg, mode, addr, nil
 }
+
+// checkSigns rejects negative counts and durations, naming the first such field; only
+// PingInterval and ResponseHeaderTimeout give a negative value a meaning (no health checks,
+// no bound).
+func (cfg *Config) checkSigns() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxConns", int64(cfg.MaxConns)},
+		{"MaxStreamsPerConn", int64(cfg.MaxStreamsPerConn)},
+		{"MaxQueued", int64(cfg.MaxQueued)},
+		{"QueueTimeout", int64(cfg.QueueTimeout)},
+		{"DialTimeout", int64(cfg.DialTimeout)},
+		{"PingTimeout", int64(cfg.PingTimeout)},
+		{"MaxReceiveBufferPerStream", int64(cfg.MaxReceiveBufferPerStream)},
+		{"MaxHeaderBytes", int64(cfg.MaxHeaderBytes)},
+		{"MaxResponseHeaderBytes", int64(cfg.MaxResponseHeaderBytes)},
+	} {
+		if f.v < 0 {
+			return &ConfigError{Field: f.name, Err: errNegative}
+		}
+	}
+	return nil
+}
+
+var errNegative = errors.New("negative")
 
 func setDur(d *time.Duration, def time.Duration) {
 	if *d == 0 {

@@ -20,8 +20,25 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			t.Errorf("Upstream %q: err %v, want *ConfigError for Upstream", up, err)
 		}
 	}
-	if _, err := New(Config{Upstream: "h2c://x:1", MaxConns: -1}); err == nil {
-		t.Error("negative MaxConns accepted")
+	for field, cfg := range map[string]Config{
+		"MaxConns":               {MaxConns: -1},
+		"MaxQueued":              {MaxQueued: -1},
+		"QueueTimeout":           {QueueTimeout: -time.Second},
+		"DialTimeout":            {DialTimeout: -time.Second},
+		"PingTimeout":            {PingTimeout: -time.Second},
+		"MaxResponseHeaderBytes": {MaxResponseHeaderBytes: -1},
+	} {
+		cfg.Upstream = "h2c://x:1"
+		_, err := New(cfg)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != field {
+			t.Errorf("negative %s: err %v, want *ConfigError for %s", field, err, field)
+		}
+	}
+	if p, err := New(Config{Upstream: "h2c://x:1", PingInterval: -1}); err != nil {
+		t.Errorf("negative PingInterval (no health checks): %v", err)
+	} else {
+		p.Close()
 	}
 	p, err := New(Config{Upstream: "http://x"})
 	if err != nil {

@@ -238,8 +238,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: ConnConfig is nil (use ParseConfig)", ErrInvalidConfig)
 	case c.MaxConns < 1:
 		return fmt.Errorf("%w: MaxConns is %d, must be >= 1", ErrInvalidConfig, c.MaxConns)
-	case c.MaxConnLifetimeJitter < 0, c.HealthCheckPeriod < 0, c.PingTimeout < 0:
-		return fmt.Errorf("%w: negative MaxConnLifetimeJitter, HealthCheckPeriod or PingTimeout", ErrInvalidConfig)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"MaxConnLifetimeJitter", c.MaxConnLifetimeJitter}, {"HealthCheckPeriod", c.HealthCheckPeriod}, {"PingTimeout", c.PingTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("%w: %s is negative (%v)", ErrInvalidConfig, d.name, d.v)
+		}
 	}
 	return nil
 }
