@@ -64,7 +64,7 @@ func (p *Proxy) logRequest(r *http.Request, w *logWriter, info *reqInfo, start t
 		attrs = append(attrs, slog.Int("retries", info.retries))
 	}
 	if info.err != nil {
-		attrs = append(attrs, slog.String("err", info.err.Error()))
+		attrs = append(attrs, slog.Any("err", info.err)) // the value, for handlers that inspect it
 	}
 	log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -109,8 +110,19 @@ type Config struct {
 	ViaName string
 
 	// Logger receives one Info line per request (upstream conn, stream, queue wait,
-	// status, bytes) and connection events at Debug. Nil disables logging.
+	// status, bytes, and for a failed request its error as an error value under "err")
+	// and connection events at Debug. Nil disables logging.
 	Logger *slog.Logger
+
+	// ErrorHandler, if set, writes the response for a request the proxy could not
+	// complete, in place of the default plain-text one. err wraps the cause, for
+	// errors.Is and errors.As: ErrQueueTimeout, ErrQueueFull, ErrClosed (by default
+	// 503 with Retry-After: 1), *DialError (502), ErrResponseHeaderTimeout (504), a
+	// *http.MaxBytesError (413), or the transport's error (502; 504 for timeouts). A
+	// client that went away (r.Context() done) gets no default response; ErrorHandler
+	// is still called. "Connection: close" is already set where the client connection
+	// cannot be reused. Like httputil.ReverseProxy.ErrorHandler.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // upstreamMode is the protocol spoken to the upstream.

@@ -272,18 +272,22 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		info.err = err
 	}
 	code := statusFor(r, err)
-	if code == 0 {
-		return // the client is gone
-	}
-	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
 	if (code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge) && r.ProtoMajor == 1 {
 		// The body framing is unknown now. (On HTTP/2 the stream ends alone; there
 		// "Connection: close" would make the server shut the whole connection down.)
 		w.Header().Set("Connection", "close")
 	} else if info != nil && info.body.unfinished() {
 		w.Header().Set("Connection", "close") // see trackedBody.unfinished
+	}
+	if h := p.cfg.ErrorHandler; h != nil {
+		h(w, r, err)
+		return
+	}
+	if code == 0 {
+		return // the client is gone
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 	http.Error(w, http.StatusText(code), code)
 }

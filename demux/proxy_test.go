@@ -77,6 +77,25 @@ func TestDialFailure502(t *testing.T) {
 	}
 }
 
+// Config.ErrorHandler writes the failure response and sees the typed cause.
+func TestErrorHandlerSeesTypedError(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close() // nothing listens here now
+	got := make(chan error, 1)
+	f := newFront(t, Config{Upstream: "h2c://" + addr, ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		got <- err
+		http.Error(w, "upstream down", http.StatusServiceUnavailable)
+	}})
+	if code, body := f.get(t, "/"); code != http.StatusServiceUnavailable || !strings.Contains(body, "upstream down") {
+		t.Errorf("got %d %q, want the ErrorHandler's 503", code, body)
+	}
+	var de *DialError
+	if err := <-got; !errors.As(err, &de) || de.Addr != addr {
+		t.Errorf("ErrorHandler got %v, want a *DialError for %s", err, addr)
+	}
+}
+
 // ResponseHeaderTimeout bounds the wait for headers (504); bodies stay untimed.
 func TestResponseHeaderTimeout504(t *testing.T) {
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
