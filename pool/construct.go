@@ -2,6 +2,8 @@ package pool
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -57,6 +59,9 @@ func (p *Pool[T]) construct(c *construction[T]) {
 		defer cancelT()
 	}
 	v, err := p.cfg.Constructor(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("%w after %v: %w", ErrConstructTimeout, p.cfg.ConstructTimeout, err)
+	}
 	stop()
 	cancel()
 	c.values = nil

@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,8 +125,13 @@ func TestConstructCanceledByCloseAndTimeout(t *testing.T) {
 		cfg := f.config(1)
 		cfg.ConstructTimeout = 20 * time.Millisecond
 		p := mustNew(t, cfg)
-		if _, err := p.Acquire(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Acquire: %v, want the constructor's DeadlineExceeded", err)
+		_, err := p.Acquire(context.Background())
+		if !errors.Is(err, pool.ErrConstructTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Acquire: %v, want ErrConstructTimeout with the constructor's DeadlineExceeded", err)
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("%v is not a net.Error timeout", err)
 		}
 		if s := p.Stat(); s.Total != 0 {
 			t.Fatalf("slot not freed: %+v", s)

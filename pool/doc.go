@@ -9,9 +9,9 @@
 // + being destroyed <= MaxSize, always, including while MinSize warm-up races with Acquire.
 //
 // Strict FIFO. An Acquire that cannot be served from the idle set joins a queue and is served
-// in arrival order. While anyone waits, newcomers (Acquire and TryAcquire alike) queue behind
-// them even if a resource or slot is free, so nobody starves (database/sql serves waiters in
-// random order). A waiter whose ctx ends leaves the queue and consumes nothing.
+// in arrival order. While anyone waits, a newcomer queues behind them even if a resource or
+// slot is free (TryAcquire, which never waits, returns ErrNotAvailable rather than jump the
+// queue), so nobody starves (database/sql serves waiters in random order). A waiter whose ctx ends leaves the queue and consumes nothing.
 //
 // Hand-off. A released resource goes straight to the first waiter, under the pool's one
 // mutex; the waiter wakes up owning it and does not compete for it again. If the hand-off

@@ -13,6 +13,9 @@ var (
 	ErrClosedPool = errors.New("pool: closed")
 	// ErrNotAvailable is returned by TryAcquire when no resource can be had without waiting.
 	ErrNotAvailable = errors.New("pool: no resource available without waiting")
+	// ErrConstructTimeout wraps, next to the Constructor's own error, a construction cut off
+	// by Config.ConstructTimeout, so that it is not taken for the caller's own deadline.
+	ErrConstructTimeout = errors.New("pool: construction timed out (ConstructTimeout)")
 )
 
 // Pool is a bounded pool of resources of type T, made by New. It is safe for concurrent use.
@@ -96,7 +99,8 @@ func (p *Pool[T]) now() int64 { return int64(time.Since(p.epoch)) }
 //
 // Errors: ctx.Err() as-is if ctx ends first (the waiter leaves the queue and consumes
 // nothing), ErrClosedPool if the pool is or gets closed, or the Constructor's error if the
-// construction started for this caller fails.
+// construction started for this caller fails (also matching ErrConstructTimeout if
+// Config.ConstructTimeout cut it off).
 func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 	if err := ctx.Err(); err != nil {
 		p.mu.Lock()
