@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"os"
@@ -10,11 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/muxpool/muxpool/internal/netem"
 )
 
-// runBrief runs the command with tiny parameters and returns stdout and the
-// decoded compare.json.
-func runBrief(t *testing.T, extra ...string) (string, report) {
+// runBrief runs the command with tiny parameters and returns stdout, the
+// decoded compare.json and the rows of compare.csv (header first).
+func runBrief(t *testing.T, extra ...string) (string, report, [][]string) {
 	t.Helper()
 	dir := t.TempDir()
 	args := append([]string{"-requests", "48", "-clients", "12", "-rtt", "10ms", "-think", "0",
@@ -33,16 +36,23 @@ func runBrief(t *testing.T, extra ...string) (string, report) {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"compare.csv", "compare.svg"} {
-		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
-			t.Errorf("%s missing or empty: %v", f, err)
-		}
+	if fi, err := os.Stat(filepath.Join(dir, "compare.svg")); err != nil || fi.Size() == 0 {
+		t.Errorf("compare.svg missing or empty: %v", err)
 	}
-	return stdout.String(), rep
+	f, err := os.Open(filepath.Join(dir, "compare.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) != 1+len(rep.Results) {
+		t.Fatalf("compare.csv: %d rows for %d results: %v", len(rows), len(rep.Results), err)
+	}
+	return stdout.String(), rep, rows
 }
 
 func TestRunReportsEveryStrategy(t *testing.T) {
-	out, rep := runBrief(t)
+	out, rep, _ := runBrief(t)
 	all := allStrategies()
 	if len(rep.Results) != len(all) {
 		t.Fatalf("%d results, want %d (one per strategy)", len(rep.Results), len(all))
@@ -84,9 +94,35 @@ func TestRunReportsEveryStrategy(t *testing.T) {
 }
 
 func TestRunFilterAndLoss(t *testing.T) {
-	_, rep := runBrief(t, "-strategies", "http/h2x1,http", "-loss", "0.01", "-stall", "20ms")
+	_, rep, _ := runBrief(t, "-strategies", "http/h2x1,http", "-loss", "0.01", "-stall", "20ms")
 	if len(rep.Results) != 2 || rep.Results[0].Strategy != "h1x6" || rep.Results[1].Strategy != "h2x1" {
 		t.Fatalf("filter http/h2x1,http gave %+v", rep.Results)
+	}
+	if rep.Params.Stall != 20*time.Millisecond {
+		t.Errorf("stall_ns = %v, want the -stall given (20ms)", rep.Params.Stall)
+	}
+}
+
+// TestRunRecordsConditions: JSON and CSV both say which loss, bandwidth and
+// stall a run had, the stall being the default the relay used when -stall is
+// not given.
+func TestRunRecordsConditions(t *testing.T) {
+	_, rep, rows := runBrief(t, "-strategies", "mux/muxx1", "-loss", "0.02", "-bandwidth", "10000000")
+	if p := rep.Params; p.Loss != 0.02 || p.Bandwidth != 10000000 || p.Stall != netem.DefaultStall {
+		t.Errorf("JSON params loss %v bandwidth %d stall %v, want 0.02, 10000000, %v",
+			p.Loss, p.Bandwidth, p.Stall, netem.DefaultStall)
+	}
+	want := map[string]string{"loss": "0.02", "bandwidth": "10000000", "stall_ns": "200000000"}
+	for i, col := range rows[0] {
+		if v, ok := want[col]; ok {
+			if rows[1][i] != v {
+				t.Errorf("CSV %s = %q, want %q", col, rows[1][i], v)
+			}
+			delete(want, col)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("CSV header %q lacks %v", rows[0], want)
 	}
 }
 

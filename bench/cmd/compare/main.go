@@ -26,6 +26,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/muxpool/muxpool/internal/netem"
 )
 
 // errUsage marks bad flags; main exits with status 2 for it.
@@ -93,6 +95,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := p.validate(); err != nil {
 		return err
+	}
+	// The relay reads 0 as its default; record the stall it will really use.
+	if p.Stall == 0 {
+		p.Stall = netem.DefaultStall
 	}
 	sel, err := selectStrategies(allStrategies(), *filter)
 	if err != nil {

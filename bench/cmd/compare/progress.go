@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +14,9 @@ import (
 const progressAfter = 2 * time.Second
 
 // progress redraws one status line on w twice a second once the run is older
-// than progressAfter.
+// than progressAfter. When w is not a terminal (a file, a pipe, a CI log) it
+// instead prints one plain line per finished step: there, \r redraws would
+// pile up into one enormous line.
 type progress struct {
 	w     io.Writer
 	start time.Time
@@ -28,17 +31,30 @@ type progress struct {
 	total   int
 	counter *atomic.Int64
 	drawn   bool
+	lines   bool // not a terminal: a plain line per finished step, no redraws
 }
 
 func newProgress(w io.Writer, quiet bool) *progress {
-	return startProgress(w, quiet, progressAfter, 500*time.Millisecond)
+	return startProgress(w, quiet, isTerminal(w), progressAfter, 500*time.Millisecond)
 }
 
-// startProgress is newProgress with the delay and redraw interval chosen.
-func startProgress(w io.Writer, quiet bool, after, every time.Duration) *progress {
+// isTerminal reports whether w is a character device, the only kind of output
+// where redrawing a line with \r works.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// startProgress is newProgress with the output kind, delay and redraw
+// interval chosen.
+func startProgress(w io.Writer, quiet, tty bool, after, every time.Duration) *progress {
 	p := &progress{w: w, start: time.Now(), after: after, every: every,
-		quit: make(chan struct{}), done: make(chan struct{})}
-	if quiet {
+		quit: make(chan struct{}), done: make(chan struct{}), lines: !quiet && !tty}
+	if quiet || !tty {
 		close(p.done)
 		return p
 	}
@@ -50,8 +66,28 @@ func startProgress(w io.Writer, quiet bool, after, every time.Duration) *progres
 // counter.
 func (p *progress) begin(label string, total int, counter *atomic.Int64) {
 	p.mu.Lock()
+	p.finishLine()
 	p.label, p.total, p.counter = label, total, counter
 	p.mu.Unlock()
+}
+
+// status describes the current step. p.mu must be held and p.counter set.
+func (p *progress) status() string {
+	round := time.Second // a redrawn line ticks visibly anyway
+	if p.lines {
+		round = 100 * time.Millisecond // a logged line is all there is
+	}
+	return fmt.Sprintf("%s  %d/%d requests  (%s elapsed)",
+		p.label, p.counter.Load(), p.total, time.Since(p.start).Round(round))
+}
+
+// finishLine prints the step that just ended as one plain line, in line mode.
+// p.mu must be held.
+func (p *progress) finishLine() {
+	if p.lines && p.counter != nil {
+		fmt.Fprintln(p.w, p.status())
+		p.counter = nil
+	}
 }
 
 func (p *progress) loop() {
@@ -73,8 +109,7 @@ func (p *progress) loop() {
 			}
 			p.mu.Lock()
 			if p.counter != nil {
-				fmt.Fprintf(p.w, "\r%-70s", fmt.Sprintf("%s  %d/%d requests  (%s elapsed)",
-					p.label, p.counter.Load(), p.total, time.Since(p.start).Round(time.Second)))
+				fmt.Fprintf(p.w, "\r%-70s", p.status())
 				p.drawn = true
 			}
 			p.mu.Unlock()
@@ -82,12 +117,15 @@ func (p *progress) loop() {
 	}
 }
 
-// stop erases the status line and waits for the redraw goroutine. It is safe
-// to call more than once.
+// stop erases the status line and waits for the redraw goroutine, or in line
+// mode prints the last step. It is safe to call more than once.
 func (p *progress) stop() {
 	p.once.Do(func() {
 		select {
-		case <-p.done: // quiet
+		case <-p.done: // quiet or line mode: no goroutine
+			p.mu.Lock()
+			p.finishLine()
+			p.mu.Unlock()
 		default:
 			close(p.quit)
 		}

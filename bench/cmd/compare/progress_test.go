@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,7 +31,7 @@ func (s *syncBuffer) String() string {
 
 func TestProgressDrawsAndErases(t *testing.T) {
 	var buf syncBuffer
-	p := startProgress(&buf, false, 0, time.Millisecond)
+	p := startProgress(&buf, false, true, 0, time.Millisecond)
 	var done atomic.Int64
 	done.Store(7)
 	p.begin("[1/2] http/h1x6", 10, &done)
@@ -49,10 +51,53 @@ func TestProgressDrawsAndErases(t *testing.T) {
 
 func TestProgressQuiet(t *testing.T) {
 	var buf syncBuffer
-	p := startProgress(&buf, true, 0, time.Millisecond)
+	p := startProgress(&buf, true, true, 0, time.Millisecond)
 	var done atomic.Int64
 	p.begin("x", 1, &done)
 	time.Sleep(20 * time.Millisecond)
+	p.stop()
+	if buf.String() != "" {
+		t.Fatalf("quiet progress wrote %q", buf.String())
+	}
+}
+
+// TestProgressNotTerminal: with stderr redirected to a file there are no \r
+// redraws, only one plain line per finished step.
+func TestProgressNotTerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) || isTerminal(&syncBuffer{}) {
+		t.Fatal("a regular file or a buffer taken for a terminal")
+	}
+	p := newProgress(f, false)
+	var one, two atomic.Int64
+	p.begin("[1/2] http/h1x6", 10, &one)
+	one.Store(10)
+	p.begin("[2/2] http/h2x1", 10, &two)
+	two.Store(4) // stopped early, e.g. interrupted
+	p.stop()
+	p.stop() // idempotent: no second line
+	raw, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(raw)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if strings.Contains(out, "\r") || len(lines) != 2 ||
+		!strings.HasPrefix(lines[0], "[1/2] http/h1x6  10/10 requests") ||
+		!strings.HasPrefix(lines[1], "[2/2] http/h2x1  4/10 requests") {
+		t.Fatalf("want two plain lines, one per step, got %q", out)
+	}
+}
+
+func TestProgressQuietNotTerminal(t *testing.T) {
+	var buf syncBuffer
+	p := startProgress(&buf, true, false, 0, time.Millisecond)
+	var done atomic.Int64
+	p.begin("x", 1, &done)
 	p.stop()
 	if buf.String() != "" {
 		t.Fatalf("quiet progress wrote %q", buf.String())

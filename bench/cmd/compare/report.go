@@ -128,11 +128,7 @@ func (r report) describeLink() string {
 		s += fmt.Sprintf(", bandwidth %d B/s per direction shared by the leg's connections", p.Bandwidth)
 	}
 	if p.Loss > 0 {
-		stall := p.Stall
-		if stall == 0 {
-			stall = 200 * time.Millisecond
-		}
-		s += fmt.Sprintf(", loss %.3g%% per segment stalling its connection %v", 100*p.Loss, stall)
+		s += fmt.Sprintf(", loss %.3g%% per segment stalling its connection %v", 100*p.Loss, p.Stall)
 	}
 	return s
 }
@@ -213,8 +209,11 @@ func writeFile(name string, fill func(io.Writer) error) error {
 
 func (r report) writeCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
+	// loss, bandwidth and stall_ns as in the JSON params, so lossy or capped
+	// runs can be told from clean ones.
 	cw.Write([]string{"group", "strategy", "multiplexed", "delayed_leg", "rtt_ms", "clients", "size", "think_ms",
-		"runs", "requests", "errors", "tcp_conns", "req_per_sec", "p50_ms", "p99_ms", "total_ms", "model_ms", "ratio_vs_six_conn"})
+		"loss", "bandwidth", "stall_ns", "runs", "requests", "errors", "tcp_conns", "req_per_sec", "p50_ms", "p99_ms",
+		"total_ms", "model_ms", "ratio_vs_six_conn"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 	p := r.Params
 	for _, x := range r.Results {
@@ -223,8 +222,9 @@ func (r report) writeCSV(w io.Writer) error {
 			ratio = f(x.Ratio)
 		}
 		cw.Write([]string{x.Group, x.Strategy, strconv.FormatBool(x.Multiplexed), x.DelayedLeg, f(ms(p.RTT)),
-			strconv.Itoa(p.Clients), strconv.Itoa(p.Size), f(ms(p.Think)), strconv.Itoa(x.Runs), strconv.Itoa(x.Requests),
-			strconv.Itoa(x.Errors), strconv.FormatInt(x.Conns, 10), f(x.ReqPerSec), f(x.P50ms), f(x.P99ms), f(x.TotalMs),
+			strconv.Itoa(p.Clients), strconv.Itoa(p.Size), f(ms(p.Think)), strconv.FormatFloat(p.Loss, 'g', -1, 64),
+			strconv.FormatInt(p.Bandwidth, 10), strconv.FormatInt(int64(p.Stall), 10), strconv.Itoa(x.Runs),
+			strconv.Itoa(x.Requests), strconv.Itoa(x.Errors), strconv.FormatInt(x.Conns, 10), f(x.ReqPerSec), f(x.P50ms), f(x.P99ms), f(x.TotalMs),
 			f(x.ModelMs), ratio})
 	}
 	cw.Flush()
