@@ -19,11 +19,13 @@ const (
 // and Protocols HTTP/1.1 + HTTP/2 over TLS + HTTP/2 with prior knowledge (h2c,
 // RFC 9113 §3.3; "Upgrade: h2c" is never honoured). ReadTimeout and WriteTimeout stay
 // zero so streaming responses (SSE) and long polls are not cut off. ConnContext
-// and ConnState install a per-connection budget of client stream resets that makes
-// an HTTP/2 rapid-reset flood end with GOAWAY (see connGuard); when replacing either,
-// call the previous value from the new one. The caller may adjust any field before
-// serving. Serve it on a GuardListener so that requests with ambiguous framing
-// (Content-Length with Transfer-Encoding) get 400 instead of being normalised:
+// and ConnState install a per-connection budget of client stream resets (100 a second)
+// that makes an HTTP/2 rapid-reset flood (CVE-2023-39325) end with GOAWAY: past it, a
+// reset request keeps its handler slot for up to 10 s, so the server's own stream limit
+// ends the connection. When replacing either, call the previous value from the new one.
+// The caller may adjust any field before serving. Serve it on a GuardListener so that
+// requests with ambiguous framing (Content-Length with Transfer-Encoding) get 400
+// instead of being normalised:
 //
 //	srv := demux.NewServer(addr, p)
 //	ln, err := net.Listen("tcp", addr)

@@ -27,9 +27,10 @@ const (
 // concurrent use.
 //
 // A session runs three goroutines: a receive loop that reads frames (when no Read reads them
-// itself, see readtoken.go), a send loop that writes them (when no Write writes its own), and
-// a keepalive timer when enabled. They end when the session ends: Close, a protocol violation
-// by the peer, a connection error, or a keepalive timeout. Done and Err report it.
+// itself: a Read with nothing buffered reads the connection in its own goroutine), a send
+// loop that writes them (when no Write writes its own), and a keepalive timer when enabled.
+// They end when the session ends: Close, a protocol violation by the peer, a connection
+// error, or a keepalive timeout. Done and Err report it.
 type Session struct {
 	conn   net.Conn
 	cfg    Config
