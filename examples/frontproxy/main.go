@@ -2,7 +2,9 @@
 // request over a bounded pool of upstream connections: by default one HTTP/2
 // connection carrying each request as a stream, with a FIFO queue when its streams are
 // exhausted. It logs one line per request (upstream conn, stream, queue wait, status,
-// bytes).
+// bytes), and runs until Ctrl-C. The upstream is your app: for h2c://, any server that
+// speaks HTTP/2 with prior knowledge (a Go http.Server whose Protocols include
+// UnencryptedHTTP2); with nothing listening there, every request gets 502.
 //
 //	go run ./examples/frontproxy -listen 127.0.0.1:8080 -upstream h2c://127.0.0.1:9000 -max-conns 1
 package main
