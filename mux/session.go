@@ -124,8 +124,12 @@ func newSession(conn net.Conn, c *Config, client bool) (*Session, error) {
 // once, and if the peer refuses the stream, reads and writes fail with ErrStreamReset. It
 // waits, bounded by ctx, only while AcceptBacklog streams are already waiting for their ACK.
 // Errors: ErrSessionClosed (or the session's error), ErrLocalGoAway, ErrRemoteGoAway,
-// ErrStreamsExhausted, ErrMemoryBudget, or ctx's error.
+// ErrStreamsExhausted, ErrMemoryBudget, or ctx's error (also when ctx is done on entry, as
+// net.Dialer does: nothing is sent then).
 func (s *Session) Open(ctx context.Context) (*Stream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for {
 		s.mu.Lock()
 		switch {

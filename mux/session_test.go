@@ -2,6 +2,7 @@ package mux
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -362,5 +363,22 @@ func TestPeerCloseIsOrderly(t *testing.T) {
 				t.Errorf("Read after the session ended: %v, want %v", err, tc.is)
 			}
 		})
+	}
+}
+
+// TestOpenWithDoneContext: Open with a context already done fails with its error and sends
+// nothing, as net.Dialer does.
+func TestOpenWithDoneContext(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if st, err := client.Open(ctx); !errors.Is(err, context.Canceled) || st != nil {
+		t.Fatalf("Open with a canceled ctx: %v, %v; want context.Canceled", st, err)
+	}
+	if n := client.Stats().StreamsOpened; n != 0 {
+		t.Errorf("StreamsOpened = %d, want 0", n)
+	}
+	if n := server.NumStreams(); n != 0 {
+		t.Errorf("server has %d streams, want 0", n)
 	}
 }
