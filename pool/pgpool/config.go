@@ -146,7 +146,7 @@ func (c *Config) ConnString() string {
 //
 // Missing keys take the defaults documented on Config's fields. A malformed value, or one out
 // of range, returns a *pgconn.ParseConfigError (use errors.As) naming the key, as do the
-// errors of pgx.ParseConfig itself.
+// errors of pgx.ParseConfig itself; for a pool key it also matches ErrInvalidConfig.
 func ParseConfig(connString string) (*Config, error) {
 	cc, err := pgx.ParseConfig(connString)
 	if err != nil {
@@ -169,7 +169,12 @@ func ParseConfig(connString string) (*Config, error) {
 		return v, ok
 	}
 	fail := func(key, msg string, err error) error {
-		return pgconn.NewParseConfigError(connString, key+": "+msg, err)
+		// Also ErrInvalidConfig, as the same mistake made through NewWithConfig is.
+		inner := ErrInvalidConfig
+		if err != nil {
+			inner = fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		return pgconn.NewParseConfigError(connString, key+": "+msg, inner)
 	}
 	ints := []struct {
 		key string

@@ -73,8 +73,8 @@ func TestParseConfigErrors(t *testing.T) {
 	} {
 		cfg, err := pgpool.ParseConfig("host=127.0.0.1 user=u " + kv)
 		var pe *pgconn.ParseConfigError
-		if !errors.As(err, &pe) {
-			t.Errorf("%s: err = %v (cfg %v), want *pgconn.ParseConfigError", kv, err, cfg)
+		if !errors.As(err, &pe) || !errors.Is(err, pgpool.ErrInvalidConfig) {
+			t.Errorf("%s: err = %v (cfg %v), want *pgconn.ParseConfigError matching ErrInvalidConfig", kv, err, cfg)
 			continue
 		}
 		key, _, _ := strings.Cut(kv, "=")
