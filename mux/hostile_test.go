@@ -1642,11 +1642,15 @@ func TestHostileNothingAfterFailedWrite(t *testing.T) {
 // return well under a second when its deadline passes, when the stream is Reset, or when the
 // stream is Closed (net.Conn: "any blocked Read or Write operations will be unblocked and
 // return errors") — not only after WriteTimeout or StreamCloseTimeout. When the connection
-// write was cut, the framing must survive: the peer, reading again, parses everything.
+// write was cut, the framing must survive: the peer, reading again, parses everything. The
+// queued cases hold the write token while the Write starts, as the send loop does while it
+// writes an ACK or a window update, so the Write's frames go out in the send loop's batch,
+// which must be cut short for it too.
 func TestHostileWriteUnblocks(t *testing.T) {
 	cases := []struct {
 		name    string
 		stuck   bool // the connection write is stuck (peer not reading), not the window
+		queued  bool // the send loop, not the Write, writes the Write's frames
 		skip    string
 		setup   func(st *Stream)
 		trigger func(st *Stream)
@@ -1660,6 +1664,10 @@ func TestHostileWriteUnblocks(t *testing.T) {
 			setup: func(st *Stream) { st.SetWriteDeadline(time.Now().Add(300 * time.Millisecond)) }, trigger: func(*Stream) {}, want: ErrTimeout},
 		{name: "conn/reset", stuck: true, trigger: func(st *Stream) { st.Reset() }, want: ErrStreamReset},
 		{name: "conn/close", stuck: true, trigger: func(st *Stream) { st.Close() }, want: ErrStreamClosed},
+		{name: "conn-queued/deadline", stuck: true, queued: true,
+			setup: func(st *Stream) { st.SetWriteDeadline(time.Now().Add(300 * time.Millisecond)) }, trigger: func(*Stream) {}, want: ErrTimeout},
+		{name: "conn-queued/reset", stuck: true, queued: true, trigger: func(st *Stream) { st.Reset() }, want: ErrStreamReset},
+		{name: "conn-queued/close", stuck: true, queued: true, trigger: func(st *Stream) { st.Close() }, want: ErrStreamClosed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1691,11 +1699,25 @@ func TestHostileWriteUnblocks(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(st)
 			}
+			sc := &s.sched
+			if tc.queued {
+				time.Sleep(50 * time.Millisecond) // the send loop is idle: take its token
+				sc.mu.Lock()
+				sc.writing = true
+				sc.mu.Unlock()
+			}
 			werr := make(chan error, 1)
 			go func() {
 				_, err := st.Write(make([]byte, size))
 				werr <- err
 			}()
+			if tc.queued {
+				time.Sleep(20 * time.Millisecond) // the Write queued its data
+				sc.mu.Lock()
+				sc.writing = false
+				sc.notify() // the send loop takes the token and writes the queued data
+				sc.mu.Unlock()
+			}
 			if !tc.stuck {
 				waitFor(t, func() bool { return s.Stats().BytesSent >= initialWindow })
 			}

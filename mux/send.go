@@ -35,7 +35,7 @@ func (s *Session) sendLoop() {
 		} else {
 			err = s.writeOnceLocked(nil)
 		}
-		if err != nil {
+		if err != nil && err != errInlineCut { // a cut batch's rest is in sc.cut, next
 			sc.mu.Unlock()
 			s.fail(err)
 			sc.mu.Lock()
@@ -107,8 +107,24 @@ func (s *Session) canWriteInlineLocked() bool {
 	return !sc.writing && !sc.stopped && len(sc.cut) == 0 && !isClosed(s.done)
 }
 
-// errInlineCut reports an inline write cut short by its stream's deadline, Reset or Close.
+// errInlineCut reports a batch write cut short for a stream's sake: by the deadline, Reset or
+// Close of the stream writing inline, or by cutWriteLocked.
 var errInlineCut = errors.New("mux: inline write cut short")
+
+// cutWriteLocked cuts the connection write in progress short for a Write that gave up
+// (deadline, Reset, Close) while its frames are in a batch someone else is writing: the
+// send loop, or another stream's inline Write. Without it that Write would wait for the
+// batch, which on a peer that stopped reading is WriteTimeout. As for an inline cut, the
+// unwritten rest of the batch is copied to sc.cut and written first, later; the Write
+// returns at once with its bytes counted up to there. sc.mu must be held.
+func (s *Session) cutWriteLocked() {
+	sc := &s.sched
+	if !sc.writing || sc.cutAsked || isClosed(s.done) {
+		return
+	}
+	sc.cutAsked = true
+	s.setWriteDeadlineLocked(time.Now())
+}
 
 // kickInlineLocked interrupts st's inline connection write, if one is in progress: now cuts it
 // at once (Reset, Close), otherwise the connection's deadline follows st's current write
@@ -176,8 +192,10 @@ func (s *Session) writeOnceLocked(inline *Stream) error {
 	sc.mu.Unlock()
 	err := s.writeBatch(b)
 	sc.mu.Lock()
-	if err != nil && inline != nil && errors.Is(err, ErrWriteTimeout) && time.Now().Before(sessionDeadline) {
-		err = errInlineCut // st's deadline, Reset or Close, not the peer: the rest is in sc.cut
+	asked := sc.cutAsked
+	sc.cutAsked = false
+	if err != nil && (inline != nil || asked) && errors.Is(err, ErrWriteTimeout) && time.Now().Before(sessionDeadline) {
+		err = errInlineCut // a stream's deadline, Reset or Close, not the peer: the rest is in sc.cut
 	} else if err != nil {
 		sc.broken = true
 		sc.cut = sc.cut[:0]

@@ -283,6 +283,9 @@ func (st *Stream) Write(p []byte) (int, error) {
 			st.wbuf = nil
 		}
 		if st.inflight > 0 || cancel == nil && len(st.wbuf) > 0 {
+			if cancel != nil {
+				st.s.cutWriteLocked() // st's frames are being written by another: cut it short
+			}
 			sc.mu.Unlock()
 			continue
 		}
