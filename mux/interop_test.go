@@ -789,7 +789,12 @@ func TestInteropWriteThenClose(t *testing.T) {
 					want := sha256Of(randomBytes(sizes[i], uint64(50+i)))
 					hst.SetReadDeadline(time.Now().Add(15 * time.Second))
 					n, sum, err := sumReader(hst)
-					if err == nil && (n != int64(sizes[i]) || sum != want) {
+					if n == int64(sizes[i]) && sum == want {
+						// Every byte arrived. hashicorp/yamux's Read can still fail after the
+						// last bytes: it returns the error of the window update it sends, and
+						// their session closes its connection once ours is closed.
+						err = nil
+					} else if err == nil {
 						err = fmt.Errorf("HC got %d of %d bytes, checksum match %v", n, sizes[i], sum == want)
 					}
 					results <- err
@@ -833,7 +838,11 @@ func TestInteropChaos(t *testing.T) {
 			ocfg.AcceptBacklog = 16
 			ocfg.StreamCloseTimeout = 300 * time.Millisecond
 			hcfg := hcConfig()
-			hcfg.StreamCloseTimeout = 300 * time.Millisecond
+			// Their close timer must not fire during the chaos: hashicorp/yamux v0.1.2's
+			// closeTimeout marks the stream closed before removing it from the session, and a
+			// FIN of ours arriving in between kills their session ("unexpected FIN flag in
+			// state 6"). Ours (300 ms) keeps firing.
+			hcfg.StreamCloseTimeout = 10 * time.Second
 			p := newInteropPair(t, top.ourClient, ocfg, hcfg)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
