@@ -49,15 +49,18 @@ func TestProgressDrawsAndErases(t *testing.T) {
 	}
 }
 
+// TestProgressQuiet: -q writes nothing, on a terminal or not.
 func TestProgressQuiet(t *testing.T) {
-	var buf syncBuffer
-	p := startProgress(&buf, true, true, 0, time.Millisecond)
-	var done atomic.Int64
-	p.begin("x", 1, &done)
-	time.Sleep(20 * time.Millisecond)
-	p.stop()
-	if buf.String() != "" {
-		t.Fatalf("quiet progress wrote %q", buf.String())
+	for _, terminal := range []bool{true, false} {
+		var buf syncBuffer
+		p := startProgress(&buf, true, terminal, 0, time.Millisecond)
+		var done atomic.Int64
+		p.begin("x", 1, &done)
+		time.Sleep(20 * time.Millisecond)
+		p.stop()
+		if buf.String() != "" {
+			t.Fatalf("quiet progress (terminal %v) wrote %q", terminal, buf.String())
+		}
 	}
 }
 
@@ -90,16 +93,5 @@ func TestProgressNotTerminal(t *testing.T) {
 		!strings.HasPrefix(lines[0], "[1/2] http/h1x6  10/10 requests") ||
 		!strings.HasPrefix(lines[1], "[2/2] http/h2x1  4/10 requests") {
 		t.Fatalf("want two plain lines, one per step, got %q", out)
-	}
-}
-
-func TestProgressQuietNotTerminal(t *testing.T) {
-	var buf syncBuffer
-	p := startProgress(&buf, true, false, 0, time.Millisecond)
-	var done atomic.Int64
-	p.begin("x", 1, &done)
-	p.stop()
-	if buf.String() != "" {
-		t.Fatalf("quiet progress wrote %q", buf.String())
 	}
 }
