@@ -332,7 +332,8 @@ func TestKeepAlivePingsEveryInterval(t *testing.T) {
 
 // TestPeerCloseIsOrderly: when the peer's Close sends GoAway and hangs up, this session's
 // Err says so (ErrRemoteGoAway); a connection dropped without GoAway is a lost connection
-// (io.ErrUnexpectedEOF). Both match ErrSessionClosed, neither io.EOF.
+// (io.ErrUnexpectedEOF, or a reset if the dropped end had unread input). Both match
+// ErrSessionClosed, neither io.EOF.
 func TestPeerCloseIsOrderly(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -340,7 +341,7 @@ func TestPeerCloseIsOrderly(t *testing.T) {
 		is, isNot error
 	}{
 		{"close", func(server *Session, _ net.Conn) { server.Close() }, ErrRemoteGoAway, io.ErrUnexpectedEOF},
-		{"conn-drop", func(_ *Session, sc net.Conn) { sc.Close() }, io.ErrUnexpectedEOF, ErrRemoteGoAway},
+		{"conn-drop", func(_ *Session, sc net.Conn) { sc.Close() }, ErrSessionClosed, ErrRemoteGoAway},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cc, sc := tcpPair(t)
