@@ -300,12 +300,15 @@ func (s *Session) end(err error, mode endMode) {
 		s.err = err
 		s.mode = mode
 		s.endedAt = time.Now()
+		if mode == endGraceful {
+			// Queued before done is closed: the send loop's drain starts on done and writes
+			// only what is pending by then (queued after, the GoAway was sometimes lost).
+			s.sched.goAwayWith(GoAwayNormal)
+		}
 		close(s.done)
 		s.kickReader(nil)
 		if mode == endAbort {
 			s.conn.Close() // unblocks both loops
-		} else if mode == endGraceful {
-			s.sched.goAwayWith(GoAwayNormal)
 		}
 		s.sched.notify()
 		switch {
