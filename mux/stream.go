@@ -210,7 +210,9 @@ func (st *Stream) readDirect(p []byte) int {
 	}
 	n := r.pn
 	r.own, r.p, r.pn = nil, nil, 0
-	if err != nil && !s.kicked(err) && !isClosed(s.done) {
+	// A kick ends a direct read in the connection read (a timeout) or in a refusal wait
+	// (errRefusalWait, resumed by the next reader): neither is the session's failure.
+	if err != nil && err != errRefusalWait && !s.kicked(err) && !isClosed(s.done) {
 		s.recvFailed(err)
 	}
 	s.leaveDirect(st)
