@@ -88,7 +88,6 @@ type scheduler struct {
 	connDeadline    time.Time // the connection's write deadline as last set
 	sessionDeadline time.Time // WriteTimeout's deadline of recent batches (sessionDeadlineLocked)
 	cut             []byte    // the rest of a batch a Write gave up on: written first, by the send loop
-	cutAsked        bool      // a Write whose frames are in the batch being written gave up: cut it
 	writing         bool      // the write token: someone is building or writing a batch
 	wantToken       bool      // the send loop waits for the token: wake it when it is returned
 	batch           *batch    // the token holder's scratch

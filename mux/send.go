@@ -119,11 +119,11 @@ var errInlineCut = errors.New("mux: inline write cut short")
 // returns at once with its bytes counted up to there. sc.mu must be held.
 func (s *Session) cutWriteLocked() {
 	sc := &s.sched
-	if !sc.writing || sc.cutAsked || isClosed(s.done) {
+	now := time.Now()
+	if !sc.writing || isClosed(s.done) || !sc.connDeadline.After(now) { // not writing, or cut already
 		return
 	}
-	sc.cutAsked = true
-	s.setWriteDeadlineLocked(time.Now())
+	s.setWriteDeadlineLocked(now)
 }
 
 // kickInlineLocked interrupts st's inline connection write, if one is in progress: now cuts it
@@ -192,10 +192,10 @@ func (s *Session) writeOnceLocked(inline *Stream) error {
 	sc.mu.Unlock()
 	err := s.writeBatch(b)
 	sc.mu.Lock()
-	asked := sc.cutAsked
-	sc.cutAsked = false
-	if err != nil && (inline != nil || asked) && errors.Is(err, ErrWriteTimeout) && time.Now().Before(sessionDeadline) {
-		err = errInlineCut // a stream's deadline, Reset or Close, not the peer: the rest is in sc.cut
+	// A timeout before WriteTimeout's deadline was a cut for a stream's sake (its deadline,
+	// Reset or Close: kickInlineLocked, cutWriteLocked), not the peer: the rest is in sc.cut.
+	if err != nil && errors.Is(err, ErrWriteTimeout) && time.Now().Before(sessionDeadline) {
+		err = errInlineCut
 	} else if err != nil {
 		sc.broken = true
 		sc.cut = sc.cut[:0]
