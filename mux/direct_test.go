@@ -488,16 +488,7 @@ func manyStreamsIntegrity(t *testing.T, client, server *Session) {
 			errc <- err
 		}()
 	}
-	for range streams {
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-ctx.Done():
-			t.Fatal("streams did not finish")
-		}
-	}
+	waitStreams(t, ctx, errc, streams)
 }
 
 // TestDirectSplitFrames: a raw peer interleaves frames of several streams and writes them
@@ -843,6 +834,22 @@ func TestDirectIdleReaderOthersLive(t *testing.T) {
 	}
 }
 
+// waitStreams takes n results from errc, one per stream goroutine, failing the test on the
+// first error or when ctx ends first.
+func waitStreams(t *testing.T, ctx context.Context, errc <-chan error, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("streams did not finish")
+		}
+	}
+}
+
 // readAllKicked reads st to EOF like readAllRandom, but a deadline may be set on st at any
 // time by someone else: on ErrTimeout the deadline is cleared and reading goes on.
 func readAllKicked(st net.Conn, rng *rand.Rand, bufs [][]byte, timeouts *atomic.Int64) ([]byte, error) {
@@ -960,16 +967,7 @@ func TestDirectKickStorm(t *testing.T) {
 		}()
 	}
 	defer close(stop)
-	for range 2 * streams {
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-ctx.Done():
-			t.Fatal("streams did not finish")
-		}
-	}
+	waitStreams(t, ctx, errc, 2*streams)
 	t.Logf("%d Reads timed out and were retried", timeouts.Load())
 }
 
@@ -1019,16 +1017,7 @@ func TestDirectInterop(t *testing.T) {
 					errc <- err
 				}()
 			}
-			for range 2 * streams {
-				select {
-				case err := <-errc:
-					if err != nil {
-						t.Fatal(err)
-					}
-				case <-ctx.Done():
-					t.Fatal("streams did not finish")
-				}
-			}
+			waitStreams(t, ctx, errc, 2*streams)
 			if err := p.ours.Err(); err != nil {
 				t.Fatal(err)
 			}
