@@ -1,10 +1,14 @@
-// Package pgtest starts throwaway PostgreSQL clusters for tests and benchmarks.
+// Package pgtest starts throwaway PostgreSQL clusters, and PgBouncers in front of them, for
+// tests and benchmarks.
 //
 // A cluster is initdb'ed into a fresh temporary directory, listens on a free 127.0.0.1 port
 // (and on a unix socket inside that directory), runs with durability switched off (fsync=off),
 // and is stopped with an immediate shutdown and removed afterwards. When the process runs as
 // root, initdb and pg_ctl run as the "postgres" user, because PostgreSQL refuses to run as root.
 // When DATABASE_URL is set, no cluster is started and that server is used instead.
+//
+// A Bouncer is a throwaway PgBouncer (StartBouncer, NewBouncer) on another free 127.0.0.1 port
+// in front of a cluster, transaction pooling by default, for testing clients through it.
 //
 // Typical use, one cluster per test binary:
 //

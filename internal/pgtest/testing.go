@@ -8,14 +8,15 @@ import (
 	"testing"
 )
 
-// RequireOrSkip ends tb when err means PostgreSQL is not available: with tb.Skip normally, and
-// with tb.Fatal when the environment variable CI is "true" (CI must not silently skip the
-// database tests). Any other non-nil err is fatal. A nil err does nothing.
+// RequireOrSkip ends tb when err means PostgreSQL or PgBouncer is not installed (ErrNoPostgres,
+// ErrNoPgBouncer): with tb.Skip normally, and with tb.Fatal when the environment variable CI is
+// "true" (CI must not silently skip the database tests). Any other non-nil err is fatal. A nil
+// err does nothing.
 func RequireOrSkip(tb testing.TB, err error) {
 	tb.Helper()
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrNoPostgres) && os.Getenv("CI") != "true":
+	case (errors.Is(err, ErrNoPostgres) || errors.Is(err, ErrNoPgBouncer)) && os.Getenv("CI") != "true":
 		tb.Skip(err.Error())
 	default:
 		tb.Fatal(err)
