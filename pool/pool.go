@@ -108,6 +108,7 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 		p.unlock()
 		return nil, err
 	}
+	start := p.now()
 	p.mu.Lock()
 	if p.closed {
 		p.unlock()
@@ -116,18 +117,20 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 	if p.waiters.len() == 0 {
 		if r := p.popIdleLocked(); r != nil {
 			p.count.acquire++
+			p.count.acquireTime += time.Duration(p.now() - start)
 			p.unlock()
 			return r, nil
 		}
 	}
-	return p.waitLocked(ctx)
+	return p.waitLocked(ctx, start)
 }
 
-// waitLocked queues the caller and waits for a hand-off. It is entered with mu held and
-// returns with it released.
-func (p *Pool[T]) waitLocked(ctx context.Context) (*Resource[T], error) {
+// waitLocked queues the caller, who called Acquire at pool time start, and waits for a
+// hand-off. It is entered with mu held and returns with it released.
+func (p *Pool[T]) waitLocked(ctx context.Context, start int64) (*Resource[T], error) {
 	w := p.waiterPool.Get().(*waiter[T])
 	w.ctx = ctx
+	w.enter = start
 	p.waiters.pushBack(w)
 	p.constructForWaitersLocked()
 	p.unlock()
@@ -162,6 +165,7 @@ func (p *Pool[T]) waitLocked(ctx context.Context) (*Resource[T], error) {
 		p.count.acquire--
 		p.count.emptyAcquire--
 		p.count.waitTime -= w.waited
+		p.count.acquireTime -= w.took
 		p.releaseLocked(w.res, false, p.now())
 	}
 	p.unlock()
@@ -178,7 +182,7 @@ func (p *Pool[T]) served(w *waiter[T]) (*Resource[T], error) {
 }
 
 func (p *Pool[T]) putWaiter(w *waiter[T]) {
-	w.ctx, w.res, w.err, w.waited = nil, nil, nil, 0
+	w.ctx, w.res, w.err, w.waited, w.took, w.enter = nil, nil, nil, 0, 0, 0
 	w.start.Store(0)
 	p.waiterPool.Put(w)
 }
@@ -206,6 +210,35 @@ func (p *Pool[T]) TryAcquire(ctx context.Context) (*Resource[T], error) {
 		}
 	}
 	return nil, ErrNotAvailable
+}
+
+// AcquireAllIdle acquires every idle resource at once, without waiting, and returns them (nil
+// when there is none); the caller gives each back as usual. It is meant for health checks and
+// keep-alive passes (pgxpool's AcquireAllIdle): resources are idle only while nobody waits, so
+// it never takes one from a waiter. Resources past MaxLifetime are destroyed instead of
+// returned. Like puddle's, it does not count in Stat's acquire counters. On a closed pool it
+// returns nil.
+func (p *Pool[T]) AcquireAllIdle() []*Resource[T] {
+	p.mu.Lock()
+	defer p.unlock()
+	if p.closed || len(p.idle) == 0 {
+		return nil
+	}
+	now := p.now()
+	out := make([]*Resource[T], 0, len(p.idle))
+	for i, r := range p.idle {
+		p.idle[i] = nil
+		if r.expired(now) {
+			p.count.lifetimeDestroy++
+			p.startDestroyLocked(r)
+			continue
+		}
+		r.state = stateAcquired
+		p.acquired++
+		out = append(out, r)
+	}
+	p.idle = p.idle[:0]
+	return out
 }
 
 // popIdleLocked takes the most recently released idle resource, destroying expired ones on
@@ -272,6 +305,10 @@ func (p *Pool[T]) serveLocked(w *waiter[T], r *Resource[T], err error, now int64
 		if start := w.start.Load(); start != 0 && now > start {
 			w.waited = time.Duration(now - start)
 			p.count.waitTime += w.waited
+		}
+		if now > w.enter {
+			w.took = time.Duration(now - w.enter)
+			p.count.acquireTime += w.took
 		}
 	}
 	w.res, w.err = r, err

@@ -26,6 +26,10 @@ type Stat struct {
 	// AcquireDuration is the total time successful acquires spent waiting for a resource.
 	// An acquire served at once from the idle set adds nothing.
 	AcquireDuration time.Duration
+	// AcquireTime is the total time successful Acquire calls took, from the call until the
+	// resource was theirs, waits included: pgxpool's Stat.AcquireDuration. TryAcquire adds
+	// nothing.
+	AcquireTime time.Duration
 	// EmptyAcquireCount is successful acquires that found no idle resource and had to wait
 	// for a release or a construction.
 	EmptyAcquireCount int64
@@ -54,7 +58,7 @@ type Stat struct {
 // counters are the Stat counters, guarded by the pool mutex.
 type counters struct {
 	acquire, emptyAcquire, canceled  int64
-	waitTime                         time.Duration
+	waitTime, acquireTime            time.Duration
 	construct, constructErr, destroy int64
 	hijack, lifetimeDestroy          int64
 	idleDestroy                      int64
@@ -74,6 +78,7 @@ func (p *Pool[T]) Stat() Stat {
 		Waiting:              int32(p.waiters.len()),
 		AcquireCount:         p.count.acquire,
 		AcquireDuration:      p.count.waitTime,
+		AcquireTime:          p.count.acquireTime,
 		EmptyAcquireCount:    p.count.emptyAcquire,
 		EmptyAcquireWaitTime: p.count.waitTime,
 		CanceledAcquireCount: p.count.canceled,

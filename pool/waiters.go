@@ -25,9 +25,12 @@ type waiter[T any] struct {
 	ctx   context.Context // the Acquire ctx: values for a construction started for it
 	start atomic.Int64    // pool clock when the wait began (0: not yet stamped)
 
+	enter int64 // pool clock when Acquire was called; under mu
+
 	res    *Resource[T]
 	err    error
 	waited time.Duration // wait counted in AcquireDuration when served; under mu
+	took   time.Duration // time counted in AcquireTime when served; under mu
 	ready  chan struct{} // buffered 1; empty whenever the waiter is in the sync.Pool
 }
 

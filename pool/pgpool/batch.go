@@ -9,13 +9,13 @@ import (
 // batch began a transaction (pgx.Batch.BeginTx), when that transaction ends.
 type poolBatchResults struct {
 	br pgx.BatchResults
-	c  *Conn   // released by Close; nil when tx owns the connection
-	tx *poolTx // the batch's transaction, or nil
+	c  *Conn // released by Close; nil when tx owns the connection
+	tx *Tx   // the batch's transaction, or nil
 }
 
 func newBatchResults(c *Conn, br pgx.BatchResults) *poolBatchResults {
 	if tx := br.Tx(); tx != nil {
-		return &poolBatchResults{br: br, tx: &poolTx{tx: tx, c: c}}
+		return &poolBatchResults{br: br, tx: &Tx{tx: tx, c: c}}
 	}
 	return &poolBatchResults{br: br, c: c}
 }

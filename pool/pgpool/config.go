@@ -38,7 +38,10 @@ var ErrInvalidConfig = pool.ErrInvalidConfig
 // Config is the configuration of a Pool. Obtain one from ParseConfig and adjust its fields; a
 // Config built by hand needs at least ConnConfig (from pgx.ParseConfig) and MaxConns >= 1.
 type Config struct {
-	// ConnConfig is how each connection is made. It must come from pgx.ParseConfig.
+	// ConnConfig is how each connection is made. It must come from pgx.ParseConfig. If its
+	// Tracer implements AcquireTracer or ReleaseTracer, the pool calls it; a tracer made for
+	// pgxpool (its methods take *pgxpool.Pool and pgxpool's Trace*Data) is recognized too and
+	// called with pgxpool's data types and a nil *pgxpool.Pool.
 	ConnConfig *pgx.ConnConfig
 
 	// BeforeConnect, if set, is called before each new connection with a copy of ConnConfig
@@ -53,6 +56,13 @@ type Config struct {
 	// out. The default pings connections that sat idle for more than one second, as pgxpool
 	// does. A connection whose ping fails is destroyed and Acquire tries another.
 	ShouldPing func(context.Context, ShouldPingParams) bool
+
+	// BeforeAcquire, if set, is called on every acquired connection before it is handed out;
+	// false destroys the connection and Acquire tries another.
+	//
+	// Deprecated: use PrepareConn, as in pgxpool. When both are set, PrepareConn is used and
+	// BeforeAcquire is ignored.
+	BeforeAcquire func(context.Context, *pgx.Conn) bool
 
 	// PrepareConn, if set, is called on every acquired connection before it is handed out
 	// (after the ping). Its results mean: (true, nil) use the connection; (true, err) give it

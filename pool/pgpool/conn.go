@@ -36,13 +36,18 @@ func (c *Conn) Conn() *pgx.Conn { return c.cr.conn }
 // Release gives the connection back to the pool. A connection that is closed, still busy (a
 // query's results unread), inside a transaction or in a failed one (TxStatus other than 'I'),
 // or past its lifetime is destroyed instead, and the pool makes a new one for the next caller.
-// Config.AfterRelease, if set, runs first, in a goroutine. Calls after the first are no-ops.
+// Config.AfterRelease, if set, runs first, in a goroutine. A ReleaseTracer in
+// ConnConfig.Tracer is called before any of this, as in pgxpool. Calls after the first are
+// no-ops.
 func (c *Conn) Release() {
 	res := c.res.Swap(nil)
 	if res == nil {
 		return
 	}
 	conn := c.cr.conn
+	if t := c.p.releaseTracer; t != nil {
+		t.TraceRelease(c.p, TraceReleaseData{Conn: conn})
+	}
 	if conn.IsClosed() || conn.PgConn().IsBusy() || conn.PgConn().TxStatus() != 'I' {
 		res.Destroy()
 		return

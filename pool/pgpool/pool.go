@@ -1,10 +1,9 @@
 // Package pgpool is a PostgreSQL connection pool for pgx v5 built on the strictly fair,
 // bounded pool of package pool. Its API mirrors pgxpool's (ParseConfig with the same pool_*
 // keys, Acquire, Exec, Query, QueryRow, Begin, BeginTx, SendBatch, CopyFrom, Ping, Reset,
-// Close) with pgx's types, so switching from pgxpool is mostly a rename of the import. The
-// differences: Stat returns a pool.Stat struct (Stat().Total, not TotalConns()), and there is
-// no AcquireAllIdle, BeforeAcquire or tracer hook (PrepareConn and ShouldPing cover checks
-// before use).
+// Close, AcquireAllIdle, BeforeAcquire, PrepareConn, ShouldPing, AcquireTracer and
+// ReleaseTracer) with pgx's types, so switching from pgxpool is mostly a rename of the import.
+// The difference: Stat returns a pool.Stat struct (Stat().Total, not TotalConns()).
 //
 // What it adds over pgxpool: waiters are served strictly first come first served, Close wakes
 // blocked Acquire calls at once, and Shutdown bounds Close. A connection given back closed,
@@ -45,8 +44,12 @@ type Pool struct {
 	config      *Config
 	pingTimeout time.Duration
 	shouldPing  func(context.Context, ShouldPingParams) bool
+	prepareConn func(context.Context, *pgx.Conn) (bool, error) // PrepareConn, or BeforeAcquire adapted
 	maxTries    int
-	cleanups    cleanups // background closes that Close must wait for
+
+	acquireTracer AcquireTracer // from ConnConfig.Tracer, or nil
+	releaseTracer ReleaseTracer // from ConnConfig.Tracer, or nil
+	cleanups      cleanups      // background closes that Close must wait for
 }
 
 // connResource is the pooled value: one connection plus the handles given out for it.
@@ -93,6 +96,22 @@ func NewWithConfig(_ context.Context, cfg *Config) (*Pool, error) {
 	}
 	if p.shouldPing == nil {
 		p.shouldPing = func(_ context.Context, sp ShouldPingParams) bool { return sp.IdleDuration > pingIdleAfter }
+	}
+	p.prepareConn = cfg.PrepareConn
+	if before := cfg.BeforeAcquire; p.prepareConn == nil && before != nil {
+		// As pgxpool: false destroys the connection and Acquire tries another.
+		p.prepareConn = func(ctx context.Context, conn *pgx.Conn) (bool, error) { return before(ctx, conn), nil }
+	}
+	tracer := cfg.ConnConfig.Tracer
+	if t, ok := tracer.(AcquireTracer); ok {
+		p.acquireTracer = t
+	} else if t := pgxpoolAcquireTracer(tracer); t != nil {
+		p.acquireTracer = t
+	}
+	if t, ok := tracer.(ReleaseTracer); ok {
+		p.releaseTracer = t
+	} else if t := pgxpoolReleaseTracer(tracer); t != nil {
+		p.releaseTracer = t
 	}
 	pc := pool.Config[*connResource]{
 		Constructor:       p.connect,
@@ -181,10 +200,28 @@ func (p *Pool) closeConn(conn *pgx.Conn) {
 // tried, up to MaxConns+1 times in all. Config.PrepareConn runs last. The caller must Release
 // the Conn.
 //
+// An AcquireTracer in ConnConfig.Tracer is called at the start and at the end, as in pgxpool.
+//
 // Errors: ctx.Err() as-is when ctx ends first; ErrClosedPool; the connect error when a
 // connection made for this call fails; PrepareConn's error; after MaxConns+1 rejected
 // connections, an error wrapping the last rejection's cause.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
+	t := p.acquireTracer
+	if t == nil {
+		return p.acquire(ctx)
+	}
+	ctx = t.TraceAcquireStart(ctx, p, TraceAcquireStartData{})
+	c, err := p.acquire(ctx)
+	var conn *pgx.Conn
+	if c != nil {
+		conn = c.Conn()
+	}
+	t.TraceAcquireEnd(ctx, p, TraceAcquireEndData{Conn: conn, Err: err})
+	return c, err
+}
+
+// acquire is Acquire without the tracer.
+func (p *Pool) acquire(ctx context.Context) (*Conn, error) {
 	var lastErr error
 	for range p.maxTries {
 		res, err := p.p.Acquire(ctx)
@@ -208,7 +245,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 				continue
 			}
 		}
-		if prepare := p.config.PrepareConn; prepare != nil {
+		if prepare := p.prepareConn; prepare != nil {
 			ok, err := prepare(ctx, cr.conn)
 			switch {
 			case ok && err != nil:
@@ -322,7 +359,7 @@ func (p *Pool) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) 
 		c.Release()
 		return nil, err
 	}
-	return &poolTx{tx: tx, c: c}, nil
+	return &Tx{tx: tx, c: c}, nil
 }
 
 // CopyFrom acquires a connection, runs COPY FROM on it (see pgx.Conn.CopyFrom) and releases
@@ -348,6 +385,31 @@ func (p *Pool) Ping(ctx context.Context) error {
 
 // Stat returns a snapshot of the pool's state and counters.
 func (p *Pool) Stat() pool.Stat { return p.p.Stat() }
+
+// pgxStat returns the snapshot as a *Stat.
+func (p *Pool) pgxStat() *Stat { return &Stat{s: p.p.Stat()} }
+
+// AcquireAllIdle acquires every idle connection at once and returns them (an empty slice when
+// there is none); release each as usual. As in pgxpool it is meant for health checks and
+// keep-alive work, does not count in Stat's acquire counters, and runs PrepareConn (or
+// BeforeAcquire) on each connection, destroying those it rejects or fails. It neither pings
+// nor waits: idle connections exist only while no Acquire waits, so it never takes one from a
+// waiter. Connections past MaxConnLifetime are closed instead of returned.
+func (p *Pool) AcquireAllIdle(ctx context.Context) []*Conn {
+	idle := p.p.AcquireAllIdle()
+	conns := make([]*Conn, 0, len(idle))
+	for _, res := range idle {
+		cr := res.Value()
+		if prepare := p.prepareConn; prepare != nil {
+			if ok, err := prepare(ctx, cr.conn); !ok || err != nil {
+				res.Destroy()
+				continue
+			}
+		}
+		conns = append(conns, cr.handle(p, res))
+	}
+	return conns
+}
 
 // Config returns a copy of the pool's configuration.
 func (p *Pool) Config() *Config { return p.config.Copy() }
