@@ -8,10 +8,14 @@
 //	go run ./examples/pgworker -database-url 'postgres://user:pass@127.0.0.1:5432/db'
 //	DATABASE_URL=... go run ./examples/pgworker -jobs 5000 -workers 128 -max-conns 8
 //
-// Without -database-url or DATABASE_URL it starts a throwaway PostgreSQL cluster (the
-// initdb and pg_ctl binaries must be installed) and removes it afterwards. Jobs go to
-// the table pgworker_jobs (created if missing) under a batch id of their own; the
-// batch's rows are deleted at the end unless -keep is given.
+// Inside the muxpool repository, without -database-url or DATABASE_URL it starts a
+// throwaway PostgreSQL cluster (the initdb and pg_ctl binaries must be installed) and
+// removes it afterwards. That convenience lives in throwaway.go, which imports
+// muxpool's internal/pgtest and so builds only inside this module: to copy the example
+// into your own module, copy main.go, queue.go and monitor.go and leave throwaway.go
+// out; the program then needs -database-url or DATABASE_URL. Jobs go to the table
+// pgworker_jobs (created if missing) under a batch id of their own; the batch's rows
+// are deleted at the end unless -keep is given.
 package main
 
 import (
@@ -27,7 +31,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/muxpool/muxpool/internal/pgtest"
 	"github.com/muxpool/muxpool/pool"
 	"github.com/muxpool/muxpool/pool/pgpool"
 )
@@ -40,6 +43,11 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// throwaway starts a PostgreSQL server for a run given no database URL, and returns
+// its connection string and a function that stops it and removes its files. It is
+// nil unless throwaway.go (repository scaffolding, see the package doc) is built in.
+var throwaway func() (url string, stop func() error, err error)
 
 // options are run's settings, one per flag.
 type options struct {
@@ -85,12 +93,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("want -jobs >= 0, -workers >= 1, -max-conns >= 1, -work >= 0, -stat-every > 0")
 	}
 	if o.url == "" {
-		cluster, err := pgtest.Start()
+		if throwaway == nil {
+			return errors.New("no -database-url or DATABASE_URL")
+		}
+		url, stop, err := throwaway()
 		if err != nil {
 			return fmt.Errorf("no -database-url or DATABASE_URL, and no throwaway cluster: %w", err)
 		}
-		defer cluster.Stop()
-		o.url = cluster.ConnString()
+		defer stop()
+		o.url = url
 		fmt.Fprintf(stdout, "started a throwaway PostgreSQL cluster: %s\n", o.url)
 	}
 	r, err := process(ctx, o, stdout)
