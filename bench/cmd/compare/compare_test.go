@@ -36,8 +36,10 @@ func runBrief(t *testing.T, extra ...string) (string, report, [][]string) {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(filepath.Join(dir, "compare.svg")); err != nil || fi.Size() == 0 {
-		t.Errorf("compare.svg missing or empty: %v", err)
+	for _, pic := range []string{"compare.svg", "compare.png"} {
+		if fi, err := os.Stat(filepath.Join(dir, pic)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", pic, err)
+		}
 	}
 	f, err := os.Open(filepath.Join(dir, "compare.csv"))
 	if err != nil {
@@ -130,6 +132,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-clients", "0"}, {"-requests", "-1"}, {"-rtt", "-1ms"}, {"-loss", "1"},
 		{"-strategies", "nope"}, {"-bogus"}, {"extra-arg"},
+		{"-sweep", "size=1,2"}, {"-sweep", "rtt"}, {"-sweep", "rtt=5,x"}, {"-sweep", "rtt=-5"}, {"-sweep", "clients=0,6"},
+		{"-sweep", "clients=1.5"}, {"-chart-size", "100x100"}, {"-chart-size", "960"}, {"-chart-size", "960x540x2"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, &out, &errOut)

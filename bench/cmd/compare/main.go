@@ -1,11 +1,18 @@
 // Command compare is muxpool's main job: it measures six connections against
 // one multiplexed connection for the same request/response workload, with real
 // traffic over loopback TCP and round-trip time added by a userspace delay
-// relay (internal/netem), and prints a table (optionally CSV, JSON and an SVG
-// chart).
+// relay (internal/netem), and prints a table; with -out it also writes CSV,
+// JSON and a chart (SVG and PNG, text drawn as glyph outlines so they look
+// the same everywhere).
 //
-//	go run ./bench/cmd/compare                   # defaults, under a minute
+//	go run ./bench/cmd/compare                   # defaults, about 20 s
 //	go run ./bench/cmd/compare -rtt 10ms -clients 100 -requests 2000 -out /tmp/cmp
+//	go run ./bench/cmd/compare -out docs         # docs/compare.png, the README's picture
+//
+// -sweep runs the comparison at several values of one parameter and charts
+// measured requests/s against it beside the model's prediction:
+//
+//	go run ./bench/cmd/compare -sweep rtt=0,5,10,20,40,80 -out docs   # docs/sweep-rtt.png
 //
 // Comparisons (each a pair of strategies, "six-conn" against "multiplexed"):
 //
@@ -81,9 +88,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&p.Stall, "stall", 0, "how long a \"lost\" segment stalls its connection (0 = 200ms, TCP's minimum RTO)")
 	fs.Uint64Var(&p.Seed, "seed", 1, "seed for -loss")
 	fs.IntVar(&p.Runs, "runs", 1, "repetitions per strategy (latencies pooled, total = median)")
-	out := fs.String("out", "", "directory for compare.csv, compare.json and compare.svg")
+	out := fs.String("out", "", "directory for compare.csv, compare.json, and the chart as compare.svg and compare.png")
+	size := defaultChartSize
+	fs.Var(&size, "chart-size", "chart size in pixels at 96 per inch (640x360 suits a terminal image viewer, 1280x720 a slide; text grows with the size)")
 	filter := fs.String("strategies", "", "comma-separated groups or group/name to run (default all: "+strings.Join(ids(allStrategies()), ",")+")")
 	quiet := fs.Bool("q", false, "no progress on stderr")
+	var sweep sweepSpec
+	fs.Var(&sweep, "sweep", "run the comparison at each value of one parameter and chart req/s against it with the model: rtt=0,5,10,20,40,80 (ms) or clients=6,12,24,48,96")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -107,12 +118,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	prog := newProgress(stderr, *quiet)
 	defer prog.stop()
-	results, err := measure(ctx, p, sel, prog)
+	if sweep.Param != "" {
+		sr, err := runSweep(ctx, sweep, p, sel, prog)
+		prog.stop()
+		if err != nil {
+			return err
+		}
+		sr.chart = size
+		if err := sr.writeTable(stdout); err != nil {
+			return err
+		}
+		if *out != "" {
+			names, err := sr.writeFiles(*out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(names, ", "))
+		}
+		return nil
+	}
+	results, err := measure(ctx, p, sel, prog, "")
 	prog.stop()
 	if err != nil {
 		return err
 	}
-	rep := report{Params: p, Results: results, Machine: machine()}
+	rep := report{Params: p, Results: results, Machine: machine(), chart: size}
 	if err := rep.writeTable(stdout); err != nil {
 		return err
 	}
@@ -159,7 +189,8 @@ func selectStrategies(all []strategy, filter string) ([]strategy, error) {
 
 // measure runs every selected strategy p.Runs times, interleaving runs so
 // that drift in machine load hits all strategies alike.
-func measure(ctx context.Context, p params, sel []strategy, prog *progress) ([]result, error) {
+// Progress labels each step with prefix first.
+func measure(ctx context.Context, p params, sel []strategy, prog *progress, prefix string) ([]result, error) {
 	samples := make([][]sample, len(sel))
 	conns := make([]int64, len(sel))
 	steps := len(sel) * p.Runs
@@ -169,7 +200,7 @@ func measure(ctx context.Context, p params, sel []strategy, prog *progress) ([]r
 				return nil, err
 			}
 			var done atomic.Int64
-			prog.begin(fmt.Sprintf("[%d/%d] %s", run*len(sel)+i+1, steps, s.id()), p.Requests, &done)
+			prog.begin(fmt.Sprintf("%s[%d/%d] %s", prefix, run*len(sel)+i+1, steps, s.id()), p.Requests, &done)
 			smp, n, err := measureOne(ctx, p, s, &done)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", s.id(), err)

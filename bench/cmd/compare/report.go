@@ -87,6 +87,8 @@ type report struct {
 	Params  params      `json:"params"`
 	Machine machineInfo `json:"machine"`
 	Results []result    `json:"results"`
+
+	chart chartSize // size of compare.svg and compare.png
 }
 
 // machineInfo describes where the numbers came from.
@@ -172,11 +174,12 @@ func (r report) writeTable(w io.Writer) error {
 }
 
 func (r report) files(dir string) []string {
-	return []string{filepath.Join(dir, "compare.csv"), filepath.Join(dir, "compare.json"), filepath.Join(dir, "compare.svg")}
+	return []string{filepath.Join(dir, "compare.csv"), filepath.Join(dir, "compare.json"),
+		filepath.Join(dir, "compare.svg"), filepath.Join(dir, "compare.png")}
 }
 
-// writeFiles writes compare.csv, compare.json and compare.svg into dir,
-// creating it if needed.
+// writeFiles writes compare.csv, compare.json, and the chart as compare.svg
+// and compare.png into dir, creating it if needed.
 func (r report) writeFiles(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -192,7 +195,8 @@ func (r report) writeFiles(dir string) error {
 	}); err != nil {
 		return err
 	}
-	return writeChart(f[2], r)
+	_, err := saveFigure(filepath.Join(dir, "compare"), r.chart, compareFigure(r))
+	return err
 }
 
 func writeFile(name string, fill func(io.Writer) error) error {
@@ -209,14 +213,23 @@ func writeFile(name string, fill func(io.Writer) error) error {
 
 func (r report) writeCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	// loss, bandwidth and stall_ns as in the JSON params, so lossy or capped
-	// runs can be told from clean ones.
-	cw.Write([]string{"group", "strategy", "multiplexed", "delayed_leg", "rtt_ms", "clients", "size", "think_ms",
-		"loss", "bandwidth", "stall_ns", "runs", "requests", "errors", "tcp_conns", "req_per_sec", "p50_ms", "p99_ms",
-		"total_ms", "model_ms", "ratio_vs_six_conn"})
+	cw.Write(csvHeader)
+	writeCSVRows(cw, r.Params, r.Results)
+	cw.Flush()
+	return cw.Error()
+}
+
+// csvHeader names the columns of compare.csv and a sweep's CSV. loss,
+// bandwidth and stall_ns are there as in the JSON params, so lossy or capped
+// runs can be told from clean ones.
+var csvHeader = []string{"group", "strategy", "multiplexed", "delayed_leg", "rtt_ms", "clients", "size", "think_ms",
+	"loss", "bandwidth", "stall_ns", "runs", "requests", "errors", "tcp_conns", "req_per_sec", "p50_ms", "p99_ms",
+	"total_ms", "model_ms", "ratio_vs_six_conn"}
+
+// writeCSVRows writes one row per result, measured with p.
+func writeCSVRows(cw *csv.Writer, p params, results []result) {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
-	p := r.Params
-	for _, x := range r.Results {
+	for _, x := range results {
 		ratio := "" // baselines and strategies without one: empty, not "0.000"
 		if x.Ratio != 0 {
 			ratio = f(x.Ratio)
@@ -227,6 +240,4 @@ func (r report) writeCSV(w io.Writer) error {
 			strconv.Itoa(x.Requests), strconv.Itoa(x.Errors), strconv.FormatInt(x.Conns, 10), f(x.ReqPerSec), f(x.P50ms), f(x.P99ms), f(x.TotalMs),
 			f(x.ModelMs), ratio})
 	}
-	cw.Flush()
-	return cw.Error()
 }
