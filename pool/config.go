@@ -65,6 +65,14 @@ type Config[T any] struct {
 	// waiting for the period.
 	HealthCheckPeriod time.Duration
 
+	// CapacityError, if set, reports whether a Constructor error means the backend takes no
+	// more resources for now (PostgreSQL's too_many_connections). Such a failure, while the
+	// pool holds other resources, does not fail the waiter it was for: the pool caps its size
+	// at what it holds (Stat.Cap), the waiter stays in line for one of those, and once a
+	// second the cap is raised by one to probe the backend again. It runs in the construction's
+	// goroutine, never under the pool's lock. Optional.
+	CapacityError func(error) bool
+
 	// ConstructTimeout bounds each Constructor call through its ctx. Zero means no bound other
 	// than Close; set it when the constructor does network I/O, because a construction holds a
 	// slot until it returns.

@@ -14,12 +14,19 @@ type construction[T any] struct {
 	values context.Context // source of ctx values (the caller's ctx), or nil
 	gen    uint64          // Pool.gen at start
 	warm   bool            // started by the maintainer for MinSize/MinIdle
+	probe  bool            // started while the gate was closed for failures (gate.go)
 }
 
 // constructForWaitersLocked starts one construction for each waiter that has none, oldest
 // first, while the pool has free slots.
+// The gate and the capacity cap (gate.go) may hold them back; the maintainer starts them when
+// they open.
 func (p *Pool[T]) constructForWaitersLocked() {
-	for !p.closed && p.slots < p.cfg.MaxSize {
+	if p.closed || p.waiters.unbound == 0 {
+		return
+	}
+	now := p.now()
+	for p.canConstructLocked(now) {
 		w := p.waiters.firstUnbound()
 		if w == nil {
 			return
@@ -32,6 +39,10 @@ func (p *Pool[T]) constructForWaitersLocked() {
 // (may be nil) with values from values (may be nil).
 func (p *Pool[T]) startConstructLocked(owner *waiter[T], values context.Context, warm bool) {
 	c := &construction[T]{values: values, gen: p.gen, warm: warm}
+	if p.failStreak > 0 {
+		c.probe = true
+		p.probing = true
+	}
 	if owner != nil {
 		p.waiters.bind(owner, c)
 	}
@@ -65,6 +76,8 @@ func (p *Pool[T]) construct(c *construction[T]) {
 	stop()
 	cancel()
 	c.values = nil
+	// The classifier is a callback: it runs here, before the lock.
+	capacity := err != nil && p.cfg.CapacityError != nil && p.cfg.CapacityError(err)
 
 	now := p.now()
 	p.mu.Lock()
@@ -73,6 +86,9 @@ func (p *Pool[T]) construct(c *construction[T]) {
 	if c.warm {
 		p.warming--
 	}
+	if c.probe {
+		p.probing = false
+	}
 	owner := c.owner
 	if owner != nil {
 		p.waiters.unbind(owner)
@@ -80,9 +96,13 @@ func (p *Pool[T]) construct(c *construction[T]) {
 
 	if err != nil {
 		p.count.constructErr++
-		if owner != nil {
-			p.serveLocked(owner, nil, err, now)
-		} else if c.warm {
+		if absorbed := p.constructFailedLocked(now, capacity); !absorbed {
+			if owner != nil {
+				p.serveLocked(owner, nil, err, now)
+			}
+			p.failUnboundLocked(err, now)
+		}
+		if c.warm {
 			p.warmBackoff = min(max(2*p.warmBackoff, int64(50*time.Millisecond)), int64(p.cfg.HealthCheckPeriod))
 			p.warmRetryAt = now + p.warmBackoff
 		}
@@ -91,6 +111,11 @@ func (p *Pool[T]) construct(c *construction[T]) {
 	}
 
 	p.count.construct++
+	if p.failStreak > 0 {
+		// The gate opens: let the maintainer start what it held back (MinSize, MinIdle).
+		p.failStreak = 0
+		p.kickMaintainer()
+	}
 	if c.warm {
 		p.warmBackoff, p.warmRetryAt = 0, 0
 	}

@@ -22,12 +22,22 @@
 // own goroutine. The Constructor's ctx carries the caller's values but is canceled only by
 // Close and Config.ConstructTimeout, so a caller that gives up does not waste a half-made
 // connection (pgx#1259, pgx#1287): the finished resource goes to the first waiter or to the
-// idle set. A failed construction frees its slot and fails only the waiter it was started for.
+// idle set. A failed construction frees its slot and fails the waiter it was started for and,
+// when the pool holds no resource to wait for, every waiter still waiting for a construction.
+//
+// Failures. After a failed construction the pool does not redial at once: the next
+// construction starts after a jittered delay that doubles with each failure in a row (10 ms to
+// 250 ms, plus up to as much again), one at a time until one succeeds, so a backend that is
+// down sees at most about 100 attempts a second from the whole pool, and one that comes back
+// is tried again within half a second. A failure that Config.CapacityError recognizes (the backend is
+// full), while the pool holds other resources, fails nobody: the pool caps itself at what it
+// holds (Stat.Cap), the waiter stays in line for a release, and each second the cap is raised
+// by one to probe the backend.
 //
 // Lifetimes. MaxLifetime (plus a per-resource jitter drawn once) is checked at acquire, at
 // release and by the periodic health check, so it holds on a pool that is never idle.
 // MaxIdleTime closes never take the pool below MinSize, and MinSize is rebuilt right after a
-// destroy. Failed background constructions back off, so a down backend is not hammered.
+// destroy. Failed background constructions back off too.
 //
 // Close. Close wakes every blocked Acquire at once with ErrClosedPool, cancels constructions,
 // destroys idle resources, destroys held ones when they are released, and returns when all

@@ -3,9 +3,10 @@ package pool
 import "time"
 
 // maintain is the pool's one background goroutine. Every HealthCheckPeriod, and whenever
-// kicked (after a destroy, a failed warm-up, or an acquire that took the idle count below
+// kicked (after a destroy, a failed construction, or an acquire that took the idle count below
 // MinIdle), it enforces MaxLifetime and MaxIdleTime on idle resources and starts the
-// constructions MinSize and MinIdle call for. It ends at Close.
+// constructions MinSize and MinIdle call for, and those that waiters need once the
+// construction gate or the capacity cap lets them (it wakes up for that). It ends at Close.
 func (p *Pool[T]) maintain() {
 	t := time.NewTimer(p.cfg.HealthCheckPeriod)
 	defer t.Stop()
@@ -51,15 +52,22 @@ func (p *Pool[T]) checkIdle() time.Duration {
 	p.idle = kept
 
 	next := p.cfg.HealthCheckPeriod
+	// Waiters whose constructions the gate or the capacity cap held back (gate.go).
+	p.constructForWaitersLocked()
+	var need int32
 	if p.warmRetryAt > now {
-		return min(next, time.Duration(p.warmRetryAt-now))
+		next = min(next, time.Duration(p.warmRetryAt-now))
+	} else {
+		need = p.cfg.MinSize - (built + p.constructing)
+		if d := p.cfg.MinIdle - (int32(len(p.idle)) + p.warming); d > need {
+			need = d
+		}
+		for ; need > 0 && p.canConstructLocked(now); need-- {
+			p.startConstructLocked(nil, nil, true)
+		}
 	}
-	need := p.cfg.MinSize - (built + p.constructing)
-	if d := p.cfg.MinIdle - (int32(len(p.idle)) + p.warming); d > need {
-		need = d
-	}
-	for ; need > 0 && p.slots < p.cfg.MaxSize; need-- {
-		p.startConstructLocked(nil, nil, true)
+	if d := p.gateWakeLocked(now, p.waiters.unbound > 0 || need > 0); d > 0 {
+		next = min(next, d)
 	}
 	return next
 }

@@ -60,6 +60,13 @@ type Pool[T any] struct {
 	// Warm-up backoff after a failed background construction, so a down backend is not
 	// redialed in a tight loop (the PgBouncer server_login_retry idea). Pool clock, ns.
 	warmBackoff, warmRetryAt int64
+
+	// The construction gate and the capacity cap (gate.go). Pool clock, ns.
+	failStreak int32 // failed constructions in a row; > 0 closes the gate until retryAt
+	retryAt    int64
+	probing    bool  // a construction started while failStreak > 0 is in flight
+	capSize    int32 // 0, or the cap on slots after a capacity error
+	capUntil   int64 // when capSize is raised by one
 }
 
 // New returns a pool for cfg. It fails only on an invalid Config (the error wraps
@@ -100,7 +107,10 @@ func (p *Pool[T]) now() int64 { return int64(time.Since(p.epoch)) }
 // Errors: ctx.Err() as-is if ctx ends first (the waiter leaves the queue and consumes
 // nothing), ErrClosedPool if the pool is or gets closed, or the Constructor's error if the
 // construction started for this caller fails (also matching ErrConstructTimeout if
-// Config.ConstructTimeout cut it off).
+// Config.ConstructTimeout cut it off), or if another one fails while the pool holds no
+// resource. A failure that Config.CapacityError recognizes is not returned while the pool holds
+// other resources: the caller keeps waiting for one. After a failure the next construction
+// waits for the retry delay (see the package documentation), but never past ctx.
 func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 	if err := ctx.Err(); err != nil {
 		p.mu.Lock()
@@ -205,7 +215,7 @@ func (p *Pool[T]) TryAcquire(ctx context.Context) (*Resource[T], error) {
 			p.count.acquire++
 			return r, nil
 		}
-		if p.slots < p.cfg.MaxSize {
+		if p.canConstructLocked(p.now()) {
 			p.startConstructLocked(nil, ctx, false)
 		}
 	}

@@ -18,6 +18,9 @@ type Stat struct {
 	Destroying int32
 	// Max is Config.MaxSize.
 	Max int32
+	// Cap is the effective bound on Total: Max, or less while the backend refuses more
+	// resources (Config.CapacityError). It is raised by one each second of the hold.
+	Cap int32
 	// Waiting is Acquire calls currently blocked in the FIFO queue.
 	Waiting int32
 
@@ -75,6 +78,7 @@ func (p *Pool[T]) Stat() Stat {
 		Constructing:         p.constructing,
 		Destroying:           p.destroying,
 		Max:                  p.cfg.MaxSize,
+		Cap:                  p.capLocked(),
 		Waiting:              int32(p.waiters.len()),
 		AcquireCount:         p.count.acquire,
 		AcquireDuration:      p.count.waitTime,
@@ -89,4 +93,12 @@ func (p *Pool[T]) Stat() Stat {
 		LifetimeDestroyCount: p.count.lifetimeDestroy,
 		IdleDestroyCount:     p.count.idleDestroy,
 	}
+}
+
+// capLocked is Stat.Cap.
+func (p *Pool[T]) capLocked() int32 {
+	if p.capSize > 0 {
+		return p.capSize
+	}
+	return p.cfg.MaxSize
 }

@@ -123,6 +123,7 @@ func NewWithConfig(_ context.Context, cfg *Config) (*Pool, error) {
 		MaxLifetimeJitter: cfg.MaxConnLifetimeJitter,
 		MaxIdleTime:       max(cfg.MaxConnIdleTime, 0),
 		HealthCheckPeriod: cfg.HealthCheckPeriod,
+		CapacityError:     isServerFull,
 	}
 	inner, err := pool.New(pc)
 	if err != nil {
@@ -154,6 +155,15 @@ func (p *Pool) connect(ctx context.Context) (*connResource, error) {
 		}
 	}
 	return &connResource{conn: conn}, nil
+}
+
+// isServerFull reports whether a connect error is the server refusing more connections:
+// SQLSTATE 53300 (too_many_connections: max_connections, a role's or a database's CONNECTION
+// LIMIT) or 53400 (configuration_limit_exceeded). The pool then caps itself at the connections
+// it has instead of failing the caller (see pool.Config.CapacityError).
+func isServerFull(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "53300" || pgErr.Code == "53400")
 }
 
 // connectConfig is pgx.ConnectConfig, turning its panic on a ConnConfig that did not come from
@@ -202,9 +212,18 @@ func (p *Pool) closeConn(conn *pgx.Conn) {
 //
 // An AcquireTracer in ConnConfig.Tracer is called at the start and at the end, as in pgxpool.
 //
+// When the server cannot be reached, connection attempts back off (10 ms doubling to 250 ms,
+// jittered, one at a time; at most about 100 a second for the whole pool): Acquire waits for
+// the next attempt, never past ctx, and gets its error. When the server refuses a connection
+// because it is full (SQLSTATE 53300 too_many_connections, 53400) while the pool has other
+// connections, Acquire does not fail: the pool stops growing at what the server accepts
+// (Stat.EffectiveMaxConns), the caller waits in line for a connection the pool has, and once a
+// second the pool tries one more.
+//
 // Errors: ctx.Err() as-is when ctx ends first; ErrClosedPool; the connect error when a
-// connection made for this call fails; PrepareConn's error; after MaxConns+1 rejected
-// connections, an error wrapping the last rejection's cause.
+// connection made for this call fails, or another fails while the pool has no connection;
+// PrepareConn's error; after MaxConns+1 rejected connections, an error wrapping the last
+// rejection's cause.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	t := p.acquireTracer
 	if t == nil {

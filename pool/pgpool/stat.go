@@ -43,6 +43,11 @@ func (s *Stat) IdleConns() int32 { return s.s.Idle }
 // MaxConns returns the maximum size of the pool (Config.MaxConns).
 func (s *Stat) MaxConns() int32 { return s.s.Max }
 
+// EffectiveMaxConns returns the bound the pool applies now: MaxConns, or less while the
+// server refuses more connections (SQLSTATE 53300 or 53400; see Pool.Acquire). pgxpool has no
+// such bound.
+func (s *Stat) EffectiveMaxConns() int32 { return s.s.Cap }
+
 // TotalConns returns ConstructingConns + AcquiredConns + IdleConns, as in pgxpool. Connections
 // being closed are not included, although they still hold a slot until closed
 // (pool.Stat.Total includes them).
