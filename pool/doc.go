@@ -23,7 +23,7 @@
 // Close and Config.ConstructTimeout, so a caller that gives up does not waste a half-made
 // connection (pgx#1259, pgx#1287): the finished resource goes to the first waiter or to the
 // idle set. A failed construction frees its slot and fails the waiter it was started for and,
-// when the pool holds no resource to wait for, every waiter still waiting for a construction.
+// when the pool holds and builds no resource to wait for, every waiter still waiting.
 //
 // Failures. After a failed construction the pool does not redial at once: the next
 // construction starts after a jittered delay that doubles with each failure in a row (10 ms to

@@ -98,11 +98,11 @@ func (p *Pool[T]) gateWakeLocked(now int64, demand bool) time.Duration {
 }
 
 // failUnboundLocked fails, with err, every queued waiter that has no construction of its own,
-// when the pool holds no resource that a release could hand them: after a failed construction
-// they would otherwise wait for the gate's next probe, or their deadline, only to fail the same
-// way (a backend that is down).
+// when the pool holds no resource that a release could hand them and builds none: after a
+// failed construction they would otherwise wait for the gate's next probe, or their deadline,
+// only to fail the same way (a backend that is down).
 func (p *Pool[T]) failUnboundLocked(err error, now int64) {
-	if p.acquired > 0 || len(p.idle) > 0 {
+	if p.acquired > 0 || len(p.idle) > 0 || p.constructing > 0 {
 		return
 	}
 	for w := p.waiters.head; w != nil; {

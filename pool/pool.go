@@ -107,8 +107,8 @@ func (p *Pool[T]) now() int64 { return int64(time.Since(p.epoch)) }
 // Errors: ctx.Err() as-is if ctx ends first (the waiter leaves the queue and consumes
 // nothing), ErrClosedPool if the pool is or gets closed, or the Constructor's error if the
 // construction started for this caller fails (also matching ErrConstructTimeout if
-// Config.ConstructTimeout cut it off), or if another one fails while the pool holds no
-// resource. A failure that Config.CapacityError recognizes is not returned while the pool holds
+// Config.ConstructTimeout cut it off), or if another one fails while the pool holds and builds
+// no resource. A failure that Config.CapacityError recognizes is not returned while the pool holds
 // other resources: the caller keeps waiting for one. After a failure the next construction
 // waits for the retry delay (see the package documentation), but never past ctx.
 func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {

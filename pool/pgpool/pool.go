@@ -221,7 +221,8 @@ func (p *Pool) closeConn(conn *pgx.Conn) {
 // second the pool tries one more.
 //
 // Errors: ctx.Err() as-is when ctx ends first; ErrClosedPool; the connect error when a
-// connection made for this call fails, or another fails while the pool has no connection;
+// connection made for this call fails, or another fails while the pool has and makes no other
+// connection;
 // PrepareConn's error; after MaxConns+1 rejected connections, an error wrapping the last
 // rejection's cause.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
