@@ -29,10 +29,10 @@
 // construction starts after a jittered delay that doubles with each failure in a row (10 ms to
 // 250 ms, plus up to as much again), one at a time until one succeeds, so a backend that is
 // down sees at most about 100 attempts a second from the whole pool, and one that comes back
-// is tried again within half a second. A failure that Config.CapacityError recognizes (the backend is
-// full), while the pool holds other resources, fails nobody: the pool caps itself at what it
-// holds (Stat.Cap), the waiter stays in line for a release, and each second the cap is raised
-// by one to probe the backend.
+// is tried again within half a second. A failure that Config.CapacityError recognizes (the
+// backend is full), while the pool holds other resources, fails nobody: the pool caps itself
+// at what it holds (Stat.Cap), the waiter stays in line for a release, and each second the cap
+// is raised by one to probe the backend.
 //
 // Lifetimes. MaxLifetime (plus a per-resource jitter drawn once) is checked at acquire, at
 // release and by the periodic health check, so it holds on a pool that is never idle.
