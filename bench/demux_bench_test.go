@@ -25,7 +25,7 @@ import (
 // and the HTTP/1.1 clients going through the proxy, which forwards over one h2c
 // connection (path=demux-h2c). size is the response body; clients the concurrent HTTP/1.1
 // clients, each with its own keep-alive connection. The proxy is served the
-// recommended way, on a GuardListener. One op is one request.
+// recommended way, with NewServer. One op is one request.
 func BenchmarkDemuxOverhead(b *testing.B) {
 	for _, size := range []int{1 << 10, 64 << 10} {
 		for _, clients := range []int{1, 16, 128} {
@@ -104,7 +104,7 @@ func benchDemux(b *testing.B, size, clients int, path string, rtt time.Duration)
 		}
 		srv := demux.NewServer(pl.Addr().String(), p)
 		srv.ErrorLog = log.New(io.Discard, "", 0)
-		go srv.Serve(demux.GuardListener(pl, srv.MaxHeaderBytes))
+		go srv.Serve(pl)
 		defer srv.Close()
 		target = "http://" + pl.Addr().String() + "/"
 	}

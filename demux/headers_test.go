@@ -163,7 +163,7 @@ func TestMalformedRequestsRejected(t *testing.T) {
 
 // Behaviour 5: Content-Length together with Transfer-Encoding, or Transfer-Encoding
 // in HTTP/1.0, is ambiguous framing (RFC 9112 §6.1, §11.2). Go's server alone would
-// drop Content-Length and forward; behind GuardListener it is answered 400, the
+// drop Content-Length and forward; through NewServer it is answered 400, the
 // connection closes, and neither it nor the bytes after it reach the upstream.
 func TestAmbiguousFramingRejected(t *testing.T) {
 	var hits atomic.Int64
@@ -187,10 +187,10 @@ func TestAmbiguousFramingRejected(t *testing.T) {
 	}
 }
 
-// GuardListener follows framing across pipelined requests: Content-Length and chunked
+// The framing check follows pipelined requests: Content-Length and chunked
 // bodies (with extensions and trailers) are delimited exactly, so every request in
 // the pipeline is answered in order.
-func TestGuardPipelinedFraming(t *testing.T) {
+func TestPipelinedFramingServedInOrder(t *testing.T) {
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		io.WriteString(w, r.URL.Path+":"+string(b))

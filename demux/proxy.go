@@ -13,9 +13,10 @@
 // until net/http's view of the limit moves off its assumed 100 (at most 2 s).
 //
 // Header handling and body streaming use net/http/httputil.ReverseProxy; upstream
-// connections are net/http ClientConns. Serve a Proxy with NewServer on a
-// GuardListener: the server bounds header size and time and ends HTTP/2 rapid-reset
-// floods with GOAWAY, the listener rejects ambiguous HTTP/1.1 framing.
+// connections are net/http ClientConns. Serve a Proxy with NewServer: its Server
+// refuses ambiguous HTTP/1.1 framing on every connection, bounds header size and
+// time, and ends HTTP/2 rapid-reset floods with GOAWAY. Handing a Proxy to an
+// http.Server of your own gives up the framing check (see Server).
 package demux
 
 import (
@@ -122,7 +123,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if up := upgradeRequested(r.Header); len(up) > 0 && p.mode != modeH1 {
 		info.err = ErrUpgradeUnsupported
-		lw.Header().Set("Connection", "close") // GuardListener stopped following this conn
 		http.Error(lw, fmt.Sprintf("upgrade to %q is not supported by this proxy (HTTP/2 upstream)", strings.Join(up, ", ")), http.StatusNotImplemented)
 		return
 	}
@@ -214,10 +214,6 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		if err := checkSwitch(resp); err != nil {
 			return err // ReverseProxy closes the body (and so the conn), then 502
 		}
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols && len(upgradeRequested(resp.Request.Header)) > 0 {
-		// A refused upgrade ends the connection: GuardListener stopped following it.
-		resp.Header.Set("Connection", "close")
 	}
 	if info := infoFrom(resp.Request.Context()); info != nil && info.body.unfinished() {
 		resp.Header.Set("Connection", "close") // see trackedBody.unfinished

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -65,44 +66,64 @@ func TestHTTPSUpstreamWithinLimit(t *testing.T) {
 	}
 }
 
+// tlsFront serves p with NewServer's ServeTLS on loopback, with httptest's test
+// certificate; it returns the base URL and a client TLS config that trusts it.
+func tlsFront(t *testing.T, p *Proxy) (string, *tls.Config) {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+	ts.StartTLS()
+	certs := ts.TLS.Certificates
+	clientTLS := ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	ts.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(l.Addr().String(), p)
+	srv.TLSConfig = &tls.Config{Certificates: certs}
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTLS(l, "", "") }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != http.ErrServerClosed {
+			t.Errorf("ServeTLS: %v", err)
+		}
+	})
+	return "https://" + l.Addr().String(), clientTLS
+}
+
 // Inverse mode over TLS: HTTP/2 clients (ALPN h2) and HTTP/1.1 clients reach an
-// HTTP/1.1 upstream pool through NewServer's protocols, with GuardListener below TLS
-// standing aside.
+// HTTP/1.1 upstream pool through ServeTLS, and the upstream learns the client used
+// TLS (X-Forwarded-Proto: https) on both protocols.
 func TestTLSFrontInverseMode(t *testing.T) {
 	be := newBackend(t, 0, true, func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "upstream saw "+r.Proto+" via "+r.Header.Get("Via"))
+		io.WriteString(w, "upstream saw "+r.Proto+" via "+r.Header.Get("Via")+" proto "+r.Header.Get("X-Forwarded-Proto"))
 	})
 	p, err := New(Config{Upstream: "http://" + be.addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ts := httptest.NewUnstartedServer(p)
-	srv := NewServer("", p)
-	srv.TLSConfig = ts.Config.TLSConfig
-	ts.Config = srv
-	ts.Listener = GuardListener(ts.Listener, srv.MaxHeaderBytes)
-	ts.EnableHTTP2 = true
-	ts.StartTLS()
-	defer ts.Close()
+	url, clientTLS := tlsFront(t, p)
 	for _, proto := range []string{"h2", "http/1.1"} {
-		tr := &http.Transport{TLSClientConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone(), Protocols: new(http.Protocols)}
+		tr := &http.Transport{TLSClientConfig: clientTLS.Clone(), Protocols: new(http.Protocols)}
 		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		if proto == "h2" {
 			tr.Protocols.SetHTTP2(true)
 		} else {
 			tr.Protocols.SetHTTP1(true)
 		}
-		resp, err := c.Get(ts.URL + "/x")
+		resp, err := c.Get(url + "/x")
 		if err != nil {
 			t.Fatalf("%s: %v", proto, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		tr.CloseIdleConnections()
-		want := "upstream saw HTTP/1.1 via 2 muxpool"
+		want := "upstream saw HTTP/1.1 via 2 muxpool proto https"
 		if proto != "h2" {
-			want = "upstream saw HTTP/1.1 via 1.1 muxpool"
+			want = "upstream saw HTTP/1.1 via 1.1 muxpool proto https"
 		}
 		if resp.StatusCode != 200 || string(b) != want {
 			t.Errorf("%s: %d %q, want %q", proto, resp.StatusCode, b, want)

@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	log.Info("listening", "addr", ln.Addr().String(), "upstream", *upstream)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(demux.GuardListener(ln, srv.MaxHeaderBytes)) }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err

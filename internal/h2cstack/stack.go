@@ -21,8 +21,9 @@ type Stack struct {
 	Backend string       // the backend's address
 	Proxy   *demux.Proxy // the proxy, for its Stats
 
-	backend, front *http.Server
-	errc           chan error
+	backend *http.Server
+	front   *demux.Server
+	errc    chan error
 }
 
 // Start serves h over h2c (prior knowledge only) on backendAddr and the proxy, with one
@@ -54,7 +55,7 @@ func Start(h http.Handler, backendAddr, listenAddr string, logw io.Writer) (*Sta
 	s := &Stack{URL: "http://" + fl.Addr().String(), Backend: bl.Addr().String(), Proxy: p,
 		backend: backend, front: front, errc: make(chan error, 2)}
 	go func() { s.errc <- backend.Serve(bl) }()
-	go func() { s.errc <- front.Serve(demux.GuardListener(fl, front.MaxHeaderBytes)) }()
+	go func() { s.errc <- front.Serve(fl) }()
 	return s, nil
 }
 
