@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"strconv"
 	"strings"
 
 	xfont "golang.org/x/image/font"
@@ -93,7 +94,23 @@ func newPanel(k vg.Length, title, xLabel, yLabel string) *plot.Plot {
 		ax.Padding = 2 * k
 	}
 	p.X.Label.Text, p.Y.Label.Text = xLabel, yLabel
+	p.Y.Tick.Marker = plainTicks{}
 	return p
+}
+
+// plainTicks places ticks as plot.DefaultTicks does but labels them with as
+// few digits as their values need (500, not 500.00).
+type plainTicks struct{}
+
+// Ticks returns DefaultTicks' ticks between lo and hi, relabelled.
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
 }
 
 // legendEntry is one swatch and its label in a figure's legend row.

@@ -20,6 +20,15 @@ func modelReqPerSec(p params, x result) float64 {
 	return float64(p.Requests) / (x.ModelMs / 1000)
 }
 
+// modelCell is the model's requests/s for the table: "-" where it predicts
+// no time at all (no rtt and no think time).
+func modelCell(p params, x result) string {
+	if m := modelReqPerSec(p, x); m > 0 {
+		return fmt.Sprintf("%.1f", m)
+	}
+	return "-"
+}
+
 // writeTable prints, per value and comparison group, measured and predicted
 // requests/s for both sides and their ratio.
 func (sr sweepReport) writeTable(w io.Writer) error {
@@ -47,8 +56,8 @@ func (sr sweepReport) writeTable(w io.Writer) error {
 			if mux.Ratio > 0 {
 				ratio = fmt.Sprintf("%.2fx", mux.Ratio)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%d\t\n", sr.spec.format(pt.Value), pr.group, leg,
-				six.ReqPerSec, modelReqPerSec(pt.Params, six), mux.ReqPerSec, modelReqPerSec(pt.Params, mux), ratio, six.Errors+mux.Errors)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\t%.1f\t%s\t%s\t%d\t\n", sr.spec.format(pt.Value), pr.group, leg,
+				six.ReqPerSec, modelCell(pt.Params, six), mux.ReqPerSec, modelCell(pt.Params, mux), ratio, six.Errors+mux.Errors)
 		}
 	}
 	if err := tw.Flush(); err != nil {
