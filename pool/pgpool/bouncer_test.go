@@ -162,7 +162,7 @@ func TestPgBouncerMixedWorkload(t *testing.T) {
 			if want := goroutines * perGoroutine / 6 * 6; rows < want-6 || rows > want+6 {
 				t.Fatalf("%d rows in %s, want about %d", rows, table, want)
 			}
-			if s := p.Stat(); s.Acquired != 0 {
+			if s := p.PoolStat(); s.Acquired != 0 {
 				t.Fatalf("connections still held: %+v", s)
 			}
 		})
@@ -187,7 +187,7 @@ func TestPgBouncerReleaseChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Release() // in a transaction: destroyed, so PgBouncer rolls it back
-	waitFor(t, "the open-transaction connection to be destroyed", func() bool { return p.Stat().DestroyCount == 1 })
+	waitFor(t, "the open-transaction connection to be destroyed", func() bool { return p.PoolStat().DestroyCount == 1 })
 
 	c, err = p.Acquire(ctx)
 	if err != nil {
@@ -203,7 +203,7 @@ func TestPgBouncerReleaseChecks(t *testing.T) {
 		t.Fatalf("TxStatus %q through PgBouncer, want 'E'", tx)
 	}
 	c.Release()
-	waitFor(t, "the failed-transaction connection to be destroyed", func() bool { return p.Stat().DestroyCount == 2 })
+	waitFor(t, "the failed-transaction connection to be destroyed", func() bool { return p.PoolStat().DestroyCount == 2 })
 
 	if err := p.AcquireFunc(ctx, func(c *pgpool.Conn) error { return c.Ping(ctx) }); err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestPgBouncerReleaseChecks(t *testing.T) {
 	if err := p.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("rows of the abandoned transaction: %d, %v", n, err)
 	}
-	if s := p.Stat(); s.DestroyCount != 2 || s.Idle < 1 {
+	if s := p.PoolStat(); s.DestroyCount != 2 || s.Idle < 1 {
 		t.Fatalf("clean connections were not kept: %+v", s)
 	}
 }

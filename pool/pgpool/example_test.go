@@ -28,5 +28,5 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(n, names, p.Stat().Acquired)
+	fmt.Println(n, names, p.PoolStat().Acquired)
 }

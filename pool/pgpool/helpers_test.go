@@ -11,7 +11,7 @@ import (
 // assertIdle fails unless every connection of p is back in the pool.
 func assertIdle(t *testing.T, p *pgpool.Pool, what string) {
 	t.Helper()
-	if s := p.Stat(); s.Acquired != 0 {
+	if s := p.PoolStat(); s.Acquired != 0 {
 		t.Fatalf("%s: %d connections still acquired", what, s.Acquired)
 	}
 }
@@ -24,7 +24,7 @@ func TestQueryReleasesWhenRowsEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := p.Stat(); s.Acquired != 1 {
+	if s := p.PoolStat(); s.Acquired != 1 {
 		t.Fatalf("acquired %d while rows open", s.Acquired)
 	}
 	sum := 0
@@ -67,7 +67,7 @@ func TestQueryReleasesWhenRowsEnd(t *testing.T) {
 		t.Fatalf("bad query: err %v rows.Err %v", err, rows.Err())
 	}
 	assertIdle(t, p, "after a failed Query")
-	if s := p.Stat(); s.DestroyCount != 0 {
+	if s := p.PoolStat(); s.DestroyCount != 0 {
 		t.Fatalf("a syntax error destroyed the connection: %+v", s)
 	}
 }
@@ -132,7 +132,7 @@ func TestTxReleasesOnCommitAndRollback(t *testing.T) {
 		t.Fatalf("commit of failed tx: %v", err)
 	}
 	assertIdle(t, p, "after committing a failed transaction")
-	if s := p.Stat(); s.DestroyCount != 0 {
+	if s := p.PoolStat(); s.DestroyCount != 0 {
 		t.Fatalf("stat %+v", s)
 	}
 }
@@ -170,7 +170,7 @@ func TestSendBatchReleasesOnClose(t *testing.T) {
 	if err := br.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s := p.Stat(); s.Acquired != 1 {
+	if s := p.PoolStat(); s.Acquired != 1 {
 		t.Fatalf("batch transaction released its connection early: %+v", s)
 	}
 	if err := br.Tx().Commit(ctx); err != nil {
@@ -210,7 +210,7 @@ func TestHijackRemovesConnection(t *testing.T) {
 	}
 	c.Release() // no-op after Hijack
 	defer conn.Close(ctx)
-	if s := p.Stat(); s.Total != 0 || s.HijackCount != 1 {
+	if s := p.PoolStat(); s.Total != 0 || s.HijackCount != 1 {
 		t.Fatalf("stat %+v", s)
 	}
 	if err := conn.Ping(ctx); err != nil {
@@ -276,7 +276,7 @@ func TestConnMethodsDoNotRelease(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s := p.Stat(); s.Acquired != 1 {
+	if s := p.PoolStat(); s.Acquired != 1 {
 		t.Fatalf("Conn methods released the connection: %+v", s)
 	}
 	if err := c.Ping(ctx); err != nil {

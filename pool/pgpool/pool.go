@@ -1,16 +1,3 @@
-// Package pgpool is a PostgreSQL connection pool for pgx v5 built on the strictly fair,
-// bounded pool of package pool. Its API mirrors pgxpool's (ParseConfig with the same pool_*
-// keys, Acquire, Exec, Query, QueryRow, Begin, BeginTx, SendBatch, CopyFrom, Ping, Reset,
-// Close, AcquireAllIdle, BeforeAcquire, PrepareConn, ShouldPing, AcquireTracer and
-// ReleaseTracer) with pgx's types, so switching from pgxpool is mostly a rename of the import.
-// The difference: Stat returns a pool.Stat struct (Stat().Total, not TotalConns()).
-//
-// What it adds over pgxpool: waiters are served strictly first come first served, Close wakes
-// blocked Acquire calls at once, and Shutdown bounds Close. A connection given back closed,
-// busy, inside or after a failed transaction, or past its lifetime is destroyed, and the next
-// Acquire gets a clean one without any wait for a health check. A connection that sat idle for
-// more than a second is pinged (with a bounded timeout) before reuse, so a backend killed
-// while idle costs no failed call, and one killed while in use costs only that call.
 package pgpool
 
 import (
@@ -403,10 +390,10 @@ func (p *Pool) Ping(ctx context.Context) error {
 	return c.Ping(ctx)
 }
 
-// Stat returns a snapshot of the pool's state and counters.
+// Stat returns a snapshot of the pool's state and counters (the same as PoolStat).
 func (p *Pool) Stat() pool.Stat { return p.p.Stat() }
 
-// pgxStat returns the snapshot as a *Stat.
+// pgxStat returns the snapshot as a *Stat, with pgxpool's methods.
 func (p *Pool) pgxStat() *Stat { return &Stat{s: p.p.Stat()} }
 
 // AcquireAllIdle acquires every idle connection at once and returns them (an empty slice when

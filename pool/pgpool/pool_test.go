@@ -39,7 +39,7 @@ func TestMaxConnsBoundsServerConnections(t *testing.T) {
 			if n > maxSeen.Load() {
 				maxSeen.Store(n)
 			}
-			if s := p.Stat(); int64(s.Total) > maxTotal.Load() {
+			if s := p.PoolStat(); int64(s.Total) > maxTotal.Load() {
 				maxTotal.Store(int64(s.Total))
 			}
 		}
@@ -72,7 +72,7 @@ func TestMaxConnsBoundsServerConnections(t *testing.T) {
 	if got := serverConns(t, admin, app); got > maxConns || got < 2 {
 		t.Fatalf("%d server connections at rest, want 2..%d", got, maxConns)
 	}
-	if s := p.Stat(); s.Acquired != 0 || s.Waiting != 0 || s.Total > maxConns || s.AcquireCount < workers*perWorker {
+	if s := p.PoolStat(); s.Acquired != 0 || s.Waiting != 0 || s.Total > maxConns || s.AcquireCount < workers*perWorker {
 		t.Fatalf("stat %+v", s)
 	}
 }
@@ -102,7 +102,7 @@ func TestAcquireServesWaitersInArrivalOrder(t *testing.T) {
 			mu.Unlock()
 			c.Release()
 		})
-		waitFor(t, "waiter to queue", func() bool { return p.Stat().Waiting == int32(i+1) })
+		waitFor(t, "waiter to queue", func() bool { return p.PoolStat().Waiting == int32(i+1) })
 	}
 	holder.Release()
 	wg.Wait()
@@ -133,7 +133,7 @@ func TestAcquireHonoursDeadline(t *testing.T) {
 	if err := p.Ping(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if s := p.Stat(); s.CanceledAcquireCount != 1 {
+	if s := p.PoolStat(); s.CanceledAcquireCount != 1 {
 		t.Fatalf("CanceledAcquireCount = %d", s.CanceledAcquireCount)
 	}
 }
@@ -163,7 +163,7 @@ func TestCloseWakesWaitersAndClosesConnections(t *testing.T) {
 		_, err := p.Acquire(ctx)
 		waiterErr <- err
 	}()
-	waitFor(t, "waiter to queue", func() bool { return p.Stat().Waiting == 1 })
+	waitFor(t, "waiter to queue", func() bool { return p.PoolStat().Waiting == 1 })
 
 	closed := make(chan struct{})
 	go func() { p.Close(); close(closed) }()
@@ -194,7 +194,7 @@ func TestCloseWakesWaitersAndClosesConnections(t *testing.T) {
 	if _, err := p.Exec(ctx, "SELECT 1"); !errors.Is(err, pgpool.ErrClosedPool) {
 		t.Fatalf("Exec after Close: %v", err)
 	}
-	if s := p.Stat(); s.Total != 0 || s.DestroyCount != s.ConstructCount {
+	if s := p.PoolStat(); s.Total != 0 || s.DestroyCount != s.ConstructCount {
 		t.Fatalf("stat after Close %+v", s)
 	}
 }
@@ -247,11 +247,11 @@ func TestResetReplacesConnections(t *testing.T) {
 func TestMinConnsWarmUp(t *testing.T) {
 	p, app := newPool(t, "pool_max_conns=4 pool_min_conns=3")
 	admin := adminConn(t)
-	waitFor(t, "MinConns warm-up", func() bool { return p.Stat().Idle == 3 })
+	waitFor(t, "MinConns warm-up", func() bool { return p.PoolStat().Idle == 3 })
 	if got := serverConns(t, admin, app); got != 3 {
 		t.Fatalf("%d server connections, want 3", got)
 	}
-	if s := p.Stat(); s.Total != 3 || s.Constructing != 0 {
+	if s := p.PoolStat(); s.Total != 3 || s.Constructing != 0 {
 		t.Fatalf("stat %+v", s)
 	}
 }
@@ -379,7 +379,7 @@ func TestPrepareConnOutcomes(t *testing.T) {
 	if got, _ := acquirePID(); got == pid {
 		t.Fatal("(false, err) did not destroy the connection")
 	}
-	if s := p.Stat(); s.DestroyCount != 2 || s.Acquired != 0 {
+	if s := p.PoolStat(); s.DestroyCount != 2 || s.Acquired != 0 {
 		t.Fatalf("stat %+v", s)
 	}
 }

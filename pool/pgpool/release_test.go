@@ -30,7 +30,7 @@ func TestReleaseKeepsCleanConnection(t *testing.T) {
 	if backendPID(c2) != pid {
 		t.Errorf("clean connection was replaced: pid %d -> %d", pid, backendPID(c2))
 	}
-	if s := p.Stat(); s.DestroyCount != 0 || s.ConstructCount != 1 {
+	if s := p.PoolStat(); s.DestroyCount != 0 || s.ConstructCount != 1 {
 		t.Errorf("stat %+v", s)
 	}
 }
@@ -100,7 +100,7 @@ func TestReleaseDestroysBadConnection(t *testing.T) {
 			if err := c2.Conn().QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
 				t.Fatalf("new connection: %d, %v", one, err)
 			}
-			if s := p.Stat(); s.DestroyCount != 1 || s.ConstructCount != 2 || s.Total != 1 {
+			if s := p.PoolStat(); s.DestroyCount != 1 || s.ConstructCount != 2 || s.Total != 1 {
 				t.Fatalf("stat %+v", s)
 			}
 		})
@@ -127,7 +127,7 @@ func TestExpiredConnectionDestroyedOnRelease(t *testing.T) {
 	if backendPID(c2) == pid {
 		t.Fatal("expired connection handed out again")
 	}
-	if s := p.Stat(); s.LifetimeDestroyCount != 1 {
+	if s := p.PoolStat(); s.LifetimeDestroyCount != 1 {
 		t.Fatalf("LifetimeDestroyCount = %d, want 1", s.LifetimeDestroyCount)
 	}
 }

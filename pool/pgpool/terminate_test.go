@@ -79,7 +79,7 @@ func TestTerminatedBackendCostsAtMostOneCall(t *testing.T) {
 	if failures > 2 {
 		t.Fatalf("%d failed calls for 2 killed backends", failures)
 	}
-	if s := p.Stat(); s.DestroyCount < int64(failures) || s.Acquired != 0 {
+	if s := p.PoolStat(); s.DestroyCount < int64(failures) || s.Acquired != 0 {
 		t.Fatalf("stat %+v after %d failures", s, failures)
 	}
 }
@@ -98,7 +98,7 @@ func TestTerminatedIdleBackendCaughtByPing(t *testing.T) {
 	if err := p.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
 		t.Fatalf("first call after the kill: %d, %v", one, err)
 	}
-	if s := p.Stat(); s.DestroyCount != 1 || s.ConstructCount != 2 {
+	if s := p.PoolStat(); s.DestroyCount != 1 || s.ConstructCount != 2 {
 		t.Fatalf("stat %+v", s)
 	}
 }
@@ -217,7 +217,7 @@ func TestTerminateAllUnderLoad(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "pool to fill", func() bool { s := p.Stat(); return s.Total == 8 && s.Constructing == 0 })
+	waitFor(t, "pool to fill", func() bool { s := p.PoolStat(); return s.Total == 8 && s.Constructing == 0 })
 	waitFor(t, "server to list the backends", func() bool { return serverConns(t, admin, app) == 8 })
 	var n int64
 	if err := admin.QueryRow(ctx,
