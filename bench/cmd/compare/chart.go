@@ -167,7 +167,7 @@ type barSeries struct {
 func addBars(p *plot.Plot, k, dataW vg.Length, series []barSeries) {
 	n := len(series)
 	groups := len(series[0].values)
-	w := min(dataW/vg.Length(groups)*0.8/vg.Length(n), 40*k)
+	w := max(1, min(dataW/vg.Length(groups)*0.8/vg.Length(n), 40*k))
 	// Labels shrink (down to 6 points) until the widest fits its bar with a
 	// little room to spare.
 	size := 9 * k
@@ -184,7 +184,7 @@ func addBars(p *plot.Plot, k, dataW vg.Length, series []barSeries) {
 	for i, s := range series {
 		bc, err := plotter.NewBarChart(s.values, w)
 		if err != nil {
-			panic(err) // only for a non-positive width, which min(...) above cannot give
+			panic(err) // only for a non-positive width, which w never is
 		}
 		bc.Color = s.color
 		bc.LineStyle.Width = 0

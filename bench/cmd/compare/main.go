@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&p.Stall, "stall", 0, "how long a \"lost\" segment stalls its connection (0 = 200ms, TCP's minimum RTO)")
 	fs.Uint64Var(&p.Seed, "seed", 1, "seed for -loss")
 	fs.IntVar(&p.Runs, "runs", 1, "repetitions per strategy (latencies pooled, total = median)")
-	out := fs.String("out", "", "directory for compare.csv, compare.json, and the chart as compare.svg and compare.png")
+	out := fs.String("out", "", "directory for the CSV, the JSON and the chart as SVG and PNG: compare.{csv,json,svg,png}, or sweep-PARAM.* with -sweep")
 	size := defaultChartSize
 	fs.Var(&size, "chart-size", "chart size in pixels at 96 per inch (640x360 suits a terminal image viewer, 1280x720 a slide; text grows with the size)")
 	filter := fs.String("strategies", "", "comma-separated groups or group/name to run (default all: "+strings.Join(ids(allStrategies()), ",")+")")

@@ -59,7 +59,7 @@ func (c *outlineCanvas) FillString(f font.Face, pt vg.Point, str string) {
 		}
 		segs, err := f.Face.LoadGlyph(&c.buf, idx, ppem, nil)
 		if err != nil {
-			panic(err)
+			panic(err) // as above
 		}
 		for _, s := range segs {
 			switch s.Op {
@@ -78,7 +78,7 @@ func (c *outlineCanvas) FillString(f font.Face, pt vg.Point, str string) {
 		}
 		adv, err := f.Face.GlyphAdvance(&c.buf, idx, ppem, 0)
 		if err != nil {
-			panic(err)
+			panic(err) // as above
 		}
 		x += adv
 		prev, hasPrev = idx, true

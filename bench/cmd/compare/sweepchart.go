@@ -97,7 +97,7 @@ func sweepPanel(sr sweepReport, g [2]string, k vg.Length) *plot.Plot {
 		if len(model) > 0 {
 			l, err := plotter.NewLine(model)
 			if err != nil {
-				panic(err) // only for NaN or infinite values, filtered out above
+				panic(err) // only for NaN or infinite values; these are finite and positive
 			}
 			l.LineStyle = sideLine(side.color, true).LineStyle
 			p.Add(l)
