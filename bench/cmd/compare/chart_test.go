@@ -8,6 +8,8 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -183,6 +185,31 @@ func TestSweepChartFitsAndShowsModel(t *testing.T) {
 					t.Errorf("no x tick %q:\n%s", strings.TrimSpace(tick), text)
 				}
 			}
+		})
+	}
+}
+
+// TestCheckedInPicturesAreSelfContained: the pictures README shows, under
+// docs/, are valid and unclipped, and their SVGs depend on no font.
+func TestCheckedInPicturesAreSelfContained(t *testing.T) {
+	for _, name := range []string{"compare", "sweep-rtt"} {
+		t.Run(name, func(t *testing.T) {
+			base := filepath.Join("..", "..", "..", "docs", name)
+			raw, err := os.ReadFile(base + ".png")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := png.DecodeConfig(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := chartSize{W: cfg.Width, H: cfg.Height}
+			checkPNG(t, raw, size)
+			svg, err := os.ReadFile(base + ".svg")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSVG(t, svg, size, 50) // dozens of strings, a path each
 		})
 	}
 }

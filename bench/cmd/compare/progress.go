@@ -30,7 +30,7 @@ type progress struct {
 	label   string
 	total   int
 	counter *atomic.Int64
-	drawn   bool
+	width   int  // columns drawn: the longest status line, at least 70; 0 = none drawn
 	lines   bool // not a terminal: a plain line per finished step, no redraws
 }
 
@@ -98,8 +98,8 @@ func (p *progress) loop() {
 		select {
 		case <-p.quit:
 			p.mu.Lock()
-			if p.drawn {
-				fmt.Fprintf(p.w, "\r%-70s\r", "")
+			if p.width > 0 {
+				fmt.Fprintf(p.w, "\r%*s\r", p.width, "")
 			}
 			p.mu.Unlock()
 			return
@@ -109,8 +109,11 @@ func (p *progress) loop() {
 			}
 			p.mu.Lock()
 			if p.counter != nil {
-				fmt.Fprintf(p.w, "\r%-70s", p.status())
-				p.drawn = true
+				// Padded to the longest line so far, so a shorter
+				// line leaves nothing of a longer one behind.
+				s := p.status()
+				p.width = max(p.width, len(s), 70)
+				fmt.Fprintf(p.w, "\r%-*s", p.width, s)
 			}
 			p.mu.Unlock()
 		}

@@ -34,7 +34,8 @@ func TestProgressDrawsAndErases(t *testing.T) {
 	p := startProgress(&buf, false, true, 0, time.Millisecond)
 	var done atomic.Int64
 	done.Store(7)
-	p.begin("[1/2] http/h1x6", 10, &done)
+	// A label longer than the 70 columns drawn at least.
+	p.begin("[1/2] http/h1x6 "+strings.Repeat("x", 70), 10, &done)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(buf.String(), "7/10 requests") {
 		if time.Now().After(deadline) {
@@ -44,8 +45,18 @@ func TestProgressDrawsAndErases(t *testing.T) {
 	}
 	p.stop()
 	p.stop() // idempotent
-	if out := buf.String(); !strings.HasSuffix(out, "\r") || !strings.Contains(out, "[1/2] http/h1x6") {
+	out := buf.String()
+	if !strings.HasSuffix(out, "\r") || !strings.Contains(out, "[1/2] http/h1x6") {
 		t.Fatalf("progress not erased at stop: %q", out)
+	}
+	// Every redraw, and the erasure, covers the longest line drawn.
+	draws := strings.Split(strings.TrimSuffix(out, "\r"), "\r")[1:]
+	longest := 0
+	for _, d := range draws {
+		longest = max(longest, len(d))
+		if len(d) < longest || (strings.TrimSpace(d) == "" && len(d) != longest) {
+			t.Fatalf("redraw %q shorter than the longest line before it (%d): %q", d, longest, out)
+		}
 	}
 }
 
