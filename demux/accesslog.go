@@ -6,13 +6,30 @@ import (
 	"time"
 )
 
-// logWriter records the status and body bytes of a response for the access log. It
-// implements Flush and Unwrap so http.ResponseController (used by ReverseProxy for
-// flushing, trailers and upgrades) reaches the underlying writer.
+// logWriter records the status and body bytes of a response for the access log, and
+// bounds each write to the client by Config.WriteIdleTimeout: before a write or flush
+// it sets the write deadline that far ahead, so only a write the client does not take
+// can time out. It implements Flush and Unwrap so http.ResponseController (used by
+// ReverseProxy for flushing, trailers and upgrades) reaches the underlying writer.
 type logWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	idle   time.Duration // <= 0: writes are not bounded
+	rc     *http.ResponseController
+}
+
+// arm sets the write deadline for the next write.
+func (w *logWriter) arm() {
+	if w.idle <= 0 {
+		return
+	}
+	if w.rc == nil {
+		w.rc = http.NewResponseController(w.ResponseWriter)
+	}
+	if w.rc.SetWriteDeadline(time.Now().Add(w.idle)) != nil {
+		w.idle = 0 // the writer cannot set deadlines
+	}
 }
 
 func (w *logWriter) WriteHeader(code int) {
@@ -26,12 +43,14 @@ func (w *logWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.arm()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
 }
 
 func (w *logWriter) Flush() {
+	w.arm()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 

@@ -14,8 +14,11 @@ import (
 
 // Defaults applied by New to zero Config fields.
 const (
-	// DefaultMaxConnsHTTP2 is the upstream connection cap for h2c:// and https:// upstreams.
-	DefaultMaxConnsHTTP2 = 1
+	// DefaultMaxConnsHTTP2 is the upstream connection cap for h2c:// and https://
+	// upstreams. Connections are dialled on demand, one at a time, only when every open
+	// one is at its stream limit, so light load uses one connection; the cap leaves
+	// room for 800 concurrent requests (long polls, streams) at 100 streams each.
+	DefaultMaxConnsHTTP2 = 8
 	// DefaultMaxConnsHTTP1 is the upstream connection cap for http:// upstreams, the
 	// browser-style six connections per origin.
 	DefaultMaxConnsHTTP1 = 6
@@ -42,19 +45,35 @@ const (
 	DefaultMaxResponseHeaderBytes = 1 << 20
 	// DefaultViaName is the pseudonym this proxy uses in Via (RFC 9110 §7.6.3).
 	DefaultViaName = "muxpool"
+	// DefaultMaxStreamsPerClient is the most upstream streams one client connection
+	// may hold at once.
+	DefaultMaxStreamsPerClient = 16
+	// DefaultRequestBodyBuffer is how much of a request body is read before an
+	// upstream stream is taken (nginx's client_body_buffer_size, larger).
+	DefaultRequestBodyBuffer = 64 << 10
+	// DefaultRequestBodyTimeout and DefaultMinRequestBodyRate: a request body's n-th
+	// byte is due RequestBodyTimeout + n/MinRequestBodyRate seconds after the body
+	// started (Apache mod_reqtimeout's body=20,MinRate=500).
+	DefaultRequestBodyTimeout = 20 * time.Second
+	DefaultMinRequestBodyRate = 500
+	// DefaultResponseBodyBuffer is how far the proxy reads a response body ahead of
+	// the client, so that a slow reader frees its upstream stream.
+	DefaultResponseBodyBuffer = 64 << 10
+	// DefaultWriteIdleTimeout bounds one write to the client (nginx's send_timeout).
+	DefaultWriteIdleTimeout = 30 * time.Second
 )
 
 // Config configures a Proxy. The zero value of every field except Upstream selects a default;
 // New rejects a negative count or duration with a *ConfigError naming the field, except where
-// the field gives it a meaning (PingInterval, ResponseHeaderTimeout).
+// the field gives it a meaning (PingInterval, ResponseHeaderTimeout and the fairness rules).
 type Config struct {
 	// Upstream is where requests go: "h2c://host:port" (HTTP/2 with prior knowledge,
 	// RFC 9113 §3.3), "https://host:port" (TLS with ALPN "h2") or "http://host:port"
 	// (HTTP/1.1, one request per connection at a time). Paths are not allowed.
 	Upstream string
 
-	// MaxConns caps upstream connections, counting ones being dialed. Default 1 for
-	// HTTP/2 upstreams and 6 for HTTP/1.1.
+	// MaxConns caps upstream connections, counting ones being dialed. Default 8 for
+	// HTTP/2 upstreams (dialled on demand, see DefaultMaxConnsHTTP2) and 6 for HTTP/1.1.
 	MaxConns int
 
 	// MaxStreamsPerConn caps concurrent requests per HTTP/2 connection; the effective
@@ -105,6 +124,39 @@ type Config struct {
 	// MaxRequestBodyBytes, if positive, bounds a request body; a larger one fails
 	// with 413. Zero means unlimited.
 	MaxRequestBodyBytes int64
+
+	// The fairness rules below keep one client's slowness from holding upstream
+	// capacity others need: a client's slowness costs the proxy bounded memory, not
+	// upstream streams. A negative value turns a rule off.
+	//
+	// MaxStreamsPerClient caps the upstream streams one client connection holds at
+	// once (an HTTP/1.1 connection carries one request at a time anyway); its other
+	// requests wait, in order, within QueueTimeout. Default 16.
+	MaxStreamsPerClient int
+
+	// RequestBodyBuffer is how much of a request body, in bytes, is read before the
+	// request takes an upstream stream. A body that fits is sent whole (and can be
+	// re-sent on another connection when the upstream refused it); a longer one
+	// streams from there on. Default 64 KiB.
+	RequestBodyBuffer int64
+
+	// RequestBodyTimeout and MinRequestBodyRate (bytes per second) bound a slow
+	// upload: the body's n-th byte must arrive within RequestBodyTimeout +
+	// n/MinRequestBodyRate of its start, else the request fails with
+	// ErrRequestBodyTimeout (408) and the connection closes. Defaults 20 s and 500.
+	RequestBodyTimeout time.Duration
+	MinRequestBodyRate int64
+
+	// ResponseBodyBuffer is how far, in bytes, the proxy reads a response body ahead
+	// of the client: a response that fits frees its upstream stream as soon as the
+	// upstream has sent it, however slowly the client reads. Data is passed on as it
+	// arrives (streaming is not delayed). Default 64 KiB.
+	ResponseBodyBuffer int
+
+	// WriteIdleTimeout bounds each write to the client: a client that takes nothing
+	// for that long is disconnected and its upstream stream released. Idle time
+	// between writes (a quiet SSE stream, a long poll) does not count. Default 30 s.
+	WriteIdleTimeout time.Duration
 
 	// ViaName is the pseudonym written in Via (RFC 9110 §7.6.3). Default "muxpool".
 	ViaName string
@@ -204,6 +256,12 @@ func (cfg Config) normalized() (Config, upstreamMode, string, error) {
 	if cfg.ViaName == "" {
 		cfg.ViaName = DefaultViaName
 	}
+	setInt(&cfg.MaxStreamsPerClient, DefaultMaxStreamsPerClient)
+	setInt(&cfg.RequestBodyBuffer, DefaultRequestBodyBuffer)
+	setDur(&cfg.RequestBodyTimeout, DefaultRequestBodyTimeout)
+	setInt(&cfg.MinRequestBodyRate, DefaultMinRequestBodyRate)
+	setInt(&cfg.ResponseBodyBuffer, DefaultResponseBodyBuffer)
+	setDur(&cfg.WriteIdleTimeout, DefaultWriteIdleTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -240,5 +298,11 @@ var errNegative = errors.New("negative")
 func setDur(d *time.Duration, def time.Duration) {
 	if *d == 0 {
 		*d = def
+	}
+}
+
+func setInt[T int | int64](v *T, def T) {
+	if *v == 0 {
+		*v = def
 	}
 }

@@ -23,6 +23,10 @@ var (
 	// ErrUpgradeUnsupported: the client asked for a protocol upgrade (RFC 9110 §7.8),
 	// such as WebSocket, that an HTTP/2 upstream cannot carry (501; see ServeHTTP).
 	ErrUpgradeUnsupported = errors.New("demux: protocol upgrade not supported through an HTTP/2 upstream")
+	// ErrRequestBodyTimeout: the client sent its request body slower than
+	// Config.MinRequestBodyRate allows (408, and the connection closes). It satisfies
+	// net.Error with Timeout() == true.
+	ErrRequestBodyTimeout error = &timeoutError{msg: "demux: request body arrived too slowly"}
 	// ErrConnectNotAllowed: CONNECT tunnels are not offered (405).
 	ErrConnectNotAllowed = errors.New("demux: CONNECT not allowed")
 )
@@ -73,28 +77,6 @@ type clientBodyError struct{ err error }
 func (e *clientBodyError) Error() string { return "demux: reading request body: " + e.err.Error() }
 func (e *clientBodyError) Unwrap() error { return e.err }
 
-// unprocessed reports whether err means the upstream never processed the request, so
-// it may be retried on another connection whatever its method (RFC 9113 §8.7): a
-// graceful GOAWAY above the stream's ID, REFUSED_STREAM, or a connection that became
-// unusable before the request was sent. net/http does not export these errors, so
-// they are recognised by their stable text.
-func unprocessed(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, errReserve) {
-		return true
-	}
-	s := err.Error()
-	return strings.Contains(s, "graceful shutdown GOAWAY") ||
-		strings.Contains(s, "REFUSED_STREAM") ||
-		strings.Contains(s, "client conn not usable") ||
-		strings.Contains(s, "client conn could not be established")
-}
-
-// errReserve is returned internally when no stream could be reserved on a conn.
-var errReserve = errors.New("demux: upstream connection refused a reservation")
-
 // headerListTooLarge reports whether the upstream refused the request headers because
 // they exceed its SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2), which is the
 // client's doing: 431, not 502.
@@ -110,6 +92,8 @@ func statusFor(r *http.Request, err error) int {
 	switch {
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrRequestBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.As(err, &cbe):
 		return http.StatusBadRequest
 	case r.Context().Err() != nil:

@@ -20,8 +20,8 @@
 package demux
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,7 +29,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -38,9 +37,10 @@ import (
 // Proxy is an http.Handler that forwards every request to Config.Upstream over the
 // pooled connections. Create it with New; it is safe for concurrent use.
 type Proxy struct {
-	cfg    Config
-	mode   upstreamMode
-	up     *upstream
+	cfg     Config
+	mode    upstreamMode
+	up      *upstream
+	clients *clientShares
 	rp     *httputil.ReverseProxy
 	target *url.URL
 }
@@ -58,6 +58,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, mode: mode, target: &url.URL{Scheme: scheme, Host: addr}}
 	p.up = newUpstream(cfg, mode, addr)
+	p.clients = newClientShares(cfg.MaxStreamsPerClient)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      p.up,
@@ -84,8 +85,11 @@ func (p *Proxy) Close() error {
 type reqInfo struct {
 	conn, stream uint64
 	queueWait    time.Duration
+	deadline     time.Time // the end of the request's QueueTimeout
 	retries      int
-	body         *trackedBody
+	body         *trackedBody // a request body that streams, or nil
+	buffered     []byte       // a request body read whole (RequestBodyBuffer)
+	trailers     bool         // an HTTP/1.1 client that accepts trailers (TE: trailers)
 	err          error
 }
 
@@ -111,8 +115,9 @@ const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
 // trailers are not forwarded, as ReverseProxy copies them before the body is read.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	lw := &logWriter{ResponseWriter: w}
-	info := &reqInfo{}
+	lw := &logWriter{ResponseWriter: w, idle: p.cfg.WriteIdleTimeout}
+	info := &reqInfo{deadline: start.Add(p.cfg.QueueTimeout),
+		trailers: r.ProtoMajor == 1 && hasToken(r.Header["Te"], "trailers")}
 	defer func() { p.logRequest(r, lw, info, start) }()
 
 	if r.Method == http.MethodConnect {
@@ -136,35 +141,70 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(lw, "malformed header field", http.StatusBadRequest)
 		return
 	}
-	out := r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-	if r.Body != nil && r.Body != http.NoBody {
-		body := r.Body
-		if n := p.cfg.MaxRequestBodyBytes; n > 0 {
-			body = http.MaxBytesReader(lw, body, n)
+	// Runs after the body and the client's share are given up (deferred later).
+	defer func() {
+		if lw.status == 0 && r.Context().Err() != nil {
+			afterReset(r)
 		}
-		// The body streams upstream while the response streams back. Go's HTTP/1.1
-		// server would otherwise discard the unread rest of the body when the
-		// response header is written, and the upstream would get a truncated body.
-		_ = http.NewResponseController(lw).EnableFullDuplex()
-		// out, not r, carries the wrapper: the server checks r.Body's own type to
-		// decide whether the connection can be reused after an unread body.
-		info.body = newTrackedBody(body, r.ProtoMajor == 1)
-		out.Body = info.body
-		// No read of the client body may be in flight when the handler returns
-		// (Go's HTTP/1.1 server then reads the connection itself).
-		defer info.body.finish(func() {
-			rc := http.NewResponseController(lw)
-			if rc.SetReadDeadline(time.Now()) != nil {
-				// A wrapping ResponseWriter hides the connection: at least let the
-				// client have its response while the read waits for it.
-				_ = rc.Flush()
-			}
-		})
+	}()
+	out := r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		if !p.takeBody(lw, r, out, info) {
+			return
+		}
+		if info.body != nil {
+			// No read of the client body may be in flight when the handler returns
+			// (Go's HTTP/1.1 server then reads the connection itself).
+			defer info.body.finish(func() {
+				rc := http.NewResponseController(lw)
+				if rc.SetReadDeadline(time.Now()) != nil {
+					// A wrapping ResponseWriter hides the connection: at least let the
+					// client have its response while the read waits for it.
+					_ = rc.Flush()
+				}
+			})
+		}
+	}
+	if r.ProtoMajor >= 2 {
+		release, err := p.clients.acquire(out.Context(), r.RemoteAddr, info.deadline)
+		if err != nil {
+			p.errorHandler(lw, out, err)
+			return
+		}
+		defer release()
 	}
 	p.rp.ServeHTTP(lw, out)
-	if lw.status == 0 && r.Context().Err() != nil {
-		afterReset(r)
+}
+
+// takeBody reads the request body up to Config.RequestBodyBuffer before any upstream
+// stream is taken, under the body clock (Config.MinRequestBodyRate). A body that fits
+// becomes out's replayable body; a longer one streams on through a trackedBody
+// (info.body). On a client-side failure it answers (400, 408 or 413) and reports false.
+func (p *Proxy) takeBody(lw *logWriter, r, out *http.Request, info *reqInfo) bool {
+	var src io.Reader = r.Body
+	if n := p.cfg.MaxRequestBodyBytes; n > 0 {
+		src = http.MaxBytesReader(lw, r.Body, n)
 	}
+	clock := newBodyClock(lw, &p.cfg)
+	buf, whole, err := bufferBody(src, p.cfg.RequestBodyBuffer, clock)
+	if err != nil {
+		p.errorHandler(lw, out, &clientBodyError{err: err})
+		return false
+	}
+	if whole {
+		info.buffered = buf
+		out.Body, out.ContentLength, out.TransferEncoding = replayBody(buf), int64(len(buf)), nil
+		return true
+	}
+	// The body streams upstream while the response streams back. Go's HTTP/1.1
+	// server would otherwise discard the unread rest of the body when the response
+	// header is written, and the upstream would get a truncated body.
+	_ = http.NewResponseController(lw).EnableFullDuplex()
+	// out, not r, carries the wrapper: the server checks r.Body's own type to decide
+	// whether the connection can be reused after an unread body.
+	info.body = newTrackedBody(io.MultiReader(bytes.NewReader(buf), src), r.ProtoMajor == 1, clock)
+	out.Body = info.body
+	return true
 }
 
 // checkHeaders returns the name of the first field with an invalid name or value, or "".
@@ -206,9 +246,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // modifyResponse adds Via to the response (RFC 9110 §7.6.3) and drops Content-Length
-// when trailers were announced: HTTP/2 servers (Go's included) send both, and an
-// HTTP/1.1 response with Content-Length cannot carry trailers, so the client would
-// silently lose them. Without it the front server chunks the body (RFC 9112 §7.1.2).
+// when trailers were announced, or may come unannounced to an HTTP/1.1 client that
+// sent "TE: trailers": HTTP/2 servers (Go's included) send both, and an HTTP/1.1
+// response with Content-Length cannot carry trailers, so the client would silently
+// lose them. Without it the front server chunks the body (RFC 9112 §7.1.2).
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if err := checkSwitch(resp); err != nil {
@@ -218,7 +259,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if info := infoFrom(resp.Request.Context()); info != nil && info.body.unfinished() {
 		resp.Header.Set("Connection", "close") // see trackedBody.unfinished
 	}
-	if len(resp.Trailer) > 0 {
+	// Trailers, announced or not, need a chunked HTTP/1.1 response: without
+	// Content-Length, ReverseProxy flushes each write, so net/http chunks even a short body.
+	if info := infoFrom(resp.Request.Context()); len(resp.Trailer) > 0 || (info != nil && info.trailers) {
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1
 	}
@@ -268,7 +311,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		info.err = err
 	}
 	code := statusFor(r, err)
-	if (code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge) && r.ProtoMajor == 1 {
+	if (code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge || code == http.StatusRequestTimeout) && r.ProtoMajor == 1 {
 		// The body framing is unknown now. (On HTTP/2 the stream ends alone; there
 		// "Connection: close" would make the server shut the whole connection down.)
 		w.Header().Set("Connection", "close")
@@ -286,148 +329,6 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("Retry-After", "1")
 	}
 	http.Error(w, http.StatusText(code), code)
-}
-
-// trackedBody wraps the client's request body: it records whether the upstream
-// transport started reading it (a started body cannot be replayed on retry) and the
-// first client-side read error.
-//
-// The transport reads it through a pipe fed by a pump goroutine, started by the first
-// Read, so that Close (the transport abandoning the body: the upstream answered or
-// reset the stream without reading all of it) ends a Read blocked on a client that
-// is still sending, at once. Without it the transport's request writer stays blocked
-// on the client, holding the upstream stream, and ReverseProxy's close of the
-// response body waits for that writer, so the response is not delivered either. The
-// client body itself belongs to the server, which closes (drains or discards) it once
-// the handler has returned; finish makes sure the pump is not reading by then.
-type trackedBody struct {
-	r       io.ReadCloser
-	h1      bool // the client speaks HTTP/1.x
-	pr      *io.PipeReader
-	pw      *io.PipeWriter
-	pump    sync.Once
-	done    chan struct{} // closed when the pump ends
-	started atomic.Bool
-	closed  atomic.Bool
-	eof     atomic.Bool // the client body was read to its end
-
-	mu      sync.Mutex
-	err     error // first client-side read error
-	reading bool  // the pump is inside r.Read
-	ended   bool  // finish was called: the pump reads no more
-}
-
-// errBodyAbandoned is what the transport reads after it closed the body.
-var errBodyAbandoned = errors.New("demux: request body closed")
-
-func newTrackedBody(r io.ReadCloser, h1 bool) *trackedBody {
-	b := &trackedBody{r: r, h1: h1, done: make(chan struct{})}
-	b.pr, b.pw = io.Pipe()
-	return b
-}
-
-func (b *trackedBody) Read(p []byte) (int, error) {
-	if b.closed.Load() {
-		return 0, errBodyAbandoned
-	}
-	b.started.Store(true)
-	b.pump.Do(func() { go b.run() })
-	return b.pr.Read(p)
-}
-
-// run copies the client body into the pipe until EOF, a client error, Close or finish.
-func (b *trackedBody) run() {
-	defer close(b.done)
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	for {
-		b.mu.Lock()
-		if b.ended {
-			b.mu.Unlock()
-			b.pw.CloseWithError(errBodyAbandoned)
-			return
-		}
-		b.reading = true
-		b.mu.Unlock()
-		n, err := b.r.Read(*bp)
-		b.mu.Lock()
-		b.reading = false
-		if err != nil && err != io.EOF && !b.closed.Load() && b.err == nil {
-			b.err = err
-		}
-		b.mu.Unlock()
-		if err == io.EOF {
-			b.eof.Store(true)
-		}
-		if n > 0 {
-			if _, werr := b.pw.Write((*bp)[:n]); werr != nil {
-				return // abandoned
-			}
-		}
-		if err != nil {
-			b.pw.CloseWithError(err)
-			return
-		}
-	}
-}
-
-// Close abandons the body: a pending or later Read returns at once. The pump ends
-// when its read of the client body returns. The transport's own Close does not reach
-// it, as ReverseProxy hides it behind a no-op Close, so RoundTrip hands the transport
-// a transportBody.
-func (b *trackedBody) Close() error {
-	if b.closed.CompareAndSwap(false, true) {
-		b.pr.CloseWithError(errBodyAbandoned)
-	}
-	return nil
-}
-
-// finish ends the body when the handler returns: it abandons it and, if the pump is
-// blocked reading the client, calls interrupt (which sets a read deadline in the past)
-// and waits for the pump to end. Go's HTTP/1.1 server reads the connection itself
-// after the handler, and a read still in flight then panics it ("invalid concurrent
-// Body.Read call").
-func (b *trackedBody) finish(interrupt func()) {
-	b.Close()
-	b.mu.Lock()
-	b.ended = true
-	reading := b.reading
-	b.mu.Unlock()
-	if reading {
-		interrupt()
-		<-b.done
-	}
-}
-
-// unfinished reports whether the body of an HTTP/1.x request is not read to its end
-// yet (nil-safe). A response sent then carries "Connection: close": with full duplex
-// the server no longer drains the rest, and finish may cut it off, so the connection
-// cannot carry another request.
-func (b *trackedBody) unfinished() bool {
-	return b != nil && b.h1 && !b.eof.Load()
-}
-
-// transportBody is the outbound body one RoundTrip attempt gives the transport. The
-// transport closes it when it is done with the body: after sending all of it, or when
-// the stream ended (the upstream answered early, reset it, or the response body was
-// closed). A started body is then abandoned; an unstarted one is left alone, as a
-// failed attempt closes it too and the request may be retried.
-type transportBody struct {
-	io.Reader
-	tb *trackedBody
-}
-
-func (b transportBody) Close() error {
-	if b.tb.started.Load() {
-		b.tb.Close()
-	}
-	return nil
-}
-
-func (b *trackedBody) readErr() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.err
 }
 
 // bufferPool recycles ReverseProxy's 32 KiB copy buffers.

@@ -212,7 +212,8 @@ func TestReviewEarlyResponseFreesStream(t *testing.T) {
 		io.WriteString(w, "ok")
 	})
 	var srvLog panicLog
-	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 3 * time.Second},
+	// Streamed, not buffered: the upload must still be open when the response comes.
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 3 * time.Second, RequestBodyBuffer: -1},
 		func(s *http.Server) { s.ErrorLog = log.New(&srvLog, "", 0) })
 	inner := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 	c, err := net.Dial("tcp", f.addr)
@@ -318,7 +319,7 @@ func (w flushOnlyWriter) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
 // once instead of waiting until it sends more.
 func TestReviewEarlyResponseBehindMiddleware(t *testing.T) {
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	f := newFront(t, Config{Upstream: "h2c://" + be.addr}, func(s *http.Server) {
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, RequestBodyBuffer: -1}, func(s *http.Server) {
 		h := s.Handler
 		s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(flushOnlyWriter{w}, r) })
 	})

@@ -78,7 +78,8 @@ func TestChunkedUploadStreams(t *testing.T) {
 		got <- string(rest)
 		io.WriteString(w, "done")
 	})
-	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	// Request buffering off (RequestBodyBuffer < 0): each chunk is passed on at once.
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, RequestBodyBuffer: -1})
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("POST", f.url+"/up", pr)
 	respc := make(chan *http.Response, 1)

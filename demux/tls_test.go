@@ -46,6 +46,7 @@ func TestHTTPSUpstreamWithinLimit(t *testing.T) {
 	f := newFront(t, Config{
 		Upstream:  "https://" + strings.TrimPrefix(ts.URL, "https://"),
 		TLSConfig: &tls.Config{RootCAs: pool, ServerName: "example.com"},
+		MaxConns:  1,
 	})
 	var wg sync.WaitGroup
 	for range 10 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -188,13 +189,25 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 
 		out, headersIn, stop := req, func() {}, func() {}
+		if u.mode == modeH1 {
+			// A cancelled HTTP/1.1 request can only be aborted by closing its
+			// connection: it is given drainGrace to finish instead (readAhead).
+			out, stop = detach(out)
+		}
 		if d := u.cfg.ResponseHeaderTimeout; d > 0 {
 			var rctx context.Context
-			rctx, headersIn, stop = headerTimeout(ctx, d)
-			out = req.WithContext(rctx)
+			var stopTimer func()
+			rctx, headersIn, stopTimer = headerTimeout(out.Context(), d)
+			out, stop = out.WithContext(rctx), chain(stopTimer, stop)
 		}
-		if info != nil && info.body != nil && req.Body != nil && req.Body != http.NoBody {
-			out = out.WithContext(out.Context())
+		var wrote atomic.Bool
+		out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{
+			WroteHeaders: func() { wrote.Store(true) },
+		}))
+		switch {
+		case info != nil && info.buffered != nil:
+			out.Body = replayBody(info.buffered) // each attempt sends it whole
+		case info != nil && info.body != nil && req.Body != nil && req.Body != http.NoBody:
 			out.Body = transportBody{Reader: req.Body, tb: info.body}
 		}
 		resp, err := uc.cc.RoundTrip(out)
@@ -203,21 +216,14 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			if u.mode == modeH2TLS {
 				u.settleFromClient(uc)
 			}
-			rb := &releaseBody{ReadCloser: resp.Body, done: func() { stop(); u.release(uc) }}
-			resp.Body = rb
-			if rwc, ok := rb.ReadCloser.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-				// An HTTP/1.1 upgrade: ReverseProxy needs the writable conn. The conn
-				// leaves the pool's use for good; Reserve will refuse it afterwards.
-				resp.Body = &releaseRWC{releaseBody: rb, w: rwc}
-			}
-			return resp, nil
+			return u.wrapResponse(resp, uc, stop), nil
 		}
 		if cause := context.Cause(out.Context()); cause == ErrResponseHeaderTimeout {
 			err = ErrResponseHeaderTimeout
 		}
 		stop()
 		u.release(uc)
-		if attempt < maxRetries && ctx.Err() == nil && retryable(req, info, err) {
+		if attempt < maxRetries && ctx.Err() == nil && u.retryable(req, info, uc, seq, err, !wrote.Load()) {
 			attempt, front = attempt+1, true
 			u.st.retries.Add(1)
 			if info != nil {
@@ -229,6 +235,39 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 }
+
+// wrapResponse makes the response body release uc's stream when it is closed or,
+// with Config.ResponseBodyBuffer, as soon as the upstream has sent it all.
+func (u *upstream) wrapResponse(resp *http.Response, uc *uconn, stop func()) *http.Response {
+	done := func() { stop(); u.release(uc) }
+	if resp.Body == http.NoBody {
+		done()
+		return resp
+	}
+	rb := &releaseBody{ReadCloser: resp.Body, done: done}
+	resp.Body = rb
+	if rwc, ok := rb.ReadCloser.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// An HTTP/1.1 upgrade: ReverseProxy needs the writable conn. The conn
+		// leaves the pool's use for good; Reserve will refuse it afterwards.
+		resp.Body = &releaseRWC{releaseBody: rb, w: rwc}
+		return resp
+	}
+	if n := u.cfg.ResponseBodyBuffer; n > 0 {
+		resp.Body = newReadAhead(rb, n, u.mode == modeH1)
+	}
+	return resp
+}
+
+// detach gives req a context that outlives the client's by drainGrace, and the
+// function that releases it.
+func detach(req *http.Request) (*http.Request, func()) {
+	ctx := req.Context()
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopWatch := context.AfterFunc(ctx, func() { time.AfterFunc(drainGrace, cancel) })
+	return req.WithContext(dctx), func() { stopWatch(); cancel() }
+}
+
+func chain(a, b func()) func() { return func() { a(); b() } }
 
 // headerTimeout returns a child of ctx that is cancelled with ErrResponseHeaderTimeout
 // if response headers take longer than d once the request, body included, has been
@@ -276,17 +315,55 @@ func (u *upstream) noteWait(info *reqInfo, d time.Duration, waited bool) {
 	}
 }
 
-// retryable reports whether a failed request may be sent again: the upstream did not
-// process it (or, for idempotent methods, closed an idle HTTP/1.1 conn under it) and
-// its body was not touched, since a proxied body cannot be rewound.
-func retryable(req *http.Request, info *reqInfo, err error) bool {
-	if req.Body != nil && req.Body != http.NoBody && (info == nil || info.body == nil || info.body.started.Load()) {
+// retryable reports whether a failed attempt may be sent again on another stream
+// (RFC 9113 §8.7, RFC 9110 §9.2.2). Its body must be replayable: none, read whole
+// (Config.RequestBodyBuffer), or not started; an upgrade is never re-sent. Then it is
+// retried when the upstream provably did not see it (its HEADERS were never written),
+// refused it (REFUSED_STREAM), or, for an idempotent method, failed without a
+// response on a connection that received GOAWAY (the streams it did process
+// complete; RFC 9113 §6.8), or on one that had served earlier requests and then
+// failed: the race of a request with an upstream closing an idle connection. A
+// request that kills a fresh connection is not re-sent (a request that crashes the
+// upstream would crash it again).
+func (u *upstream) retryable(req *http.Request, info *reqInfo, uc *uconn, seq uint64, err error, notSent bool) bool {
+	if req.Header.Get("Upgrade") != "" {
 		return false
 	}
-	if unprocessed(err) {
+	if errors.Is(err, ErrResponseHeaderTimeout) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	streaming := info == nil || (info.buffered == nil && info.body != nil)
+	if req.Body != nil && req.Body != http.NoBody && streaming && (info == nil || info.body.started.Load()) {
+		return false
+	}
+	if notSent || refusedStream(err) {
 		return true
 	}
-	return idempotent(req.Method) && strings.Contains(err.Error(), "server closed idle connection")
+	u.mu.Lock()
+	goAway, gone := uc.sawGoAway, uc.dead || uc.draining
+	u.mu.Unlock()
+	return idempotent(req.Method) && (goAway || (seq > 1 && (gone || uc.cc.Err() != nil)))
+}
+
+// h2StreamError mirrors the shape of net/http's HTTP/2 stream error, which converts
+// itself into any struct with these fields under errors.As (as it does for
+// golang.org/x/net/http2.StreamError).
+type h2StreamError struct {
+	StreamID uint32
+	Code     uint32
+	Cause    error
+}
+
+func (e h2StreamError) Error() string {
+	return fmt.Sprintf("stream %d reset with code %d", e.StreamID, e.Code)
+}
+
+// errCodeRefusedStream is REFUSED_STREAM (RFC 9113 §7): the stream was not processed.
+const errCodeRefusedStream = 0x7
+
+func refusedStream(err error) bool {
+	var se h2StreamError
+	return errors.As(err, &se) && se.Code == errCodeRefusedStream
 }
 
 // idempotent reports RFC 9110 §9.2.2 idempotent methods.

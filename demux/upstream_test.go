@@ -80,7 +80,7 @@ func TestQueueFIFO(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, MaxConns: 1})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); f.get(t, "/?i=hold") }()
@@ -111,7 +111,7 @@ func TestQueueTimeout503(t *testing.T) {
 			<-release
 		}
 	})
-	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 500 * time.Millisecond})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, QueueTimeout: 500 * time.Millisecond, MaxConns: 1})
 	done := make(chan int)
 	go func() { c, _ := f.get(t, "/hold"); done <- c }()
 	waitFor(t, 5*time.Second, "hold in flight", func() bool { return f.p.Stats().StreamsInUse == 1 })
