@@ -41,8 +41,8 @@ type Proxy struct {
 	mode    upstreamMode
 	up      *upstream
 	clients *clientShares
-	rp     *httputil.ReverseProxy
-	target *url.URL
+	rp      *httputil.ReverseProxy
+	target  *url.URL
 }
 
 // New validates cfg, applies defaults and returns a Proxy. It dials nothing: the

@@ -227,4 +227,3 @@ func (b *trackedBody) readErr() error {
 	defer b.mu.Unlock()
 	return b.err
 }
-
