@@ -186,17 +186,6 @@ const (
 	modeH1                        // HTTP/1.1 over TCP
 )
 
-func (m upstreamMode) String() string {
-	switch m {
-	case modeH2C:
-		return "h2c"
-	case modeH2TLS:
-		return "h2"
-	default:
-		return "http/1.1"
-	}
-}
-
 // normalized returns cfg with defaults applied, the upstream mode and host:port.
 func (cfg Config) normalized() (Config, upstreamMode, string, error) {
 	u, err := url.Parse(cfg.Upstream)

@@ -1,6 +1,9 @@
 package demux
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Stats is a snapshot of a Proxy's upstream pool. Gauges describe the moment of the
 // call; counters are cumulative since New.
@@ -38,4 +41,57 @@ type Stats struct {
 	// Dials and DialErrors count connection attempts and failures.
 	Dials      uint64
 	DialErrors uint64
+}
+
+// counters are the cumulative Stats fields.
+type counters struct {
+	requests, retries, resets, goAways, dials, dialErrors atomic.Uint64
+	queueWaits, queueTimeouts, queueFull                  atomic.Uint64
+	queueWaitNanos, maxQueueWaitNanos                     atomic.Int64
+}
+
+func (u *upstream) noteWait(info *reqInfo, d time.Duration, waited bool) {
+	if !waited {
+		return
+	}
+	u.st.queueWaits.Add(1)
+	u.st.queueWaitNanos.Add(int64(d))
+	for {
+		m := u.st.maxQueueWaitNanos.Load()
+		if int64(d) <= m || u.st.maxQueueWaitNanos.CompareAndSwap(m, int64(d)) {
+			break
+		}
+	}
+	if info != nil {
+		info.queueWait = d
+	}
+}
+
+// stats snapshots the pool.
+func (u *upstream) stats() Stats {
+	s := Stats{
+		Requests:       u.st.requests.Load(),
+		Retries:        u.st.retries.Load(),
+		Resets:         u.st.resets.Load(),
+		GoAways:        u.st.goAways.Load(),
+		Dials:          u.st.dials.Load(),
+		DialErrors:     u.st.dialErrors.Load(),
+		QueueWaits:     u.st.queueWaits.Load(),
+		QueueWaitTotal: time.Duration(u.st.queueWaitNanos.Load()),
+		QueueWaitMax:   time.Duration(u.st.maxQueueWaitNanos.Load()),
+		QueueTimeouts:  u.st.queueTimeouts.Load(),
+		QueueFull:      u.st.queueFull.Load(),
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, uc := range u.conns {
+		s.Conns++
+		s.StreamsInUse += uc.inUse
+		if uc.draining {
+			s.DrainingConns++
+		}
+	}
+	s.Dialing = u.dialing
+	s.Queued = u.waitq.Len()
+	return s
 }
