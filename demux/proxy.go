@@ -1,22 +1,3 @@
-// Package demux is an HTTP/1.1-to-HTTP/2 front proxy: many client connections in
-// front, a bounded pool of upstream connections behind, each request one HTTP/2
-// stream (RFC 9113) or, for an http:// upstream, one turn on a pooled HTTP/1.1
-// connection (the inverse mode: HTTP/2 clients in front, a bounded HTTP/1.1 pool
-// behind).
-//
-// Requests that find every upstream stream busy wait in a FIFO queue
-// (Config.QueueTimeout, then 503). A connection never carries more than
-// min(Config.MaxStreamsPerConn, the peer's SETTINGS_MAX_CONCURRENT_STREAMS) requests.
-// Before the peer's first SETTINGS frame (RFC 9113 §3.4) an h2c connection carries
-// none: the pool watches the frame headers the client reads. Under TLS the frames are
-// hidden, so an https:// connection carries one request until its first response, or
-// until net/http's view of the limit moves off its assumed 100 (at most 2 s).
-//
-// Header handling and body streaming use net/http/httputil.ReverseProxy; upstream
-// connections are net/http ClientConns. Serve a Proxy with NewServer: its Server
-// refuses ambiguous HTTP/1.1 framing on every connection, bounds header size and
-// time, and ends HTTP/2 rapid-reset floods with GOAWAY. Handing a Proxy to an
-// http.Server of your own gives up the framing check (see Server).
 package demux
 
 import (

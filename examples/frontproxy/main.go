@@ -2,11 +2,15 @@
 // request over a bounded pool of upstream connections: by default one HTTP/2
 // connection carrying each request as a stream, with a FIFO queue when its streams are
 // exhausted. It logs one line per request (upstream conn, stream, queue wait, status,
-// bytes), and runs until Ctrl-C. The upstream is your app: for h2c://, any server that
-// speaks HTTP/2 with prior knowledge (a Go http.Server whose Protocols include
-// UnencryptedHTTP2); with nothing listening there, every request gets 502.
+// bytes), and runs until Ctrl-C or SIGTERM, then drains: it stops accepting and lets
+// requests in flight finish (up to 10 s). The upstream is your app: for h2c://, any
+// server that speaks HTTP/2 with prior knowledge (a Go http.Server whose Protocols
+// include UnencryptedHTTP2); with nothing listening there, every request gets 502.
+// -demo-backend starts a small h2c app in-process and proxies to it instead, so the
+// command works alone; -cert and -key serve clients over TLS.
 //
-//	go run ./examples/frontproxy -listen 127.0.0.1:8080 -upstream h2c://127.0.0.1:9000 -max-conns 1
+//	go run ./examples/frontproxy -demo-backend
+//	go run ./examples/frontproxy -listen 127.0.0.1:8080 -upstream h2c://127.0.0.1:9000
 package main
 
 import (
@@ -42,10 +46,13 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	fs.SetOutput(logw)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve clients on")
 	upstream := fs.String("upstream", "h2c://127.0.0.1:9000", "upstream: h2c://host:port, https://host:port or http://host:port")
-	maxConns := fs.Int("max-conns", 0, "upstream connection cap (0: 1 for HTTP/2, 6 for HTTP/1.1)")
+	maxConns := fs.Int("max-conns", 0, "upstream connection cap (0: 8 for HTTP/2, dialled as needed; 6 for HTTP/1.1)")
 	maxStreams := fs.Int("max-streams", 0, "concurrent streams per upstream HTTP/2 connection (0: 100, lowered to the peer's limit)")
 	queueTimeout := fs.Duration("queue-timeout", demux.DefaultQueueTimeout, "how long a request may wait for an upstream stream before 503")
 	verbose := fs.Bool("v", false, "log upstream connection events too")
+	demo := fs.Bool("demo-backend", false, "start a small h2c app in-process and proxy to it (ignores -upstream)")
+	certFile := fs.String("cert", "", "serve clients over TLS with this certificate (PEM; with -key)")
+	keyFile := fs.String("key", "", "the private key for -cert (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,6 +61,14 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+	if *demo {
+		addr, stopDemo, err := startDemoBackend()
+		if err != nil {
+			return err
+		}
+		defer stopDemo()
+		*upstream = "h2c://" + addr
+	}
 
 	p, err := demux.New(demux.Config{
 		Upstream:          *upstream,
@@ -72,10 +87,16 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	srv := demux.NewServer(ln.Addr().String(), p)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	log.Info("listening", "addr", ln.Addr().String(), "upstream", *upstream)
+	log.Info("listening", "addr", ln.Addr().String(), "upstream", *upstream, "tls", *certFile != "")
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if *certFile != "" || *keyFile != "" {
+			errc <- srv.ServeTLS(ln, *certFile, *keyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

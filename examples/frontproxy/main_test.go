@@ -51,30 +51,13 @@ func TestRunProxiesRequest(t *testing.T) {
 	go backend.Serve(l)
 	defer backend.Close()
 
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-upstream", "h2c://" + l.Addr().String(), "-max-conns", "1"}, logs)
-	}()
-	addrRe := regexp.MustCompile(`msg=listening addr=(\S+)`)
-	var addr string
-	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(5 * time.Millisecond) {
-		if m := addrRe.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("proxy did not start: %s", logs.String())
-		}
-	}
-
+	addr, logs, stop := startRun(t, "-listen", "127.0.0.1:0", "-upstream", "h2c://"+l.Addr().String(), "-max-conns", "1")
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetHTTP1(true)
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://" + addr + "/hi")
 	if err != nil {
-		cancel()
+		stop()
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
@@ -83,8 +66,7 @@ func TestRunProxiesRequest(t *testing.T) {
 		t.Errorf("got %d %q", resp.StatusCode, body)
 	}
 	tr.CloseIdleConnections()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
 	log := logs.String()
@@ -98,6 +80,49 @@ func TestRunProxiesRequest(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("access log line %q lacks %q", line, want)
 		}
+	}
+}
+
+// startRun runs the command with args until the returned stop is called (which
+// returns run's error), and waits for its "listening" line to learn its address.
+func startRun(t *testing.T, args ...string) (addr string, logs *syncBuffer, stop func() error) {
+	t.Helper()
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, logs) }()
+	stop = func() error { cancel(); return <-done }
+	addrRe := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(5 * time.Millisecond) {
+		if m := addrRe.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("proxy did not start: %s", logs.String())
+		}
+	}
+	return addr, logs, stop
+}
+
+// README's frontproxy line works on a fresh machine: -demo-backend needs no app.
+func TestRunDemoBackendWorksAlone(t *testing.T) {
+	addr, _, stop := startRun(t, "-listen", "127.0.0.1:0", "-demo-backend")
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetHTTP1(true)
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://" + addr + "/x")
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+	if err := stop(); err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if want := "hello from the demo backend: GET /x over HTTP/2.0, via \"1.1 muxpool\"\n"; resp.StatusCode != 200 || string(body) != want {
+		t.Errorf("got %d %q, want %q", resp.StatusCode, body, want)
 	}
 }
 
