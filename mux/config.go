@@ -60,6 +60,10 @@ type Config struct {
 	// Logger receives session-level events: protocol errors, keepalive failures. Nothing is
 	// logged per frame. Default: slog.Default().
 	Logger *slog.Logger
+
+	// RTTObserver, if set, is told every round-trip time measured, for a histogram (see
+	// RTTObserver). Nil costs nothing. Optional.
+	RTTObserver RTTObserver
 }
 
 // MaxAcceptBacklog is the largest AcceptBacklog Validate accepts: the backlog is allocated up

@@ -75,6 +75,9 @@ func (t *pingTable) answered(s *Session, v uint32) {
 	s.endWait(nil)
 	w.rtt = time.Since(w.sent)
 	s.observeRTT(w.rtt)
+	if o := s.cfg.RTTObserver; o != nil {
+		o.ObserveRTT(w.rtt)
+	}
 	close(w.done)
 	if w.probes > 0 {
 		s.probeRTT(w.probes - 1)

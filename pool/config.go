@@ -77,6 +77,10 @@ type Config[T any] struct {
 	// than Close; set it when the constructor does network I/O, because a construction holds a
 	// slot until it returns.
 	ConstructTimeout time.Duration
+
+	// AcquireObserver, if set, is told how long each successful Acquire took, for a latency
+	// histogram (see AcquireObserver). Nil costs nothing. Optional.
+	AcquireObserver AcquireObserver
 }
 
 // validate reports the first problem with c, wrapped in ErrInvalidConfig.

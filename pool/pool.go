@@ -67,6 +67,7 @@ type Pool[T any] struct {
 	probing    bool  // a construction started while failStreak > 0 is in flight
 	capSize    int32 // 0, or the cap on slots after a capacity error
 	capUntil   int64 // when capSize is raised by one
+	maintainAt int64 // when the maintainer's timer fires next; 0 before its first pass
 }
 
 // New returns a pool for cfg. It fails only on an invalid Config (the error wraps
@@ -86,6 +87,7 @@ func New[T any](cfg Config[T]) (*Pool[T], error) {
 		closing: make(chan struct{}),
 		drained: make(chan struct{}),
 	}
+	p.maintainAt = int64(cfg.HealthCheckPeriod) // the maintainer's first timer
 	p.baseCtx, p.cancelBase = context.WithCancel(context.Background())
 	p.waiterPool.New = func() any { return &waiter[T]{ready: make(chan struct{}, 1)} }
 	p.wg.Go(p.maintain)
@@ -126,9 +128,11 @@ func (p *Pool[T]) Acquire(ctx context.Context) (*Resource[T], error) {
 	}
 	if p.waiters.len() == 0 {
 		if r := p.popIdleLocked(); r != nil {
+			took := time.Duration(p.now() - start)
 			p.count.acquire++
-			p.count.acquireTime += time.Duration(p.now() - start)
+			p.count.acquireTime += took
 			p.unlock()
+			p.observeAcquire(took)
 			return r, nil
 		}
 	}
@@ -186,8 +190,11 @@ func (p *Pool[T]) waitLocked(ctx context.Context, start int64) (*Resource[T], er
 
 // served returns what w was served, recycling w.
 func (p *Pool[T]) served(w *waiter[T]) (*Resource[T], error) {
-	r, err := w.res, w.err
+	r, err, took := w.res, w.err, w.took
 	p.putWaiter(w)
+	if r != nil {
+		p.observeAcquire(took)
+	}
 	return r, err
 }
 
