@@ -33,6 +33,7 @@ func (p *Pool[T]) constructForWaitersLocked() {
 		}
 		p.startConstructLocked(w, w.ctx, false)
 	}
+	p.wakeForGateLocked()
 }
 
 // startConstructLocked takes a slot and starts a construction in its own goroutine, for owner

@@ -76,6 +76,20 @@ func (p *Pool[T]) constructFailedLocked(now int64, capacity bool) (absorbed bool
 	return false
 }
 
+// gateOpensLocked returns the pool time at which the gate or the capacity cap may next let a
+// held-back construction start (the retry delay's end, the cap's raise), or 0 if neither
+// holds one back by time.
+func (p *Pool[T]) gateOpensLocked() int64 {
+	var at int64
+	if p.failStreak > 0 && !p.probing {
+		at = p.retryAt
+	}
+	if p.capSize > 0 && (at == 0 || p.capUntil < at) {
+		at = p.capUntil
+	}
+	return at
+}
+
 // gateWakeLocked returns how long until a construction the gate or the capacity cap holds back
 // could start, for the maintainer's timer, or 0 when there is no demand for one (demand: a
 // waiter or MinSize/MinIdle needs a construction) or only a free slot would let it start
@@ -84,17 +98,23 @@ func (p *Pool[T]) gateWakeLocked(now int64, demand bool) time.Duration {
 	if !demand {
 		return 0
 	}
-	var at int64
-	if p.failStreak > 0 && !p.probing {
-		at = p.retryAt
+	if at := p.gateOpensLocked(); at > now {
+		return time.Duration(at - now)
 	}
-	if p.capSize > 0 && (at == 0 || p.capUntil < at) {
-		at = p.capUntil
+	return 0
+}
+
+// wakeForGateLocked kicks the maintainer when a waiter needs a construction that the gate or
+// the cap holds back until a time before the maintainer's next pass, so that the waiter is not
+// left until then. Once kicked, the maintainer's pass sets its timer for that time, so later
+// waiters do not kick again.
+func (p *Pool[T]) wakeForGateLocked() {
+	if p.waiters.unbound == 0 {
+		return
 	}
-	if at <= now {
-		return 0
+	if at := p.gateOpensLocked(); at != 0 && at < p.maintainAt {
+		p.kickMaintainer()
 	}
-	return time.Duration(at - now)
 }
 
 // failUnboundLocked fails, with err, every queued waiter that has no construction of its own,

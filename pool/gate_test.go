@@ -179,3 +179,38 @@ func TestCapacityErrorWithNothingHeldFails(t *testing.T) {
 		}
 	})
 }
+
+// TestWaiterAfterFailureIsServedAfterTheDelay: a caller that arrives after a failed
+// construction, once the maintainer has gone back to sleep, gets its construction when the
+// retry delay ends (at most 20 ms after one failure), not at the next health check an hour
+// later.
+func TestWaiterAfterFailureIsServedAfterTheDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		var calls atomic.Int32
+		f.setConstruct(func(context.Context, int) error {
+			if calls.Add(1) == 1 {
+				return errBackend
+			}
+			return nil
+		})
+		cfg := f.config(2)
+		cfg.HealthCheckPeriod = time.Hour
+		p := mustNew(t, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := p.Acquire(ctx); !errors.Is(err, errBackend) {
+			t.Fatalf("first Acquire: %v, want errBackend", err)
+		}
+		synctest.Wait() // the maintainer has made its pass and sleeps
+		start := time.Now()
+		r, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatalf("second Acquire: %v", err)
+		}
+		if d := time.Since(start); d > 20*time.Millisecond {
+			t.Fatalf("second Acquire served after %v, want within the 10-20 ms retry delay", d)
+		}
+		r.Release()
+	})
+}

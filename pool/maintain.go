@@ -69,5 +69,6 @@ func (p *Pool[T]) checkIdle() time.Duration {
 	if d := p.gateWakeLocked(now, p.waiters.unbound > 0 || need > 0); d > 0 {
 		next = min(next, d)
 	}
+	p.maintainAt = now + int64(next)
 	return next
 }

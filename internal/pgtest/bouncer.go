@@ -131,9 +131,10 @@ func startBouncer(bin string, server *pgconn.Config, cfg BouncerConfig, runAs *s
 	if err != nil {
 		return nil, err
 	}
-	target := fmt.Sprintf("host=%s port=%d dbname=%s user=%s", server.Host, server.Port, server.Database, server.User)
+	target := fmt.Sprintf("host=%s port=%d dbname=%s user=%s", quoteConnValue(server.Host), server.Port,
+		quoteConnValue(server.Database), quoteConnValue(server.User))
 	if server.Password != "" {
-		target += " password=" + server.Password
+		target += " password=" + quoteConnValue(server.Password)
 	}
 	logPath := filepath.Join(root, "pgbouncer.log")
 	ini := fmt.Sprintf(`[databases]
@@ -258,4 +259,10 @@ func NewBouncer(tb testing.TB, c *Cluster, cfg BouncerConfig) *Bouncer {
 func (b *Bouncer) Log() string {
 	log, _ := os.ReadFile(filepath.Join(b.root, "pgbouncer.log"))
 	return strings.TrimSpace(string(log))
+}
+
+// quoteConnValue quotes v for a libpq-style key=value string (PgBouncer's [databases] entries):
+// in single quotes, with backslashes and single quotes escaped by a backslash.
+func quoteConnValue(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }

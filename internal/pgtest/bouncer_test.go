@@ -78,3 +78,16 @@ func TestNoPgBouncer(t *testing.T) {
 		t.Errorf("CI=true: %s, want fatal", got)
 	}
 }
+
+func TestQuoteConnValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres":  `'postgres'`,
+		"p w":       `'p w'`,
+		`it's`:      `'it\'s'`,
+		`back\lash`: `'back\\lash'`,
+	} {
+		if got := quoteConnValue(in); got != want {
+			t.Errorf("quoteConnValue(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -216,3 +216,50 @@ func TestPgBouncerReleaseChecks(t *testing.T) {
 		t.Fatalf("clean connections were not kept: %+v", s)
 	}
 }
+
+// TestPgBouncerOpenDB: database/sql on the pool (OpenDB) works through PgBouncer too: 16
+// goroutines of parameterized queries, transactions and prepared statements, no error.
+func TestPgBouncerOpenDB(t *testing.T) {
+	p, table := bouncerPool(t, "default_query_exec_mode=cache_describe")
+	db := pgpool.OpenDB(p)
+	defer db.Close()
+	ctx := testCtx(t)
+	stmt, err := db.PrepareContext(ctx, "SELECT count(*) FROM "+table+" WHERE id = $1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Go(func() {
+			for k := range 10 {
+				id := g*10 + k
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := tx.ExecContext(ctx, "INSERT INTO "+table+" VALUES ($1, $2)", id, "sql"); err != nil {
+					tx.Rollback()
+					errs <- err
+					return
+				}
+				if err := tx.Commit(); err != nil {
+					errs <- err
+					return
+				}
+				var n int
+				if err := stmt.QueryRowContext(ctx, id).Scan(&n); err != nil || n != 1 {
+					errs <- fmt.Errorf("row %d: count %d, %v", id, n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
