@@ -41,7 +41,7 @@ type Config struct {
 	// ConnConfig is how each connection is made. It must come from pgx.ParseConfig. If its
 	// Tracer implements AcquireTracer or ReleaseTracer, the pool calls it; a tracer made for
 	// pgxpool (its methods take *pgxpool.Pool and pgxpool's Trace*Data) is recognized too and
-	// called with pgxpool's data types and a nil *pgxpool.Pool.
+	// called with pgxpool's data types and a nil *pgxpool.Pool (a panic in it is recovered).
 	ConnConfig *pgx.ConnConfig
 
 	// BeforeConnect, if set, is called before each new connection with a copy of ConnConfig

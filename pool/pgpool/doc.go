@@ -64,7 +64,9 @@
 //   - A tracer written for pgxpool (its methods take *pgxpool.Pool, as pgx's tracelog and the
 //     OpenTelemetry wrappers do) is recognized by its methods' shape and called with pgxpool's
 //     data types and a nil *pgxpool.Pool: pgpool does not import pgxpool, so that a pgpool
-//     program does not build puddle in.
+//     program does not build puddle in. A tracer that reads that pool (some OpenTelemetry
+//     wrappers read pool.Config() for span attributes) panics; pgpool recovers, and that call
+//     goes untraced.
 //   - Stat's snapshot is taken in O(1) under the pool's lock; PoolStat returns the generic
 //     pool.Stat, with the numbers pgxpool has no method for (waiters, connections being
 //     closed, failed connects, hijacks, the wait time alone).

@@ -12,7 +12,8 @@ import (
 // does not import pgxpool (a user of pgpool gets no puddle in the build), so it recognizes such
 // a tracer by the shape of its methods, through reflection, and calls them with pgxpool's data
 // types and a nil *pgxpool.Pool. The reflection costs allocations on each traced call; a tracer
-// that implements pgpool's interfaces is called directly.
+// that implements pgpool's interfaces is called directly. A tracer that dereferences the pool
+// argument panics; the panic is recovered and that call goes untraced.
 
 // pgxpoolPath is the import path of pgxpool, whose types a pgxpool tracer's methods take.
 const pgxpoolPath = "github.com/jackc/pgx/v5/pgxpool"
@@ -85,12 +86,30 @@ func pgxpoolAcquireTracer(tracer any) AcquireTracer {
 	}
 }
 
-func (a *pgxpoolAcquire) TraceAcquireStart(ctx context.Context, _ *Pool, _ TraceAcquireStartData) context.Context {
-	out := a.start.Call([]reflect.Value{reflect.ValueOf(&ctx).Elem(), a.pool, a.startData})
-	return out[0].Interface().(context.Context)
+// skipAcquireEnd marks the ctx of an Acquire whose TraceAcquireStart panicked: its
+// TraceAcquireEnd is not called, as it would look for what Start did not put in ctx.
+type skipAcquireEnd struct{}
+
+// TraceAcquireStart calls the tracer's TraceAcquireStart. A tracer that panics on the nil
+// *pgxpool.Pool (some OpenTelemetry wrappers read pool.Config() without a nil check) does not
+// take the Acquire down: the panic is recovered, and this Acquire goes untraced.
+func (a *pgxpoolAcquire) TraceAcquireStart(ctx context.Context, _ *Pool, _ TraceAcquireStartData) (out context.Context) {
+	defer func() {
+		if recover() != nil {
+			out = context.WithValue(ctx, skipAcquireEnd{}, true)
+		}
+	}()
+	res := a.start.Call([]reflect.Value{reflect.ValueOf(&ctx).Elem(), a.pool, a.startData})
+	return res[0].Interface().(context.Context)
 }
 
+// TraceAcquireEnd calls the tracer's TraceAcquireEnd with pgxpool's data type, unless its
+// TraceAcquireStart panicked; a panic in it is recovered too.
 func (a *pgxpoolAcquire) TraceAcquireEnd(ctx context.Context, _ *Pool, data TraceAcquireEndData) {
+	if ctx.Value(skipAcquireEnd{}) != nil {
+		return
+	}
+	defer func() { recover() }()
 	d := reflect.New(a.endData).Elem()
 	d.FieldByName("Conn").Set(reflect.ValueOf(data.Conn))
 	if data.Err != nil {
@@ -124,7 +143,10 @@ func pgxpoolReleaseTracer(tracer any) ReleaseTracer {
 	return &pgxpoolRelease{release: m, pool: reflect.Zero(t.In(0)), data: t.In(1)}
 }
 
+// TraceRelease calls the tracer's TraceRelease with pgxpool's data type; a panic in it (on the
+// nil *pgxpool.Pool) is recovered, so that the connection is still released.
 func (r *pgxpoolRelease) TraceRelease(_ *Pool, data TraceReleaseData) {
+	defer func() { recover() }()
 	d := reflect.New(r.data).Elem()
 	d.FieldByName("Conn").Set(reflect.ValueOf(data.Conn))
 	r.release.Call([]reflect.Value{r.pool, d})

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/tracelog"
 	"github.com/muxpool/muxpool/pool/pgpool"
 )
@@ -194,5 +196,46 @@ func TestPgxpoolTracerWorks(t *testing.T) {
 	}
 	if len(logs.errs) != 1 || !errors.Is(logs.errs[0].(error), pgpool.ErrClosedPool) {
 		t.Fatalf("tracelog's error fields %v, want the ErrClosedPool of the failed acquire", logs.errs)
+	}
+}
+
+// poolReadingTracer is a pgxpool tracer that reads the pool it is given, as some OpenTelemetry
+// wrappers do (pool.Config().ConnConfig for span attributes), which a nil pool makes panic.
+type poolReadingTracer struct {
+	recordingTracer
+	ends, releases atomic.Int64
+}
+
+func (p *poolReadingTracer) TraceAcquireStart(ctx context.Context, pool *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	_ = pool.Config().ConnConfig.Host
+	return ctx
+}
+
+func (p *poolReadingTracer) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {
+	p.ends.Add(1)
+}
+
+func (p *poolReadingTracer) TraceRelease(pool *pgxpool.Pool, _ pgxpool.TraceReleaseData) {
+	p.releases.Add(1)
+	_ = pool.Config()
+}
+
+// TestPgxpoolTracerReadingThePoolDoesNotBreakAcquire: a pgxpool tracer that dereferences the
+// pool argument (nil through pgpool) panics inside pgpool's bridge; Acquire and Release still
+// work, and the TraceAcquireEnd of an Acquire whose TraceAcquireStart failed is not called.
+func TestPgxpoolTracerReadingThePoolDoesNotBreakAcquire(t *testing.T) {
+	tr := &poolReadingTracer{}
+	p := tracedPool(t, tr, "pool_max_conns=1")
+	ctx := testCtx(t)
+	for range 2 {
+		if err := p.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tr.ends.Load() != 0 || tr.releases.Load() != 2 {
+		t.Fatalf("TraceAcquireEnd called %d times (want 0), TraceRelease %d (want 2)", tr.ends.Load(), tr.releases.Load())
+	}
+	if s := p.PoolStat(); s.Acquired != 0 || s.Idle != 1 || s.DestroyCount != 0 {
+		t.Fatalf("after traced acquires: %+v", s)
 	}
 }
