@@ -30,7 +30,7 @@ func stressDuration(t *testing.T) time.Duration {
 }
 
 // Behaviour 7: random acquires with random deadlines, TryAcquire, release/destroy/hijack,
-// failing and slow constructors, Reset and Stat from many goroutines end with consistent
+// failing (some with capacity errors) and slow constructors, Reset and Stat from many goroutines end with consistent
 // totals, nothing acquired, every value destroyed exactly once, and no goroutine left.
 func TestStress(t *testing.T) {
 	const max = 6
@@ -44,6 +44,9 @@ func TestStress(t *testing.T) {
 		}
 		if rand.IntN(8) == 0 {
 			occ.add(-1)
+			if rand.IntN(2) == 0 {
+				return errFull // absorbed while the pool holds others (CapacityError)
+			}
 			return errBackend
 		}
 		if err := ctx.Err(); err != nil {
@@ -61,6 +64,7 @@ func TestStress(t *testing.T) {
 	cfg.MaxIdleTime = 5 * time.Millisecond
 	cfg.HealthCheckPeriod = 2 * time.Millisecond
 	cfg.ConstructTimeout = time.Second
+	cfg.CapacityError = func(err error) bool { return errors.Is(err, errFull) }
 	p, err := pool.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +91,7 @@ func TestStress(t *testing.T) {
 				case errors.Is(err, context.DeadlineExceeded):
 					canceled.Add(1)
 					continue
-				case errors.Is(err, errBackend):
+				case errors.Is(err, errBackend), errors.Is(err, errFull):
 					failed.Add(1)
 					continue
 				case errors.Is(err, pool.ErrNotAvailable):
@@ -122,7 +126,7 @@ func TestStress(t *testing.T) {
 				p.Reset()
 			}
 			s := p.Stat()
-			if s.Total > s.Max || s.Total != s.Idle+s.Acquired+s.Constructing+s.Destroying {
+			if s.Total > s.Max || s.Cap > s.Max || s.Total != s.Idle+s.Acquired+s.Constructing+s.Destroying {
 				t.Errorf("inconsistent stat %+v", s)
 			}
 		}
