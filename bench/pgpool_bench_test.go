@@ -65,6 +65,7 @@ var pgImpls = []pgImpl{
 	{"pgpool", openPGPool},
 	{"pgxpool", openPgxpool},
 	{"databasesql", openPgxStdlib},
+	{"pgpoolsql", openPGPoolSQL},
 }
 
 func openPGPool(b *testing.B, connString string) (func(context.Context, *pgQuery, int) (time.Duration, error), func()) {
@@ -113,6 +114,26 @@ func openPgxStdlib(b *testing.B, connString string) (func(context.Context, *pgQu
 	db := sql.OpenDB(stdlib.GetConnector(*cfg))
 	db.SetMaxOpenConns(pgBenchConns)
 	db.SetMaxIdleConns(pgBenchConns)
+	return sqlConnAndQuery(db), func() { db.Close() }
+}
+
+// openPGPoolSQL is database/sql on pgpool's connections (pgpool.OpenDB): each sql.Conn is one
+// pool Acquire.
+func openPGPoolSQL(b *testing.B, connString string) (func(context.Context, *pgQuery, int) (time.Duration, error), func()) {
+	p, err := pgpool.New(context.Background(), fmt.Sprintf("%s pool_max_conns=%d", connString, pgBenchConns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := pgpool.OpenDB(p)
+	return sqlConnAndQuery(db), func() {
+		db.Close()
+		p.Close()
+	}
+}
+
+// sqlConnAndQuery is one benchmark op on a *sql.DB: take a sql.Conn (timed: the acquire
+// wait), run q on it, close it.
+func sqlConnAndQuery(db *sql.DB) func(context.Context, *pgQuery, int) (time.Duration, error) {
 	return func(ctx context.Context, q *pgQuery, i int) (time.Duration, error) {
 		var row pgRow
 		start := time.Now()
@@ -123,11 +144,12 @@ func openPgxStdlib(b *testing.B, connString string) (func(context.Context, *pgQu
 		}
 		defer c.Close()
 		return wait, c.QueryRowContext(ctx, q.sql, q.args(i)...).Scan(row.dest(q)...)
-	}, func() { db.Close() }
+	}
 }
 
 // BenchmarkPostgres runs SELECT 1 and a one-row primary-key lookup from 64 goroutines on 8
-// connections, through pgpool, pgxpool and database/sql with pgx's stdlib driver, against one
+// connections, through pgpool, pgxpool, database/sql with pgx's stdlib driver and database/sql
+// on pgpool (pgpool.OpenDB), against one
 // throwaway PostgreSQL cluster (internal/pgtest; DATABASE_URL when set; skipped when no server
 // can be started). Each operation is acquire + query + release; besides ns/op it reports
 // queries/s and the 99th percentile of the time spent waiting in Acquire.
