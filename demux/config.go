@@ -150,7 +150,8 @@ type Config struct {
 	// ResponseBodyBuffer is how far, in bytes, the proxy reads a response body ahead
 	// of the client: a response that fits frees its upstream stream as soon as the
 	// upstream has sent it, however slowly the client reads. Data is passed on as it
-	// arrives (streaming is not delayed). Default 64 KiB.
+	// arrives (streaming is not delayed), except that a body whose Content-Length is
+	// at most 32 KiB is read whole before the response is passed on. Default 64 KiB.
 	ResponseBodyBuffer int
 
 	// WriteIdleTimeout bounds each write to the client: a client that takes nothing

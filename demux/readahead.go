@@ -43,6 +43,64 @@ type raChunk struct {
 	r, w int     // unread bytes are (*buf)[r:w]
 }
 
+// smallBody is the largest declared response length read whole before the response
+// is passed on (readSmall): one pooled buffer, no goroutine.
+const smallBody = 32 << 10
+
+// readSmall reads a response body of declared length n <= smallBody to its end (so
+// that trailers arrive) and closes src, releasing the upstream stream; the returned
+// body serves the bytes and hands the buffer back on Close. A read error is
+// returned after the bytes that came before it.
+func readSmall(src io.ReadCloser, n int) io.ReadCloser {
+	bp := copyBufs.Get().(*[]byte)
+	got, err := io.ReadFull(src, (*bp)[:n])
+	if err == nil {
+		var one [1]byte
+		var k int
+		k, err = src.Read(one[:])
+		if k > 0 {
+			err = errors.New("demux: response body longer than its Content-Length")
+		}
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	src.Close()
+	return &smallResponse{b: (*bp)[:got], bp: bp, err: err}
+}
+
+// smallResponse is a response body read whole by readSmall.
+type smallResponse struct {
+	b   []byte
+	bp  *[]byte // nil after Close
+	err error   // returned after b; nil means io.EOF
+	mu  sync.Mutex
+}
+
+func (r *smallResponse) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.b) == 0 || r.bp == nil {
+		if r.err != nil {
+			return 0, r.err
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+func (r *smallResponse) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bp != nil {
+		copyBufs.Put(r.bp)
+		r.bp, r.b = nil, nil
+	}
+	return nil
+}
+
 // errResponseAbandoned is what Read returns after Close.
 var errResponseAbandoned = errors.New("demux: response body closed")
 

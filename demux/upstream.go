@@ -191,7 +191,11 @@ func (u *upstream) wrapResponse(resp *http.Response, uc *uconn, stop func()) *ht
 		return resp
 	}
 	if n := u.cfg.ResponseBodyBuffer; n > 0 {
-		resp.Body = newReadAhead(rb, n, !u.proto.multiplexed())
+		if cl := resp.ContentLength; cl > 0 && cl <= int64(min(n, smallBody)) {
+			resp.Body = readSmall(rb, int(cl))
+		} else {
+			resp.Body = newReadAhead(rb, n, !u.proto.multiplexed())
+		}
 	}
 	return resp
 }
