@@ -78,6 +78,12 @@ type Config struct {
 	// BeforeClose, if set, is called before a connection is closed by the pool.
 	BeforeClose func(*pgx.Conn)
 
+	// AcquireObserver, if set, is told how long each successful acquire from the underlying
+	// pool took (pool.AcquireObserver: waits included, before the ping and PrepareConn), the
+	// times Stat.AcquireDuration sums, for a latency histogram (promstats). pgxpool has no such
+	// field. Optional.
+	AcquireObserver pool.AcquireObserver
+
 	// MaxConns is the most connections the pool opens at once (including ones being dialed
 	// or closed). Key pool_max_conns; default max(4, runtime.NumCPU()); must be >= 1.
 	MaxConns int32

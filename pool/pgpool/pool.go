@@ -111,6 +111,7 @@ func NewWithConfig(_ context.Context, cfg *Config) (*Pool, error) {
 		MaxIdleTime:       max(cfg.MaxConnIdleTime, 0),
 		HealthCheckPeriod: cfg.HealthCheckPeriod,
 		CapacityError:     isServerFull,
+		AcquireObserver:   cfg.AcquireObserver,
 	}
 	inner, err := pool.New(pc)
 	if err != nil {

@@ -2,6 +2,7 @@ package pgpool_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,5 +85,39 @@ func TestStatCountsLifetimeAndIdleDestroys(t *testing.T) {
 	waitFor(t, "the idle connection to close", func() bool { return pgpool.StatOf(q).MaxIdleDestroyCount() == 1 })
 	if s := pgpool.StatOf(q); s.TotalConns() != 0 || s.MaxLifetimeDestroyCount() != 0 {
 		t.Fatalf("after the idle close: total %d lifetime destroys %d", s.TotalConns(), s.MaxLifetimeDestroyCount())
+	}
+}
+
+// acquireCounter is a pool.AcquireObserver that counts and sums.
+type acquireCounter struct{ n, sum atomic.Int64 }
+
+func (a *acquireCounter) ObserveAcquire(d time.Duration) {
+	a.n.Add(1)
+	a.sum.Add(int64(d))
+}
+
+// TestAcquireObserverPassedThrough: Config.AcquireObserver sees every successful acquire, the
+// times AcquireDuration sums.
+func TestAcquireObserverPassedThrough(t *testing.T) {
+	obs := &acquireCounter{}
+	cfg, err := pgpool.ParseConfig(newConnString(t) + " pool_max_conns=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AcquireObserver = obs
+	p, err := pgpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, p)
+	ctx := testCtx(t)
+	for range 3 {
+		if err := p.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := pgpool.StatOf(p)
+	if obs.n.Load() != 3 || s.AcquireCount() != 3 || time.Duration(obs.sum.Load()) != s.AcquireDuration() {
+		t.Fatalf("observed %d acquires, %v; Stat: %d, %v", obs.n.Load(), time.Duration(obs.sum.Load()), s.AcquireCount(), s.AcquireDuration())
 	}
 }
