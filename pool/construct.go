@@ -18,9 +18,8 @@ type construction[T any] struct {
 }
 
 // constructForWaitersLocked starts one construction for each waiter that has none, oldest
-// first, while the pool has free slots.
-// The gate and the capacity cap (gate.go) may hold them back; the maintainer starts them when
-// they open.
+// first, while the pool has free slots. The gate and the capacity cap (gate.go) may hold them
+// back; the maintainer starts them when they open.
 func (p *Pool[T]) constructForWaitersLocked() {
 	if p.closed || p.waiters.unbound == 0 {
 		return
@@ -33,7 +32,7 @@ func (p *Pool[T]) constructForWaitersLocked() {
 		}
 		p.startConstructLocked(w, w.ctx, false)
 	}
-	p.wakeForGateLocked()
+	p.wakeForGateLocked(now)
 }
 
 // startConstructLocked takes a slot and starts a construction in its own goroutine, for owner

@@ -105,14 +105,15 @@ func (p *Pool[T]) gateWakeLocked(now int64, demand bool) time.Duration {
 }
 
 // wakeForGateLocked kicks the maintainer when a waiter needs a construction that the gate or
-// the cap holds back until a time before the maintainer's next pass, so that the waiter is not
-// left until then. Once kicked, the maintainer's pass sets its timer for that time, so later
-// waiters do not kick again.
-func (p *Pool[T]) wakeForGateLocked() {
+// the cap holds back until a time (after now) before the maintainer's next pass, so that the
+// waiter is not left until then. Once kicked, the maintainer's pass sets its timer for that
+// time, so later waiters do not kick again. A construction held back only by a full pool needs
+// no kick: freeing a slot gives one.
+func (p *Pool[T]) wakeForGateLocked(now int64) {
 	if p.waiters.unbound == 0 {
 		return
 	}
-	if at := p.gateOpensLocked(); at != 0 && at < p.maintainAt {
+	if at := p.gateOpensLocked(); at > now && at < p.maintainAt {
 		p.kickMaintainer()
 	}
 }
