@@ -210,9 +210,8 @@ func (p *Pool) closeConn(conn *pgx.Conn) {
 //
 // Errors: ctx.Err() as-is when ctx ends first; ErrClosedPool; the connect error when a
 // connection made for this call fails, or another fails while the pool has and makes no other
-// connection;
-// PrepareConn's error; after MaxConns+1 rejected connections, an error wrapping the last
-// rejection's cause.
+// connection; PrepareConn's error; after MaxConns+1 rejected connections, an error wrapping the
+// last rejection's cause.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	t := p.acquireTracer
 	if t == nil {
