@@ -7,6 +7,7 @@ import (
 
 	"github.com/muxpool/muxpool/pool"
 	"github.com/muxpool/muxpool/promstats"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A Pool collector reports what the pool did: two acquires that waited for a construction,
@@ -118,5 +119,50 @@ func TestPoolCollectorWithoutHistogram(t *testing.T) {
 	}
 	if _, ok := fams["muxpool_pool_acquire_total"]; !ok {
 		t.Error("no muxpool_pool_acquire_total")
+	}
+}
+
+// A Histogram as the AcquireObserver keeps Acquire+Release free of allocations.
+func TestPoolHistogramAllocatesNothing(t *testing.T) {
+	p, err := pool.New(pool.Config[int]{
+		Constructor:     func(context.Context) (int, error) { return 1, nil },
+		MaxSize:         1,
+		AcquireObserver: promstats.NewHistogram(nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() {
+		r, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+	}); n != 0 {
+		t.Fatalf("%v allocations per Acquire+Release", n)
+	}
+}
+
+// Pools of different names share a registry; a second collector of the same name is refused.
+func TestPoolCollectorNamesMustDiffer(t *testing.T) {
+	p, err := pool.New(pool.Config[int]{Constructor: func(context.Context) (int, error) { return 1, nil }, MaxSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(promstats.NewPool(p, "a", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(promstats.NewPool(p, "b", nil)); err != nil {
+		t.Fatalf("a second name: %v", err)
+	}
+	if err := reg.Register(promstats.NewPool(p, "a", nil)); err == nil {
+		t.Fatal("a second collector named a was registered")
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
 	}
 }
