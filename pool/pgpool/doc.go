@@ -13,8 +13,8 @@
 // # Migrating from pgxpool
 //
 // Replace the import path github.com/jackc/pgx/v5/pgxpool with
-// github.com/muxpool/muxpool/pool/pgpool and the package name pgxpool with pgpool; nothing else
-// has to change (but see Stat below, for now). Identical:
+// github.com/muxpool/muxpool/pool/pgpool and the package name pgxpool with pgpool, and pgx's
+// stdlib.OpenDBFromPool(p) with pgpool.OpenDB(p); nothing else has to change. Identical:
 //
 //   - ParseConfig: every connection-string key with its default and range (pool_max_conns,
 //     pool_min_conns, pool_min_idle_conns, pool_max_conn_lifetime,
@@ -24,12 +24,10 @@
 //   - Pool: New, NewWithConfig, Acquire, AcquireFunc, AcquireAllIdle, Exec, Query, QueryRow,
 //     SendBatch, Begin, BeginTx, CopyFrom, Ping, Stat, Config, Reset, Close; Conn and its
 //     methods (Release may be called again, as in pgxpool); Tx; ShouldPingParams.
-//   - The Stat type has pgxpool's methods and meanings (TotalConns, IdleConns, AcquiredConns,
-//     ConstructingConns, MaxConns, AcquireCount, AcquireDuration, EmptyAcquireCount,
-//     EmptyAcquireWaitTime, CanceledAcquireCount, NewConnsCount, MaxLifetimeDestroyCount,
-//     MaxIdleDestroyCount). For now Pool.Stat still returns the generic pool.Stat (as PoolStat
-//     does), until the programs in this module that read its fields move to PoolStat; then
-//     it returns a *Stat, as pgxpool's does.
+//   - Stat returns a *Stat with pgxpool's methods and meanings (TotalConns, IdleConns,
+//     AcquiredConns, ConstructingConns, MaxConns, AcquireCount, AcquireDuration,
+//     EmptyAcquireCount, EmptyAcquireWaitTime, CanceledAcquireCount, NewConnsCount,
+//     MaxLifetimeDestroyCount, MaxIdleDestroyCount).
 //   - AcquireTracer and ReleaseTracer, found in ConnConfig.Tracer and called where pgxpool
 //     calls them: TraceAcquireStart and TraceAcquireEnd around Acquire (and every helper, which
 //     acquires through it), TraceRelease at the start of a Conn's first Release.
@@ -71,6 +69,8 @@
 //     pool.Stat, with the numbers pgxpool has no method for (waiters, connections being
 //     closed, failed connects, hijacks, the wait time alone).
 //   - OpenDB(p) replaces pgx's stdlib.OpenDBFromPool, which takes only a *pgxpool.Pool.
+//   - Config.AcquireObserver, which pgxpool lacks, feeds each acquire's duration to a latency
+//     histogram (package promstats has one).
 //
 // # PgBouncer
 //

@@ -28,7 +28,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(n, names, p.PoolStat().Acquired)
+	fmt.Println(n, names, p.Stat().AcquiredConns())
 }
 
 // Through PgBouncer in transaction pooling mode: pgx's default exec mode prepares named

@@ -51,7 +51,7 @@ func TestServerConnectionLimitAbsorbed(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	s, ps := pgpool.StatOf(p), p.PoolStat()
+	s, ps := p.Stat(), p.PoolStat()
 	if n := failed.Load(); n != 0 {
 		t.Fatalf("%d of %d calls failed", n, calls.Load())
 	}

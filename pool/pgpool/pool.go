@@ -390,11 +390,9 @@ func (p *Pool) Ping(ctx context.Context) error {
 	return c.Ping(ctx)
 }
 
-// Stat returns a snapshot of the pool's state and counters (the same as PoolStat).
-func (p *Pool) Stat() pool.Stat { return p.p.Stat() }
-
-// pgxStat returns the snapshot as a *Stat, with pgxpool's methods.
-func (p *Pool) pgxStat() *Stat { return &Stat{s: p.p.Stat()} }
+// Stat returns a snapshot of the pool's statistics with pgxpool's Stat methods and meanings;
+// PoolStat returns the generic pool.Stat.
+func (p *Pool) Stat() *Stat { return &Stat{s: p.p.Stat()} }
 
 // AcquireAllIdle acquires every idle connection at once and returns them (an empty slice when
 // there is none); release each as usual. As in pgxpool it is meant for health checks and

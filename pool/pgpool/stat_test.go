@@ -16,7 +16,7 @@ import (
 func TestStatHasPgxpoolMeanings(t *testing.T) {
 	p, _ := newPool(t, "pool_max_conns=3")
 	ctx := testCtx(t)
-	s := pgpool.StatOf(p)
+	s := p.Stat()
 	if s.MaxConns() != 3 || s.TotalConns() != 0 || s.NewConnsCount() != 0 || s.AcquireCount() != 0 {
 		t.Fatalf("fresh pool: max %d total %d new %d acquires %d", s.MaxConns(), s.TotalConns(), s.NewConnsCount(), s.AcquireCount())
 	}
@@ -29,7 +29,7 @@ func TestStatHasPgxpoolMeanings(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Release()
-	s = pgpool.StatOf(p)
+	s = p.Stat()
 	ps := p.PoolStat()
 	if s.TotalConns() != 2 || s.AcquiredConns() != 1 || s.IdleConns() != 1 || s.ConstructingConns() != 0 {
 		t.Fatalf("gauges: total %d acquired %d idle %d constructing %d", s.TotalConns(), s.AcquiredConns(), s.IdleConns(), s.ConstructingConns())
@@ -48,7 +48,7 @@ func TestStatHasPgxpoolMeanings(t *testing.T) {
 	}
 	c.Release()
 	a.Release()
-	s2 := pgpool.StatOf(p)
+	s2 := p.Stat()
 	if s2.AcquireCount() != 3 || s2.EmptyAcquireCount() != 2 || s2.AcquireDuration() < s.AcquireDuration() {
 		t.Fatalf("idle acquire: acquires %d empty %d duration %v (was %v)", s2.AcquireCount(), s2.EmptyAcquireCount(), s2.AcquireDuration(), s.AcquireDuration())
 	}
@@ -58,7 +58,7 @@ func TestStatHasPgxpoolMeanings(t *testing.T) {
 	if _, err := p.Acquire(canceled); err == nil {
 		t.Fatal("Acquire with a canceled ctx succeeded")
 	}
-	if n := pgpool.StatOf(p).CanceledAcquireCount(); n != 1 {
+	if n := p.Stat().CanceledAcquireCount(); n != 1 {
 		t.Fatalf("CanceledAcquireCount %d, want 1", n)
 	}
 }
@@ -74,7 +74,7 @@ func TestStatCountsLifetimeAndIdleDestroys(t *testing.T) {
 	}
 	time.Sleep(60 * time.Millisecond) // past the lifetime while held: closed on release
 	c.Release()
-	waitFor(t, "the expired connection to close", func() bool { return pgpool.StatOf(p).MaxLifetimeDestroyCount() == 1 })
+	waitFor(t, "the expired connection to close", func() bool { return p.Stat().MaxLifetimeDestroyCount() == 1 })
 
 	q, _ := newPool(t, "pool_max_conns=2 pool_max_conn_idle_time=20ms pool_health_check_period=10ms")
 	c, err = q.Acquire(ctx)
@@ -82,8 +82,8 @@ func TestStatCountsLifetimeAndIdleDestroys(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Release()
-	waitFor(t, "the idle connection to close", func() bool { return pgpool.StatOf(q).MaxIdleDestroyCount() == 1 })
-	if s := pgpool.StatOf(q); s.TotalConns() != 0 || s.MaxLifetimeDestroyCount() != 0 {
+	waitFor(t, "the idle connection to close", func() bool { return q.Stat().MaxIdleDestroyCount() == 1 })
+	if s := q.Stat(); s.TotalConns() != 0 || s.MaxLifetimeDestroyCount() != 0 {
 		t.Fatalf("after the idle close: total %d lifetime destroys %d", s.TotalConns(), s.MaxLifetimeDestroyCount())
 	}
 }
@@ -116,7 +116,7 @@ func TestAcquireObserverPassedThrough(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := pgpool.StatOf(p)
+	s := p.Stat()
 	if obs.n.Load() != 3 || s.AcquireCount() != 3 || time.Duration(obs.sum.Load()) != s.AcquireDuration() {
 		t.Fatalf("observed %d acquires, %v; Stat: %d, %v", obs.n.Load(), time.Duration(obs.sum.Load()), s.AcquireCount(), s.AcquireDuration())
 	}

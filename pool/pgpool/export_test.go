@@ -1,4 +1,0 @@
-package pgpool
-
-// StatOf exposes the pgxpool-shaped snapshot to the tests.
-func StatOf(p *Pool) *Stat { return p.pgxStat() }
