@@ -37,8 +37,8 @@ func NewDemux(p *demux.Proxy, name, target string) *Demux {
 		queueWaits:       d("queue_waits_total", "Requests that had to wait in the FIFO queue for an upstream stream."),
 		queueWaitSeconds: d("queue_wait_seconds_total", "Time the requests counted by queue_waits_total waited."),
 		queueMax:         d("queue_wait_max_seconds", "The longest queue wait since the proxy started."),
-		rejected: d("queue_rejected_total", "Requests refused with 503 instead of queueing, by reason: "+
-			"timeout (QueueTimeout passed) or full (the queue was full).", "reason"),
+		rejected: d("queue_rejected_total", "Requests the queue refused with 503, by reason: "+
+			"timeout (no stream within QueueTimeout) or full (the queue was full).", "reason"),
 		retries: d("retries_total", "Re-sends of requests the upstream did not process (REFUSED_STREAM, or above a GOAWAY's last stream ID)."),
 		resets:  d("resets_received_total", "RST_STREAM frames received from the upstream."),
 		goAways: d("goaways_received_total", "GOAWAY frames received from the upstream."),

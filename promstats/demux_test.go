@@ -94,7 +94,7 @@ muxpool_demux_queued_requests{proxy="front",target="`+upstream+`"} 0
 # HELP muxpool_demux_queue_waits_total Requests that had to wait in the FIFO queue for an upstream stream.
 # TYPE muxpool_demux_queue_waits_total counter
 muxpool_demux_queue_waits_total{proxy="front",target="`+upstream+`"} 1
-# HELP muxpool_demux_queue_rejected_total Requests refused with 503 instead of queueing, by reason: timeout (QueueTimeout passed) or full (the queue was full).
+# HELP muxpool_demux_queue_rejected_total Requests the queue refused with 503, by reason: timeout (no stream within QueueTimeout) or full (the queue was full).
 # TYPE muxpool_demux_queue_rejected_total counter
 muxpool_demux_queue_rejected_total{proxy="front",reason="full",target="`+upstream+`"} 0
 muxpool_demux_queue_rejected_total{proxy="front",reason="timeout",target="`+upstream+`"} 0
