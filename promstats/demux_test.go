@@ -90,23 +90,23 @@ muxpool_demux_connections{proxy="front",state="dialing",target="`+upstream+`"} 0
 muxpool_demux_connections{proxy="front",state="draining",target="`+upstream+`"} 0
 # HELP muxpool_demux_queued_requests Requests waiting in the FIFO queue for an upstream stream.
 # TYPE muxpool_demux_queued_requests gauge
-muxpool_demux_queued_requests{proxy="front",target="`+upstream+`"} 0
+muxpool_demux_queued_requests{proxy="front"} 0
 # HELP muxpool_demux_queue_waits_total Requests that had to wait in the FIFO queue for an upstream stream.
 # TYPE muxpool_demux_queue_waits_total counter
-muxpool_demux_queue_waits_total{proxy="front",target="`+upstream+`"} 1
+muxpool_demux_queue_waits_total{proxy="front"} 1
 # HELP muxpool_demux_queue_rejected_total Requests the queue refused with 503, by reason: timeout (no stream within QueueTimeout) or full (the queue was full).
 # TYPE muxpool_demux_queue_rejected_total counter
-muxpool_demux_queue_rejected_total{proxy="front",reason="full",target="`+upstream+`"} 0
-muxpool_demux_queue_rejected_total{proxy="front",reason="timeout",target="`+upstream+`"} 0
+muxpool_demux_queue_rejected_total{proxy="front",reason="full"} 0
+muxpool_demux_queue_rejected_total{proxy="front",reason="timeout"} 0
 # HELP muxpool_demux_retries_total Re-sends of requests the upstream did not process (REFUSED_STREAM, or above a GOAWAY's last stream ID).
 # TYPE muxpool_demux_retries_total counter
-muxpool_demux_retries_total{proxy="front",target="`+upstream+`"} 0
+muxpool_demux_retries_total{proxy="front"} 0
 # HELP muxpool_demux_resets_received_total RST_STREAM frames received from the upstream.
 # TYPE muxpool_demux_resets_received_total counter
-muxpool_demux_resets_received_total{proxy="front",target="`+upstream+`"} 0
+muxpool_demux_resets_received_total{proxy="front"} 0
 # HELP muxpool_demux_goaways_received_total GOAWAY frames received from the upstream.
 # TYPE muxpool_demux_goaways_received_total counter
-muxpool_demux_goaways_received_total{proxy="front",target="`+upstream+`"} 0
+muxpool_demux_goaways_received_total{proxy="front"} 0
 `)
 	// The one wait, the first request's for the connection to be dialled, is both the total and
 	// the maximum.

@@ -6,7 +6,8 @@
 //   - PgPool: one pgpool.Pool (NewPgPool), under the same metric names as Pool. Labels: pool.
 //   - Mux: a set of mux sessions that changes as they come and go (NewMux, Add, Remove; ended
 //     sessions leave by themselves). Labels: mux, and session on per-session series.
-//   - Demux: one demux.Proxy (NewDemux). Labels: proxy, target (the upstream).
+//   - Demux: one demux.Proxy (NewDemux). Labels: proxy, and target (the upstream) on the series
+//     about upstream connections and what was sent on them.
 //
 // This is the only muxpool package that imports github.com/prometheus/client_golang: the core
 // packages stay free of it.
@@ -27,7 +28,7 @@
 // # Metrics
 //
 // Counters end in _total, durations are in seconds and sizes in bytes. Every metric also
-// carries the labels of its collector listed above.
+// carries its collector's name label (pool, mux or proxy); the labels column lists the others.
 //
 //	name                                         type       labels         from
 //	muxpool_pool_resources                       gauge      state          Stat.Idle, Acquired, Constructing, Destroying
@@ -65,12 +66,12 @@
 //	muxpool_mux_memory_limit_bytes               gauge      session        Stats.MemoryLimit
 //	muxpool_mux_rtt_seconds                      histogram                 mux.Config.RTTObserver, whole set
 //
-//	muxpool_demux_connections                    gauge      state          Stats.Dialing (dialing),
+//	muxpool_demux_connections                    gauge      target, state  Stats.Dialing (dialing),
 //	                                                                       Conns-DrainingConns (active),
 //	                                                                       DrainingConns (draining)
-//	muxpool_demux_streams_in_use                 gauge                     Stats.StreamsInUse
+//	muxpool_demux_streams_in_use                 gauge      target         Stats.StreamsInUse
 //	muxpool_demux_queued_requests                gauge                     Stats.Queued
-//	muxpool_demux_requests_total                 counter                   Stats.Requests
+//	muxpool_demux_requests_total                 counter    target         Stats.Requests
 //	muxpool_demux_queue_waits_total              counter                   Stats.QueueWaits
 //	muxpool_demux_queue_wait_seconds_total       counter                   Stats.QueueWaitTotal
 //	muxpool_demux_queue_wait_max_seconds         gauge                     Stats.QueueWaitMax
@@ -79,8 +80,8 @@
 //	muxpool_demux_retries_total                  counter                   Stats.Retries
 //	muxpool_demux_resets_received_total          counter                   Stats.Resets
 //	muxpool_demux_goaways_received_total         counter                   Stats.GoAways
-//	muxpool_demux_dials_total                    counter                   Stats.Dials
-//	muxpool_demux_dial_errors_total              counter                   Stats.DialErrors
+//	muxpool_demux_dials_total                    counter    target         Stats.Dials
+//	muxpool_demux_dial_errors_total              counter    target         Stats.DialErrors
 //
 // The queue wait of demux has a total and a maximum but no histogram yet: demux has no
 // observer hook. PgPool has no acquire histogram: pgpool does not pass an AcquireObserver to
