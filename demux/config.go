@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"time"
@@ -45,6 +46,8 @@ const (
 	DefaultMaxResponseHeaderBytes = 1 << 20
 	// DefaultViaName is the pseudonym this proxy uses in Via (RFC 9110 §7.6.3).
 	DefaultViaName = "muxpool"
+	// DefaultResolveInterval is how often upstream host names are looked up again.
+	DefaultResolveInterval = 30 * time.Second
 	// DefaultMaxStreamsPerClient is the most upstream streams one client connection
 	// may hold at once.
 	DefaultMaxStreamsPerClient = 16
@@ -63,14 +66,42 @@ const (
 	DefaultWriteIdleTimeout = 30 * time.Second
 )
 
-// Config configures a Proxy. The zero value of every field except Upstream selects a default;
+// Config configures a Proxy. The zero value of every field except Upstream (or Upstreams) selects a default;
 // New rejects a negative count or duration with a *ConfigError naming the field, except where
 // the field gives it a meaning (PingInterval, ResponseHeaderTimeout and the fairness rules).
 type Config struct {
 	// Upstream is where requests go: "h2c://host:port" (HTTP/2 with prior knowledge,
 	// RFC 9113 §3.3), "https://host:port" (TLS with ALPN "h2") or "http://host:port"
-	// (HTTP/1.1, one request per connection at a time). Paths are not allowed.
+	// (HTTP/1.1, one request per connection at a time). A path is a prefix joined to
+	// every request's path ("h2c://api:80/v1" sends /users as /v1/users). It is the
+	// one-host shorthand for Upstreams.
 	Upstream string
+
+	// Upstreams lists several upstream hosts, in Upstream's form, all with the same
+	// scheme and path. A host name stands for every address it resolves to; each
+	// address is a target with its own connections (see Proxy for how requests are
+	// spread and unhealthy targets ejected).
+	Upstreams []string
+
+	// ResolveInterval is how often host names in Upstream(s) are looked up again, so
+	// that a DNS change or a scaled-out service is followed without a restart. A
+	// failed lookup keeps the previous addresses. Default 30 s; negative: only once.
+	ResolveInterval time.Duration
+
+	// Resolver looks up host names. Nil means net.DefaultResolver.
+	Resolver Resolver
+
+	// Rewrite, if set, is called for every request after the proxy built the
+	// outbound request (URL and path prefix, Host, hop-by-hop fields removed,
+	// X-Forwarded-*, Via): it may change Out's path, Host and header fields, as
+	// httputil.ReverseProxy.Rewrite does. Out.URL's scheme and host are the proxy's
+	// and are restored if changed.
+	Rewrite func(*httputil.ProxyRequest)
+
+	// ModifyResponse, if set, is called with every upstream response after the
+	// proxy's own changes; an error makes the request fail through ErrorHandler
+	// (502), as with httputil.ReverseProxy.ModifyResponse.
+	ModifyResponse func(*http.Response) error
 
 	// MaxConns caps upstream connections, counting ones being dialed. Default 8 for
 	// HTTP/2 upstreams (dialled on demand, see DefaultMaxConnsHTTP2) and 6 for HTTP/1.1.
@@ -188,32 +219,33 @@ const (
 )
 
 // normalized returns cfg with defaults applied, the upstream mode and host:port.
-func (cfg Config) normalized() (Config, upstreamMode, string, error) {
-	u, err := url.Parse(cfg.Upstream)
-	if err != nil {
-		return cfg, 0, "", &ConfigError{Field: "Upstream", Err: err}
+func (cfg Config) normalized() (Config, upstreamMode, upstreamURLs, error) {
+	var ups upstreamURLs
+	list := cfg.Upstreams
+	field := "Upstreams"
+	if cfg.Upstream != "" {
+		list = append([]string{cfg.Upstream}, list...)
+		if len(cfg.Upstreams) == 0 {
+			field = "Upstream"
+		}
+	}
+	if len(list) == 0 {
+		return cfg, 0, ups, &ConfigError{Field: "Upstream", Err: errors.New("no upstream")}
 	}
 	var mode upstreamMode
-	var port string
-	switch strings.ToLower(u.Scheme) {
-	case "h2c":
-		mode, port = modeH2C, "80"
-	case "https":
-		mode, port = modeH2TLS, "443"
-	case "http":
-		mode, port = modeH1, "80"
-	default:
-		return cfg, 0, "", &ConfigError{Field: "Upstream", Err: fmt.Errorf("scheme %q is not h2c, https or http", u.Scheme)}
-	}
-	if u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return cfg, 0, "", &ConfigError{Field: "Upstream", Err: fmt.Errorf("%q must be scheme://host[:port]", cfg.Upstream)}
-	}
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), port)
+	for i, raw := range list {
+		m, hostport, path, err := parseUpstream(raw)
+		if err != nil {
+			return cfg, 0, ups, &ConfigError{Field: field, Err: err}
+		}
+		if i > 0 && (m != mode || path != ups.path) {
+			return cfg, 0, ups, &ConfigError{Field: field, Err: fmt.Errorf("%q: every upstream must have the same scheme and path", raw)}
+		}
+		mode, ups.path = m, path
+		ups.hosts = append(ups.hosts, hostport)
 	}
 	if err := cfg.checkSigns(); err != nil {
-		return cfg, 0, "", err
+		return cfg, 0, ups, err
 	}
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = DefaultMaxConnsHTTP2
@@ -255,7 +287,46 @@ func (cfg Config) normalized() (Config, upstreamMode, string, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return cfg, mode, addr, nil
+	setDur(&cfg.ResolveInterval, DefaultResolveInterval)
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	return cfg, mode, ups, nil
+}
+
+// upstreamURLs is what the upstream URLs say once checked: host:port of each, and
+// the path prefix they share.
+type upstreamURLs struct {
+	hosts []string
+	path  string
+}
+
+// parseUpstream checks one upstream URL: scheme://host[:port][/path], the port
+// defaulting to the scheme's.
+func parseUpstream(raw string) (mode upstreamMode, hostport, path string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return 0, "", "", err
+	}
+	var port string
+	switch strings.ToLower(u.Scheme) {
+	case "h2c":
+		mode, port = modeH2C, "80"
+	case "https":
+		mode, port = modeH2TLS, "443"
+	case "http":
+		mode, port = modeH1, "80"
+	default:
+		return 0, "", "", fmt.Errorf("scheme %q is not h2c, https or http", u.Scheme)
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return 0, "", "", fmt.Errorf("%q must be scheme://host[:port][/path]", raw)
+	}
+	hostport = u.Host
+	if u.Port() == "" {
+		hostport = net.JoinHostPort(u.Hostname(), port)
+	}
+	return mode, hostport, strings.TrimSuffix(u.Path, "/"), nil
 }
 
 // checkSigns rejects negative counts and durations, naming the first such field; only

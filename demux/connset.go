@@ -11,6 +11,7 @@ import (
 // uconn is one upstream connection. Fields after cc are guarded by upstream.mu.
 type uconn struct {
 	u  *upstream
+	t  *target
 	id uint64
 	cc *http.ClientConn
 
@@ -66,10 +67,18 @@ func (u *upstream) acquire(ctx context.Context, front bool) (uc *uconn, waited b
 	}
 	if front || u.waitq.Len() == 0 {
 		if uc := u.pickLocked(); uc != nil {
-			uc.inUse++
+			u.takeLocked(uc)
+			if len(u.targets) > 1 {
+				u.warmLocked()
+			}
 			u.mu.Unlock()
 			return uc, false, nil
 		}
+	}
+	if !u.hopefulLocked() {
+		err := u.downErrLocked() // every target ejected or gone: 502 now, not at QueueTimeout
+		u.mu.Unlock()
+		return nil, false, err
 	}
 	if u.waitq.Len() >= u.cfg.MaxQueued {
 		u.mu.Unlock()
@@ -82,7 +91,7 @@ func (u *upstream) acquire(ctx context.Context, front bool) (uc *uconn, waited b
 	} else {
 		w.elem = u.waitq.PushBack(w)
 	}
-	u.maybeDialLocked()
+	u.maybeDialLocked(true)
 	u.mu.Unlock()
 
 	t := time.NewTimer(u.cfg.QueueTimeout)
@@ -106,23 +115,15 @@ func (u *upstream) acquire(ctx context.Context, front bool) (uc *uconn, waited b
 	u.mu.Unlock()
 	// Dispatched while we gave up: hand the stream back.
 	if r := <-w.ch; r.uc != nil {
-		u.release(r.uc)
+		u.release(r.uc, false)
 	}
 	return nil, true, err
 }
 
-// pickLocked returns the least-loaded conn with a free stream, or nil.
-func (u *upstream) pickLocked() *uconn {
-	var best *uconn
-	for _, uc := range u.conns {
-		if uc.dead || uc.draining || uc.blocked || uc.inUse >= uc.limit {
-			continue
-		}
-		if best == nil || uc.inUse < best.inUse {
-			best = uc
-		}
-	}
-	return best
+// takeLocked counts one more stream in use on uc.
+func (u *upstream) takeLocked(uc *uconn) {
+	uc.inUse++
+	uc.t.inUse++
 }
 
 // dispatchLocked hands free streams to waiters in FIFO order, then dials if waiters
@@ -135,10 +136,10 @@ func (u *upstream) dispatchLocked() {
 		}
 		w := u.waitq.Remove(u.waitq.Front()).(*waiter)
 		w.elem = nil
-		uc.inUse++
+		u.takeLocked(uc)
 		u.wakes = append(u.wakes, wake{w, waitResult{uc: uc}})
 	}
-	u.maybeDialLocked()
+	u.maybeDialLocked(false)
 }
 
 // failWaitersLocked ends every queued request with err (woken by unlockAndWake).
@@ -150,38 +151,70 @@ func (u *upstream) failWaitersLocked(err error) {
 	}
 }
 
-// maybeDialLocked starts dials while requests wait and the cap allows. Draining conns
-// do not count against MaxConns: they take no new streams and close when idle.
-// HTTP/2 dials one conn at a time and only once every open conn is settled and full,
-// so that a burst never opens more conns than the peer's limits require.
-func (u *upstream) maybeDialLocked() {
+// maybeDialLocked starts dials while requests wait and the caps allow: per target,
+// MaxConns connections, not counting draining ones (they take no new streams and
+// close when idle). HTTP/1.1 dials a connection per waiting request, on the usable
+// target with the fewest; HTTP/2 dials one connection at a time, only once every
+// open one is settled and full, on the usable target with the fewest, so that a
+// burst never opens more connections than the peers' limits require. probe allows a
+// target whose last dial failed (a new request may try it again; the requests
+// already waiting do not retry it in a loop).
+func (u *upstream) maybeDialLocked(probe bool) {
 	if u.closed || u.waitq.Len() == 0 {
 		return
 	}
-	live, unsettled, spare := 0, false, false
-	for _, uc := range u.conns {
-		if uc.dead || uc.draining {
+	now := time.Now()
+	dialing := 0
+	for _, t := range u.targets {
+		dialing += t.dialing
+		if !u.proto.multiplexed() {
 			continue
 		}
-		live++
-		unsettled = unsettled || !uc.settled
-		spare = spare || uc.inUse < uc.limit
-	}
-	if !u.proto.multiplexed() {
-		for need := u.waitq.Len() - u.dialing; need > 0 && live+u.dialing < u.cfg.MaxConns; need-- {
-			u.startDialLocked()
+		for _, uc := range t.conns {
+			if !uc.dead && !uc.draining && t.usable(now) && (!uc.settled || uc.inUse < uc.limit) {
+				return // a stream frees or a limit becomes known soon
+			}
 		}
+	}
+	need := 1
+	if !u.proto.multiplexed() {
+		need = u.waitq.Len() - dialing
+	} else if dialing > 0 {
 		return
 	}
-	if live+u.dialing < u.cfg.MaxConns && u.dialing == 0 && !unsettled && !spare {
-		u.startDialLocked()
+	for ; need > 0; need-- {
+		var best *target
+		for _, t := range u.targets {
+			n := t.live() + t.dialing
+			if !t.usable(now) || n >= u.cfg.MaxConns || (!probe && t.fails > 0 && t.live() == 0) {
+				continue
+			}
+			if best == nil || n < best.live()+best.dialing {
+				best = t
+			}
+		}
+		if best == nil {
+			return
+		}
+		u.startDialLocked(best)
 	}
 }
 
-func (u *upstream) startDialLocked() {
-	u.dialing++
+// warmLocked gives every usable target without a connection its first one, so that
+// load spreads over all targets without waiting for a queue to form.
+func (u *upstream) warmLocked() {
+	now := time.Now()
+	for _, t := range u.targets {
+		if t.usable(now) && t.fails == 0 && t.dialing == 0 && t.live() == 0 {
+			u.startDialLocked(t)
+		}
+	}
+}
+
+func (u *upstream) startDialLocked(t *target) {
+	t.dialing++
 	u.nextID++
-	uc := &uconn{u: u, id: u.nextID}
+	uc := &uconn{u: u, t: t, id: u.nextID}
 	uc.limit, uc.settled = u.proto.initial()
 	u.wg.Add(1)
 	go u.dial(uc)
@@ -189,22 +222,26 @@ func (u *upstream) startDialLocked() {
 
 func (u *upstream) dial(uc *uconn) {
 	defer u.wg.Done()
+	t := uc.t
 	ctx, cancel := context.WithTimeout(u.ctx, u.cfg.DialTimeout)
 	defer cancel()
 	u.st.dials.Add(1)
-	cc, err := u.transportFor(uc).NewClientConn(ctx, u.proto.scheme(), u.addr)
+	t.dials.Add(1)
+	cc, err := u.transportFor(uc).NewClientConn(ctx, u.proto.scheme(), t.addr)
 
 	u.mu.Lock()
-	u.dialing--
+	t.dialing--
 	if err != nil {
 		u.st.dialErrors.Add(1)
-		derr := &DialError{Addr: u.addr, Err: err}
+		t.dialErrors.Add(1)
+		u.failedLocked(t, &DialError{Addr: t.addr, Err: err})
+		u.maybeDialLocked(false) // other targets
 		// Nothing else will serve the queue soon: fail it now rather than at QueueTimeout.
-		if !u.hasLiveLocked() && u.dialing == 0 {
-			u.failWaitersLocked(derr)
+		if !u.servableLocked() {
+			u.failWaitersLocked(u.downErrLocked())
 		}
 		u.unlockAndWake()
-		u.log.Debug("demux: upstream dial failed", "addr", u.addr, "err", err)
+		u.log.Debug("demux: upstream dial failed", "addr", t.addr, "err", err)
 		return
 	}
 	if u.closed {
@@ -213,37 +250,38 @@ func (u *upstream) dial(uc *uconn) {
 		return
 	}
 	uc.cc = cc
-	u.conns = append(u.conns, uc)
+	t.conns = append(t.conns, uc)
 	u.unlockAndWake()
-	u.log.Debug("demux: upstream conn open", "conn", uc.id, "proto", u.proto.String())
+	u.log.Debug("demux: upstream conn open", "conn", uc.id, "target", t.addr, "proto", u.proto.String())
 	cc.SetStateHook(func(*http.ClientConn) { u.onState(uc) })
 	u.proto.opened(u, uc)
 }
 
-func (u *upstream) hasLiveLocked() bool {
-	for _, uc := range u.conns {
-		if !uc.dead && !uc.draining {
-			return true
-		}
-	}
-	return false
-}
-
-// reapLocked removes dead conns and idle draining ones; the caller must pass them to
-// closeAsync. The WaitGroup is counted here, under u.mu, so that close's Wait (which
-// follows its own u.mu section) cannot miss them.
+// reapLocked removes dead conns and idle draining ones, and targets that are gone and
+// have none left; the caller must pass the conns to closeAsync. The WaitGroup is
+// counted here, under u.mu, so that close's Wait (which follows its own u.mu section)
+// cannot miss them.
 func (u *upstream) reapLocked() []*uconn {
 	var out []*uconn
-	kept := u.conns[:0]
-	for _, uc := range u.conns {
-		if uc.dead || (uc.draining && uc.inUse == 0) {
-			out = append(out, uc)
+	keptT := u.targets[:0]
+	for _, t := range u.targets {
+		kept := t.conns[:0]
+		for _, uc := range t.conns {
+			if uc.dead || (uc.draining && uc.inUse == 0) {
+				out = append(out, uc)
+				continue
+			}
+			kept = append(kept, uc)
+		}
+		clear(t.conns[len(kept):])
+		t.conns = kept
+		if t.gone && len(t.conns) == 0 && t.dialing == 0 {
 			continue
 		}
-		kept = append(kept, uc)
+		keptT = append(keptT, t)
 	}
-	clear(u.conns[len(kept):])
-	u.conns = kept
+	clear(u.targets[len(keptT):])
+	u.targets = keptT
 	u.wg.Add(len(out))
 	return out
 }
@@ -260,13 +298,18 @@ func (u *upstream) closeAsync(ucs []*uconn) {
 	}
 }
 
-// release returns one stream of uc to the pool.
-func (u *upstream) release(uc *uconn) {
+// release returns one stream of uc to the pool; served reports a request that got
+// its response, which ends its target's failure run.
+func (u *upstream) release(uc *uconn, served bool) {
 	err := uc.cc.Err()
 	u.mu.Lock()
 	uc.inUse--
-	if err != nil {
+	uc.t.inUse--
+	switch {
+	case err != nil:
 		u.markDeadLocked(uc)
+	case served:
+		u.succeededLocked(uc.t)
 	}
 	u.unlockAndWake()
 }
@@ -278,6 +321,7 @@ func (u *upstream) reserveFailed(uc *uconn) {
 	err, avail, inFlight := uc.cc.Err(), uc.cc.Available(), uc.cc.InFlight()
 	u.mu.Lock()
 	uc.inUse--
+	uc.t.inUse--
 	switch {
 	case err != nil:
 		u.markDeadLocked(uc)
@@ -292,26 +336,38 @@ func (u *upstream) reserveFailed(uc *uconn) {
 	}
 }
 
-// markDeadLocked records that uc's connection failed. One that failed before its
-// peer's SETTINGS arrived never worked (wrong protocol, refused preface): it counts
-// as a failed dial and, if nothing else can serve the queue, fails it now instead of
-// redialling in a loop until QueueTimeout.
+// markDeadLocked records that uc's connection failed, a failure of its target. One
+// that failed before its peer's SETTINGS arrived never worked (wrong protocol,
+// refused preface): it counts as a failed dial and, if nothing else can serve the
+// queue, fails it now instead of redialling in a loop until QueueTimeout.
 func (u *upstream) markDeadLocked(uc *uconn) {
 	if uc.dead {
 		return
 	}
 	uc.dead = true
 	if uc.settled {
+		u.failedLocked(uc.t, errConnLost)
 		return
 	}
 	u.st.dialErrors.Add(1)
-	if !u.hasLiveLocked() && u.dialing == 0 {
-		u.failWaitersLocked(&DialError{Addr: u.addr, Err: errNoSettings})
+	uc.t.dialErrors.Add(1)
+	u.failedLocked(uc.t, &DialError{Addr: uc.t.addr, Err: errNoSettings})
+	if !u.servableLocked() {
+		u.failWaitersLocked(u.downErrLocked())
 	}
 }
 
 // errNoSettings: the upstream closed an HTTP/2 connection before sending SETTINGS.
 var errNoSettings = errors.New("connection closed before the peer's HTTP/2 SETTINGS (is the upstream speaking h2c?)")
+
+// errConnLost: an established upstream connection failed.
+var errConnLost = errors.New("upstream connection lost")
+
+// errGoAway: the upstream sent GOAWAY (RFC 9113 §6.8).
+var errGoAway = errors.New("upstream sent GOAWAY")
+
+// errNoTargets: the upstream's name resolved to no address yet.
+var errNoTargets = errors.New("no upstream address")
 
 func (u *upstream) markDrainingLocked(uc *uconn) {
 	if !uc.draining && !uc.sawGoAway && u.proto.hidesGoAway() {
@@ -357,6 +413,7 @@ func (uc *uconn) goAway(lastStreamID, code uint32) {
 	u.mu.Lock()
 	uc.sawGoAway = true
 	uc.draining = true
+	u.failedLocked(uc.t, errGoAway)
 	u.unlockAndWake()
 	u.log.Debug("demux: upstream GOAWAY", "conn", uc.id, "last_stream", lastStreamID, "code", code)
 }
@@ -373,8 +430,11 @@ func (u *upstream) close() {
 	}
 	u.closed = true
 	u.failWaitersLocked(ErrClosed)
-	conns := u.conns
-	u.conns = nil
+	var conns []*uconn
+	for _, t := range u.targets {
+		conns = append(conns, t.conns...)
+		t.conns = nil
+	}
 	u.unlockAndWake()
 	u.cancel()
 	for _, uc := range conns {

@@ -27,9 +27,10 @@ type Proxy struct {
 }
 
 // New validates cfg, applies defaults and returns a Proxy. It dials nothing: the
-// first request opens the first upstream connection. Errors are *ConfigError.
+// first request opens the first upstream connection. Host names in the upstream URLs
+// are looked up in the background at once. Errors are *ConfigError.
 func New(cfg Config) (*Proxy, error) {
-	cfg, mode, addr, err := cfg.normalized()
+	cfg, mode, ups, err := cfg.normalized()
 	if err != nil {
 		return nil, err
 	}
@@ -37,8 +38,8 @@ func New(cfg Config) (*Proxy, error) {
 	if mode == modeH2TLS {
 		scheme = "https"
 	}
-	p := &Proxy{cfg: cfg, mode: mode, target: &url.URL{Scheme: scheme, Host: addr}}
-	p.up = newUpstream(cfg, mode, addr)
+	p := &Proxy{cfg: cfg, mode: mode, target: &url.URL{Scheme: scheme, Host: ups.hosts[0], Path: ups.path}}
+	p.up = newUpstream(cfg, mode, ups.hosts)
 	p.clients = newClientShares(cfg.MaxStreamsPerClient)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -224,6 +225,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Header.Del("Expect")
 	pr.SetXForwarded()
 	addVia(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor, p.cfg.ViaName)
+	if p.cfg.Rewrite != nil {
+		p.cfg.Rewrite(pr)
+		pr.Out.URL.Scheme, pr.Out.URL.Host = p.target.Scheme, p.target.Host
+	}
 }
 
 // modifyResponse adds Via to the response (RFC 9110 §7.6.3) and drops Content-Length
@@ -248,6 +253,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor, p.cfg.ViaName)
+	}
+	if p.cfg.ModifyResponse != nil {
+		return p.cfg.ModifyResponse(resp)
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	for _, up := range []string{"", "ftp://x:1", "h2c://", "h2c://x:1/path", "http://u@x:1", "h2c://x:1?q=1"} {
+	for _, up := range []string{"", "ftp://x:1", "h2c://", "http://u@x:1", "h2c://x:1?q=1", "h2c://x:1#f"} {
 		_, err := New(Config{Upstream: up})
 		var ce *ConfigError
 		if !errors.As(err, &ce) || ce.Field != "Upstream" {
@@ -45,8 +45,15 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if p.cfg.MaxConns != DefaultMaxConnsHTTP1 || p.up.addr != "x:80" {
-		t.Errorf("http defaults: MaxConns %d addr %q", p.cfg.MaxConns, p.up.addr)
+	if p.cfg.MaxConns != DefaultMaxConnsHTTP1 || p.up.name != "x:80" {
+		t.Errorf("http defaults: MaxConns %d addr %q", p.cfg.MaxConns, p.up.name)
+	}
+	for _, ups := range [][]string{{"h2c://a:1", "http://b:1"}, {"h2c://a:1/v1", "h2c://b:1/v2"}, {"h2c://a:1", "gopher://b"}} {
+		_, err := New(Config{Upstreams: ups})
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != "Upstreams" {
+			t.Errorf("Upstreams %q: err %v, want *ConfigError for Upstreams", ups, err)
+		}
 	}
 }
 

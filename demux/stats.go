@@ -41,6 +41,27 @@ type Stats struct {
 	// Dials and DialErrors count connection attempts and failures.
 	Dials      uint64
 	DialErrors uint64
+
+	// Targets has one entry per upstream address, in the order they were found.
+	Targets []TargetStats
+}
+
+// TargetStats describes one upstream target: an address a configured upstream host
+// resolved to. Gauges describe the moment of the call; counters are cumulative.
+type TargetStats struct {
+	// Addr is the target's ip:port (or host:port as configured).
+	Addr string
+	// Conns, DrainingConns, Dialing and StreamsInUse are as in Stats, for this target.
+	Conns, DrainingConns, Dialing, StreamsInUse int
+	// Ejected: the target failed ejectAfter (3) times in a row (dial errors, lost
+	// connections, GOAWAY, REFUSED_STREAM) and takes no new streams for a backoff
+	// (1 s, doubling per ejection in a row, up to 30 s).
+	Ejected bool
+	// Gone: the target's address no longer resolves; it leaves once idle.
+	Gone bool
+	// Requests counts requests sent to the target; Dials and DialErrors its
+	// connection attempts and failures; Ejections how often it was ejected.
+	Requests, Dials, DialErrors, Ejections uint64
 }
 
 // counters are the cumulative Stats fields.
@@ -84,14 +105,32 @@ func (u *upstream) stats() Stats {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	for _, uc := range u.conns {
-		s.Conns++
-		s.StreamsInUse += uc.inUse
-		if uc.draining {
-			s.DrainingConns++
+	now := time.Now()
+	s.Targets = make([]TargetStats, 0, len(u.targets))
+	for _, t := range u.targets {
+		ts := TargetStats{
+			Addr:         t.addr,
+			Dialing:      t.dialing,
+			StreamsInUse: t.inUse,
+			Ejected:      !t.gone && now.Before(t.ejectedTil),
+			Gone:         t.gone,
+			Requests:     t.requests.Load(),
+			Dials:        t.dials.Load(),
+			DialErrors:   t.dialErrors.Load(),
+			Ejections:    t.ejected.Load(),
 		}
+		for _, uc := range t.conns {
+			ts.Conns++
+			if uc.draining {
+				ts.DrainingConns++
+			}
+		}
+		s.Conns += ts.Conns
+		s.DrainingConns += ts.DrainingConns
+		s.Dialing += ts.Dialing
+		s.StreamsInUse += ts.StreamsInUse
+		s.Targets = append(s.Targets, ts)
 	}
-	s.Dialing = u.dialing
 	s.Queued = u.waitq.Len()
 	return s
 }

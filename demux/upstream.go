@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,31 +31,33 @@ import (
 // state hook (Reserve, Release, RoundTrip, Close, Body.Close), because the hook takes
 // mu. Err, Available and InFlight only take the conn's own lock and are safe.
 type upstream struct {
-	cfg    Config
-	proto  upstreamProto
-	addr   string
-	log    *slog.Logger
-	dialer net.Dialer
+	cfg     Config
+	proto   upstreamProto
+	name    string   // the configured upstream hosts, for errors
+	sources []source // Config.Upstreams' host:port entries
+	log     *slog.Logger
+	dialer  net.Dialer
 
-	ctx    context.Context // cancelled by close; parent of dials
+	ctx    context.Context // cancelled by close; parent of dials and lookups
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // dials, settle pollers, async closes
+	wg     sync.WaitGroup // dials, settle pollers, async closes, the resolver
 
-	mu      sync.Mutex
-	conns   []*uconn
-	dialing int
-	waitq   list.List // of *waiter, FIFO
-	wakes   []wake    // decided under mu, delivered by unlockAndWake
-	closed  bool
-	nextID  uint64
+	mu       sync.Mutex
+	targets  []*target // one per resolved address
+	resolved bool      // the first resolution finished
+	waitq    list.List // of *waiter, FIFO
+	wakes    []wake    // decided under mu, delivered by unlockAndWake
+	closed   bool
+	nextID   uint64
 
 	st counters
 }
 
-func newUpstream(cfg Config, mode upstreamMode, addr string) *upstream {
-	u := &upstream{cfg: cfg, proto: newProto(mode, cfg), addr: addr, log: cfg.Logger}
+func newUpstream(cfg Config, mode upstreamMode, hosts []string) *upstream {
+	u := &upstream{cfg: cfg, proto: newProto(mode, cfg), name: strings.Join(hosts, ","), log: cfg.Logger}
 	u.dialer = net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	u.ctx, u.cancel = context.WithCancel(context.Background())
+	u.startResolving(hosts)
 	return u
 }
 
@@ -108,7 +111,7 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		if ctx.Err() != nil { // cancelled while queued (e.g. RST_STREAM): never dispatch
-			u.release(uc)
+			u.release(uc, false)
 			return nil, ctx.Err()
 		}
 		if err := uc.cc.Reserve(); err != nil {
@@ -120,6 +123,7 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			continue
 		}
 		note()
+		uc.t.requests.Add(1)
 		u.mu.Lock()
 		uc.seq++
 		seq := uc.seq
@@ -160,7 +164,12 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			err = ErrResponseHeaderTimeout
 		}
 		stop()
-		u.release(uc)
+		u.release(uc, false)
+		if refusedStream(err) {
+			u.mu.Lock()
+			u.failedLocked(uc.t, err)
+			u.mu.Unlock()
+		}
 		if attempt < maxRetries && ctx.Err() == nil && u.retryable(req, info, uc, seq, err, !wrote.Load()) {
 			attempt, front = attempt+1, true
 			u.st.retries.Add(1)
@@ -177,7 +186,7 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 // wrapResponse makes the response body release uc's stream when it is closed or,
 // with Config.ResponseBodyBuffer, as soon as the upstream has sent it all.
 func (u *upstream) wrapResponse(resp *http.Response, uc *uconn, stop func()) *http.Response {
-	done := func() { stop(); u.release(uc) }
+	done := func() { stop(); u.release(uc, true) }
 	if resp.Body == http.NoBody {
 		done()
 		return resp
