@@ -56,9 +56,10 @@ func (w *logWriter) Flush() {
 
 func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// logRequest writes the one access-log line per request: upstream conn id, the
-// request's sequence number on that conn ("stream"; HTTP/2 stream IDs are not exposed
-// by net/http), queue wait, retries, status and response body bytes.
+// logRequest writes the one access-log line per request: client address, Host,
+// method, path, status, response body bytes, duration, the upstream target, conn id
+// and the request's sequence number on that conn ("stream"; HTTP/2 stream IDs are not
+// exposed by net/http), queue wait and retries.
 func (p *Proxy) logRequest(r *http.Request, w *logWriter, info *reqInfo, start time.Time) {
 	log := p.cfg.Logger
 	if !log.Enabled(r.Context(), slog.LevelInfo) {
@@ -69,12 +70,15 @@ func (p *Proxy) logRequest(r *http.Request, w *logWriter, info *reqInfo, start t
 		status = 499 // client went away before any response
 	}
 	attrs := []slog.Attr{
+		slog.String("client", r.RemoteAddr),
+		slog.String("host", r.Host),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("proto", r.Proto),
 		slog.Int("status", status),
 		slog.Int64("bytes", w.bytes),
 		slog.Duration("dur", time.Since(start)),
+		slog.String("target", info.target),
 		slog.Uint64("upstream_conn", info.conn),
 		slog.Uint64("stream", info.stream),
 		slog.Duration("queue_wait", info.queueWait),

@@ -201,11 +201,13 @@ func (u *upstream) maybeDialLocked(probe bool) {
 }
 
 // warmLocked gives every usable target without a connection its first one, so that
-// load spreads over all targets without waiting for a queue to form.
+// load spreads over all targets without waiting for a queue to form. A target that
+// lost its connections is dialled again the same way: failures in a row eject it, so
+// a dead one is retried after growing backoffs only.
 func (u *upstream) warmLocked() {
 	now := time.Now()
 	for _, t := range u.targets {
-		if t.usable(now) && t.fails == 0 && t.dialing == 0 && t.live() == 0 {
+		if t.usable(now) && t.dialing == 0 && t.live() == 0 {
 			u.startDialLocked(t)
 		}
 	}

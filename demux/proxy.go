@@ -65,6 +65,7 @@ func (p *Proxy) Close() error {
 // reqInfo travels in the request context from ServeHTTP to the RoundTripper and back
 // into the access log line.
 type reqInfo struct {
+	target       string // the upstream address the request went to
 	conn, stream uint64
 	queueWait    time.Duration
 	deadline     time.Time // the end of the request's QueueTimeout

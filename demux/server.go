@@ -44,9 +44,12 @@ type Server struct {
 	hooks sync.Once
 }
 
-// NewServer returns a Server for p on addr (host:port) with defaults safe for an
+// NewServer returns a Server for h on addr (host:port): h is a Proxy, or any handler
+// wrapping one (middleware), which keeps every protection: the framing check is the
+// Server's, the fairness rules the Proxy's. Its defaults are safe for an
 // Internet-facing front: ReadHeaderTimeout 10 s, IdleTimeout 120 s, MaxHeaderBytes
-// from p's Config (64 KiB by default; larger header blocks get 431), at most 100
+// from h's Config when h is a *Proxy (else, as by default, 64 KiB; larger header
+// blocks get 431), at most 100
 // concurrent streams per HTTP/2 connection, and Protocols HTTP/1.1 + HTTP/2 over TLS
 // + HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3; "Upgrade: h2c" is never
 // honoured). ReadTimeout and WriteTimeout stay zero so streaming responses (SSE) and
@@ -57,14 +60,18 @@ type Server struct {
 // that cancels more than 100 requests a second keeps each further cancelled request's
 // handler slot for up to 10 s, so the server's own stream limit ends it with GOAWAY.
 // This runs from ConnContext and ConnState, installed around any you set, at the
-// first Serve. Handler is p; it may be replaced by middleware wrapping p.
-func NewServer(addr string, p *Proxy) *Server {
+// first Serve. Handler is h; it may be replaced before serving.
+func NewServer(addr string, h http.Handler) *Server {
+	maxHeader := DefaultMaxHeaderBytes
+	if p, ok := h.(*Proxy); ok {
+		maxHeader = p.cfg.MaxHeaderBytes
+	}
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           p,
+		Handler:           h,
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		IdleTimeout:       DefaultIdleTimeout,
-		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
+		MaxHeaderBytes:    maxHeader,
 		Protocols:         new(http.Protocols),
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: DefaultMaxConcurrentStreams,

@@ -129,7 +129,7 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		seq := uc.seq
 		u.mu.Unlock()
 		if info != nil {
-			info.conn, info.stream, info.queueWait = uc.id, seq, queued
+			info.conn, info.stream, info.queueWait, info.target = uc.id, seq, queued, uc.t.addr
 		}
 
 		out, headersIn, stop := req, func() {}, func() {}
