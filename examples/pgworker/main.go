@@ -163,7 +163,7 @@ func process(ctx context.Context, o options, out io.Writer) (Report, error) {
 			running = false
 		case <-tick.C:
 		}
-		st := p.Stat()
+		st := p.PoolStat()
 		r.MaxAcquired = max(r.MaxAcquired, st.Acquired)
 		now, peak, _ := watch.get()
 		fmt.Fprintf(out, "%6s done=%d/%d  pool: max=%d total=%d acquired=%d idle=%d waiting=%d acquire_wait_total=%s (%d of %d acquires waited)  server conns=%d peak=%d\n",
@@ -171,7 +171,7 @@ func process(ctx context.Context, o options, out io.Writer) (Report, error) {
 			st.AcquireDuration.Round(time.Millisecond), st.EmptyAcquireCount, st.AcquireCount, now, peak)
 	}
 	r.Elapsed = time.Since(start)
-	r.Stat = p.Stat()
+	r.Stat = p.PoolStat()
 	stopWatch()
 	_, r.PeakServer, err = watch.get()
 	if err = errors.Join(werr, err); err != nil {
