@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,16 +40,37 @@ func main() {
 	}
 }
 
+// upstreamList collects -upstream flags, each a URL or a comma list of them.
+type upstreamList []string
+
+func (l *upstreamList) String() string { return strings.Join(*l, ",") }
+
+func (l *upstreamList) Set(v string) error {
+	for u := range strings.SplitSeq(v, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			*l = append(*l, u)
+		}
+	}
+	return nil
+}
+
 // run parses args, serves until ctx ends, then shuts down gracefully (up to 10 s).
 // Logs go to logw.
 func run(ctx context.Context, args []string, logw io.Writer) error {
 	fs := flag.NewFlagSet("frontproxy", flag.ContinueOnError)
 	fs.SetOutput(logw)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve clients on")
-	upstream := fs.String("upstream", "h2c://127.0.0.1:9000", "upstream: h2c://host:port, https://host:port or http://host:port")
-	maxConns := fs.Int("max-conns", 0, "upstream connection cap (0: 8 for HTTP/2, dialled as needed; 6 for HTTP/1.1)")
+	var upstreams upstreamList
+	fs.Var(&upstreams, "upstream", "upstream: h2c://host:port, https://host:port or http://host:port[/path]; repeat the flag or give a comma list for several hosts (default h2c://127.0.0.1:9000)")
+	maxConns := fs.Int("max-conns", 0, "upstream connections per target (0: 8 for HTTP/2, dialled as needed; 6 for HTTP/1.1)")
 	maxStreams := fs.Int("max-streams", 0, "concurrent streams per upstream HTTP/2 connection (0: 100, lowered to the peer's limit)")
 	queueTimeout := fs.Duration("queue-timeout", demux.DefaultQueueTimeout, "how long a request may wait for an upstream stream before 503")
+	dialTimeout := fs.Duration("dial-timeout", demux.DefaultDialTimeout, "bound on establishing one upstream connection")
+	headerTimeout := fs.Duration("response-header-timeout", 0, "bound on waiting for upstream response headers (0: none, as long polls need)")
+	writeIdle := fs.Duration("write-idle-timeout", demux.DefaultWriteIdleTimeout, "bound on one write to a client that does not read")
+	readHeader := fs.Duration("read-header-timeout", demux.DefaultReadHeaderTimeout, "bound on reading a client's request head")
+	idle := fs.Duration("idle-timeout", demux.DefaultIdleTimeout, "how long an idle client connection is kept")
+	admin := fs.String("admin", "", "serve /healthz and /stats (JSON) on this address, e.g. 127.0.0.1:9090")
 	verbose := fs.Bool("v", false, "log upstream connection events too")
 	demo := fs.Bool("demo-backend", false, "start a small h2c app in-process and proxy to it (ignores -upstream)")
 	certFile := fs.String("cert", "", "serve clients over TLS with this certificate (PEM; with -key)")
@@ -67,15 +89,21 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 			return err
 		}
 		defer stopDemo()
-		*upstream = "h2c://" + addr
+		upstreams = upstreamList{"h2c://" + addr}
+	}
+	if len(upstreams) == 0 {
+		upstreams = upstreamList{"h2c://127.0.0.1:9000"}
 	}
 
 	p, err := demux.New(demux.Config{
-		Upstream:          *upstream,
-		MaxConns:          *maxConns,
-		MaxStreamsPerConn: *maxStreams,
-		QueueTimeout:      *queueTimeout,
-		Logger:            log,
+		Upstreams:             upstreams,
+		MaxConns:              *maxConns,
+		MaxStreamsPerConn:     *maxStreams,
+		QueueTimeout:          *queueTimeout,
+		DialTimeout:           *dialTimeout,
+		ResponseHeaderTimeout: *headerTimeout,
+		WriteIdleTimeout:      *writeIdle,
+		Logger:                log,
 	})
 	if err != nil {
 		return err
@@ -86,8 +114,17 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	srv := demux.NewServer(ln.Addr().String(), p)
+	srv.ReadHeaderTimeout, srv.IdleTimeout = *readHeader, *idle
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	log.Info("listening", "addr", ln.Addr().String(), "upstream", *upstream, "tls", *certFile != "")
+	if *admin != "" {
+		stopAdmin, err := serveAdmin(*admin, p, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopAdmin()
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "upstreams", strings.Join(upstreams, ","), "tls", *certFile != "")
 
 	errc := make(chan error, 1)
 	go func() {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -129,5 +130,62 @@ func TestRunDemoBackendWorksAlone(t *testing.T) {
 func TestRunRejectsBadUpstream(t *testing.T) {
 	if err := run(context.Background(), []string{"-upstream", "ftp://x:1"}, io.Discard); err == nil {
 		t.Error("ftp upstream accepted")
+	}
+}
+
+// Several upstreams (a comma list and a repeated flag) share the load, and the admin
+// listener reports health and per-target stats.
+func TestRunSeveralUpstreamsAndAdmin(t *testing.T) {
+	var addrs []string
+	for _, name := range []string{"one", "two"} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		be := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, name)
+		}), Protocols: new(http.Protocols)}
+		be.Protocols.SetUnencryptedHTTP2(true)
+		go be.Serve(l)
+		defer be.Close()
+		addrs = append(addrs, "h2c://"+l.Addr().String())
+	}
+	al, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := al.Addr().String()
+	al.Close()
+	addr, _, stop := startRun(t, "-listen", "127.0.0.1:0", "-upstream", addrs[0], "-upstream", addrs[1]+",", "-admin", adminAddr)
+	defer stop()
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetHTTP1(true)
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func(url string) (int, string) {
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	seen := map[string]bool{}
+	for range 50 {
+		if code, body := get("http://" + addr + "/"); code == 200 {
+			seen[body] = true
+		}
+	}
+	if !seen["one"] || !seen["two"] {
+		t.Errorf("answers from %v, want both upstreams", seen)
+	}
+	if code, body := get("http://" + adminAddr + "/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	code, body := get("http://" + adminAddr + "/stats")
+	var st struct{ Targets []struct{ Addr string } }
+	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil || len(st.Targets) != 2 {
+		t.Errorf("/stats: %d %v %s", code, err, body)
 	}
 }
