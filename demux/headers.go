@@ -110,17 +110,25 @@ func upgradeRequested(h http.Header) []string {
 	return out
 }
 
-// addVia appends this proxy to Via (RFC 9110 §7.6.3): received-protocol "1.1" or "2"
-// (the "HTTP/" prefix is omitted as the RFC allows) followed by the pseudonym.
-func addVia(h http.Header, protoMajor, protoMinor int, name string) {
+// via is this proxy's Via entries (RFC 9110 §7.6.3): received-protocol "1.1" or "2"
+// (the "HTTP/" prefix is omitted as the RFC allows) followed by the pseudonym, made
+// once so that adding one to a message allocates only the field's value slice.
+type via struct {
+	name, h11, h2 string
+}
+
+func newVia(name string) via { return via{name: name, h11: "1.1 " + name, h2: "2 " + name} }
+
+// add appends this proxy to h's Via for a message received over HTTP/major.minor.
+func (v via) add(h http.Header, major, minor int) {
 	var entry string
 	switch {
-	case protoMajor == 2:
-		entry = "2 " + name
-	case protoMajor == 1 && protoMinor == 1:
-		entry = "1.1 " + name
+	case major == 2:
+		entry = v.h2
+	case major == 1 && minor == 1:
+		entry = v.h11
 	default:
-		entry = strconv.Itoa(protoMajor) + "." + strconv.Itoa(protoMinor) + " " + name
+		entry = strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + v.name
 	}
 	if prior := h["Via"]; len(prior) > 0 {
 		entry = strings.Join(prior, ", ") + ", " + entry

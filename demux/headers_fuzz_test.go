@@ -46,7 +46,7 @@ func FuzzHeaders(f *testing.F) {
 			}
 		}
 		sanitizeOutbound(h)
-		addVia(h, 1, 1, "muxpool")
+		newVia("muxpool").add(h, 1, 1)
 		for k, vs := range h {
 			for _, hop := range hopByHop {
 				if strings.EqualFold(k, hop) {

@@ -22,6 +22,7 @@ type Proxy struct {
 	mode    upstreamMode
 	up      *upstream
 	clients *clientShares
+	via     via
 	rp      *httputil.ReverseProxy
 	target  *url.URL
 }
@@ -41,6 +42,7 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, mode: mode, target: &url.URL{Scheme: scheme, Host: ups.hosts[0], Path: ups.path}}
 	p.up = newUpstream(cfg, mode, ups.hosts)
 	p.clients = newClientShares(cfg.MaxStreamsPerClient)
+	p.via = newVia(cfg.ViaName)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      p.up,
@@ -225,7 +227,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// read; forwarding it too would send the client a second 100.
 	pr.Out.Header.Del("Expect")
 	pr.SetXForwarded()
-	addVia(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor, p.cfg.ViaName)
+	p.via.add(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor)
 	if p.cfg.Rewrite != nil {
 		p.cfg.Rewrite(pr)
 		pr.Out.URL.Scheme, pr.Out.URL.Host = p.target.Scheme, p.target.Host
@@ -253,7 +255,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		resp.ContentLength = -1
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor, p.cfg.ViaName)
+		p.via.add(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
 	}
 	if p.cfg.ModifyResponse != nil {
 		return p.cfg.ModifyResponse(resp)
