@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,7 @@ type upstream struct {
 	wakes    []wake    // decided under mu, delivered by unlockAndWake
 	closed   bool
 	nextID   uint64
+	spread   int // HTTP/2 connections per target load is spread over (see spreadLocked)
 
 	st counters
 }
@@ -57,6 +59,9 @@ func newUpstream(cfg Config, mode upstreamMode, hosts []string) *upstream {
 	u := &upstream{cfg: cfg, proto: newProto(mode, cfg), name: strings.Join(hosts, ","), log: cfg.Logger}
 	u.dialer = net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	u.ctx, u.cancel = context.WithCancel(context.Background())
+	if u.proto.multiplexed() {
+		u.spread = min(max(runtime.GOMAXPROCS(0)/2, 1), cfg.MaxConns)
+	}
 	u.startResolving(hosts)
 	return u
 }

@@ -3,6 +3,7 @@ package demux
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -129,5 +130,34 @@ func TestQueueTimeout503(t *testing.T) {
 	}
 	if st := f.p.Stats(); st.QueueTimeouts != 1 {
 		t.Errorf("QueueTimeouts = %d, want 1", st.QueueTimeouts)
+	}
+}
+
+// On a machine with more cores, HTTP/2 load spreads over several connections before
+// any is full (GOMAXPROCS/2 of them): with 4 cores, two connections share 8 requests
+// that one connection of 10 streams could carry.
+func TestLoadSpreadsOverConnsWithCores(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	release := make(chan struct{})
+	var arrived sync.WaitGroup
+	arrived.Add(8)
+	be := newBackend(t, 10, false, func(w http.ResponseWriter, r *http.Request) {
+		arrived.Done()
+		<-release
+	})
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.get(t, "/")
+		}()
+	}
+	arrived.Wait()
+	close(release)
+	wg.Wait()
+	if got := be.ln.accepts.Load(); got != 2 {
+		t.Errorf("upstream conns %d, want 2 (one per two cores)", got)
 	}
 }
