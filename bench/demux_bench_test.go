@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -88,8 +92,11 @@ func benchDemux(b *testing.B, size, clients int, path string, rtt time.Duration)
 
 	target := "http://" + backendAddr + "/"
 	var p *demux.Proxy
-	if path == "demux-h2c" || path == "demux-h1-x6" || path == "demux-h2c-x1" {
+	if path == "demux-h2c" || path == "demux-h1-x6" || path == "demux-h2c-x1" || path == "demux-h2c-cores" {
 		cfg := demux.Config{Upstream: "h2c://" + backendAddr, MaxConns: 1}
+		if path == "demux-h2c-cores" {
+			cfg.MaxConns = runtime.GOMAXPROCS(0) // load spreads over GOMAXPROCS/2 of them
+		}
 		if path == "demux-h1-x6" {
 			cfg = demux.Config{Upstream: "http://" + backendAddr, MaxConns: 6}
 		}
@@ -190,7 +197,10 @@ func demuxGet(rt http.RoundTripper, url string, size int) error {
 // BenchmarkDemuxVsHAProxy compares requests/s of the demux against HAProxy doing the
 // same HTTP/1.1-to-h2c translation (server ... proto h2, http-reuse always), at equal
 // client load: HTTP/1.1 keep-alive clients, 1 KiB responses, loopback. It is skipped
-// when the haproxy binary is not installed (apt-get install haproxy).
+// when the haproxy binary is not installed (apt-get install haproxy). Both follow
+// GOMAXPROCS (-test.cpu): HAProxy's nbthread, and demux's MaxConns (its load spreads
+// over GOMAXPROCS/2 upstream connections), so the same run at -cpu 2,4,8,16 shows
+// how each scales with cores.
 func BenchmarkDemuxVsHAProxy(b *testing.B) {
 	for _, clients := range []int{16, 128} {
 		for _, proxy := range []string{"demux", "haproxy"} {
@@ -199,7 +209,7 @@ func BenchmarkDemuxVsHAProxy(b *testing.B) {
 					benchHAProxy(b, 1<<10, clients)
 					return
 				}
-				benchDemux(b, 1<<10, clients, "demux-h2c", 0)
+				benchDemux(b, 1<<10, clients, "demux-h2c-cores", 0)
 			})
 		}
 	}
@@ -239,6 +249,7 @@ func benchHAProxy(b *testing.B, size, clients int) {
 	pl.Close()
 	cfg := fmt.Sprintf(`global
 	maxconn 4096
+	nbthread %d
 defaults
 	mode http
 	timeout connect 5s
@@ -250,7 +261,7 @@ frontend fe
 backend be
 	http-reuse always
 	server s1 %s proto h2
-`, front, l.Addr().String())
+`, runtime.GOMAXPROCS(0), front, l.Addr().String())
 	cfgPath := b.TempDir() + "/haproxy.cfg"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
@@ -282,12 +293,29 @@ backend be
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0, hcpu0 := time.Now(), demuxCPU(b), procCPU(b, cmd.Process.Pid)
 	demuxDrive(b, tr, target, clients, b.N, size)
 	elapsed := time.Since(start)
+	cpu := demuxCPU(b) - cpu0 + procCPU(b, cmd.Process.Pid) - hcpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	// The same whole-path cost as demux's: this process (clients, backend) plus HAProxy.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(float64(accepts.Load()), "conns")
+}
+
+// procCPU returns the user+system CPU time of process pid so far, from
+// /proc/pid/stat (fields 14 and 15, in clock ticks of 10 ms).
+func procCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name (field 2) is parenthesised and may hold spaces.
+	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // demuxCPU returns the process's user+system CPU time so far.
