@@ -91,6 +91,13 @@ type Config struct {
 	// Resolver looks up host names. Nil means net.DefaultResolver.
 	Resolver Resolver
 
+	// HealthCheckPath, if set for http:// upstreams, is GET every PingInterval from
+	// each target on a connection of its own (active health, as HAProxy's
+	// "option httpchk"): an answer other than 2xx or 3xx within PingTimeout counts as
+	// a failure of the target, three in a row eject it. It must start with "/".
+	// HTTP/2 targets are checked by PING on each connection instead.
+	HealthCheckPath string
+
 	// Rewrite, if set, is called for every request after the proxy built the
 	// outbound request (URL and path prefix, Host, hop-by-hop fields removed,
 	// X-Forwarded-*, Via): it may change Out's path, Host and header fields, as
@@ -288,6 +295,9 @@ func (cfg Config) normalized() (Config, upstreamMode, upstreamURLs, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	setDur(&cfg.ResolveInterval, DefaultResolveInterval)
+	if cfg.HealthCheckPath != "" && !strings.HasPrefix(cfg.HealthCheckPath, "/") {
+		return cfg, 0, ups, &ConfigError{Field: "HealthCheckPath", Err: fmt.Errorf("%q does not start with /", cfg.HealthCheckPath)}
+	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}

@@ -245,3 +245,43 @@ func TestRewriteHooksAndPathPrefix(t *testing.T) {
 		t.Errorf("ModifyResponse saw Via %q, want the proxy's", got)
 	}
 }
+
+// HealthCheckPath (HTTP/1.1 targets): a target whose check fails three times in a row
+// is ejected and takes no requests; once its check passes again it is back at once.
+func TestHealthCheckPathEjectsAndRestores(t *testing.T) {
+	var sick atomic.Bool
+	mk := func(name string, addr string, checked bool) *backend {
+		return newBackendOn(t, addr, 0, true, func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/health" {
+				if checked && sick.Load() {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+				return
+			}
+			io.WriteString(w, name)
+		})
+	}
+	a := mk("a", "127.0.0.1:0", false)
+	b := mk("b", "127.0.0.2:0", true)
+	f := newFront(t, Config{Upstreams: []string{"http://" + a.addr, "http://" + b.addr},
+		HealthCheckPath: "/health", PingInterval: 20 * time.Millisecond, PingTimeout: time.Second})
+	ejected := func() bool {
+		for _, ts := range f.p.Stats().Targets {
+			if ts.Addr == b.addr {
+				return ts.Ejected
+			}
+		}
+		return false
+	}
+	sick.Store(true)
+	waitFor(t, 10*time.Second, "b ejected by its health check", ejected)
+	if got, fails := loadThrough(t, f, 4, 40); got["a"] != 40 || len(fails) > 0 {
+		t.Errorf("while b is ejected: %v %q", got, fails)
+	}
+	sick.Store(false)
+	waitFor(t, 10*time.Second, "b back after a passing check", func() bool { return !ejected() })
+	waitFor(t, 10*time.Second, "b taking requests", func() bool {
+		got, _ := loadThrough(t, f, 4, 40)
+		return got["b"] > 0
+	})
+}

@@ -63,6 +63,10 @@ func newUpstream(cfg Config, mode upstreamMode, hosts []string) *upstream {
 		u.spread = min(max(runtime.GOMAXPROCS(0)/2, 1), cfg.MaxConns)
 	}
 	u.startResolving(hosts)
+	if cfg.HealthCheckPath != "" && !u.proto.multiplexed() && cfg.PingInterval > 0 {
+		u.wg.Add(1)
+		go u.healthLoop()
+	}
 	return u
 }
 
