@@ -17,14 +17,24 @@
 //
 // # Upstream
 //
-// Requests that find every upstream stream busy wait in a FIFO queue
-// (Config.QueueTimeout, then 503). A connection never carries more than
-// min(Config.MaxStreamsPerConn, the peer's SETTINGS_MAX_CONCURRENT_STREAMS) requests;
-// another is dialled, up to Config.MaxConns, only when every open one is full. Before
-// the peer's first SETTINGS frame (RFC 9113 §3.4) an h2c connection carries none:
-// the pool watches the frame headers the client reads. Under TLS the frames are
+// Config.Upstreams lists the upstream hosts (Config.Upstream is the one-host
+// shorthand); a host name stands for every address it resolves to, looked up again
+// every Config.ResolveInterval. Each address is a target with its own connections.
+// A request takes a free stream on one of two targets picked at random, the one with
+// fewer streams in use (power of two choices); requests that find every stream busy
+// wait in one FIFO queue (Config.QueueTimeout, then 503). A connection never carries
+// more than min(Config.MaxStreamsPerConn, the peer's SETTINGS_MAX_CONCURRENT_STREAMS)
+// requests; another is dialled, up to Config.MaxConns per target, when every open
+// one is full, or on machines with more cores when every one carries its share.
+// Before the peer's first SETTINGS frame (RFC 9113 §3.4) an h2c connection carries
+// none: the pool watches the frame headers the client reads. Under TLS the frames are
 // hidden, so an https:// connection carries one request until its first response, or
 // until net/http's view of the limit moves off its assumed 100 (at most 2 s).
+//
+// A target that fails three times in a row (dial errors, lost connections, GOAWAY,
+// REFUSED_STREAM, or Config.HealthCheckPath's checks) is ejected for a backoff of 1 s
+// doubling to 30 s, and requests go elsewhere; when every target is ejected a request
+// fails at once with 502. HTTP/2 connections are checked with PING.
 //
 // # Fairness
 //
@@ -47,9 +57,11 @@
 //   - A frontConn's parsing state belongs to whichever net/http goroutine calls Read
 //     (one at a time; its mutex makes that safe). A tlsListener runs one accept loop
 //     and one goroutine per TLS handshake.
-//   - The upstream pool (upstream) has one mutex over the connection set and the wait
-//     queue; goroutines dial, learn an https:// connection's stream limit and close
-//     connections; net/http's client read loops call the frame events and state hook.
+//   - The upstream pool (upstream) has one mutex over the targets, their connections
+//     and health, and the wait queue; goroutines dial, learn an https:// connection's
+//     stream limit, close connections, resolve host names (one, while names are
+//     configured) and run HealthCheckPath's checks (one, when set); net/http's client
+//     read loops call the frame events and state hook.
 //   - Per client connection: the reset budget (connGuard) and the stream share
 //     (clientShares) each have their own mutex.
 //
