@@ -146,6 +146,25 @@ func (a *rawAttackers) add(c net.Conn) {
 	a.mu.Unlock()
 }
 
+// dial opens one attacker connection to addr, alive for fairConnLife at most,
+// shapes it with setup (if any) and sends head.
+func (a *rawAttackers) dial(t *testing.T, addr, head string, setup func(net.Conn)) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(fairConnLife))
+	if setup != nil {
+		setup(c)
+	}
+	a.add(c)
+	if _, err := io.WriteString(c, head); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // end stops the attackers' goroutines and closes their connections.
 func (a *rawAttackers) end() {
 	select {
@@ -171,15 +190,7 @@ func TestFairnessUnderHostileClients(t *testing.T) {
 		atk := newRawAttackers()
 		defer atk.end()
 		for range 100 {
-			c, err := net.DialTimeout("tcp", f.addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.SetDeadline(time.Now().Add(fairConnLife))
-			atk.add(c)
-			if _, err := io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\nx"); err != nil {
-				t.Fatal(err)
-			}
+			c := atk.dial(t, f.addr, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\nx", nil)
 			atk.wg.Add(1)
 			go func() {
 				defer atk.wg.Done()
@@ -211,18 +222,11 @@ func TestFairnessUnderHostileClients(t *testing.T) {
 		atk := newRawAttackers()
 		defer atk.end()
 		for range 100 {
-			c, err := net.DialTimeout("tcp", f.addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.SetDeadline(time.Now().Add(fairConnLife))
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetReadBuffer(4 << 10) // keep what the kernel absorbs small
-			}
-			atk.add(c)
-			if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
+			atk.dial(t, f.addr, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n", func(c net.Conn) {
+				if tc, ok := c.(*net.TCPConn); ok {
+					tc.SetReadBuffer(4 << 10) // keep what the kernel absorbs small
+				}
+			})
 		}
 		landed := waitSoft(fairSetupWait, func() bool { return be.big.Load() >= 100 })
 		t.Logf("/big requests reaching the backend: %d (all: %v), stats %+v", be.big.Load(), landed, f.p.Stats())
