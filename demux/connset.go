@@ -120,6 +120,12 @@ func (u *upstream) acquire(ctx context.Context, front bool) (uc *uconn, waited b
 	return nil, true, err
 }
 
+// putLocked counts one stream fewer in use on uc (takeLocked's inverse).
+func (u *upstream) putLocked(uc *uconn) {
+	uc.inUse--
+	uc.t.inUse--
+}
+
 // takeLocked counts one more stream in use on uc, and spreads load to another
 // connection when uc has its share (spreadLocked).
 func (u *upstream) takeLocked(uc *uconn) {
@@ -327,8 +333,7 @@ func (u *upstream) closeAsync(ucs []*uconn) {
 func (u *upstream) release(uc *uconn, served bool) {
 	err := uc.cc.Err()
 	u.mu.Lock()
-	uc.inUse--
-	uc.t.inUse--
+	u.putLocked(uc)
 	switch {
 	case err != nil:
 		u.markDeadLocked(uc)
@@ -344,8 +349,7 @@ func (u *upstream) release(uc *uconn, served bool) {
 func (u *upstream) reserveFailed(uc *uconn) {
 	err, avail, inFlight := uc.cc.Err(), uc.cc.Available(), uc.cc.InFlight()
 	u.mu.Lock()
-	uc.inUse--
-	uc.t.inUse--
+	u.putLocked(uc)
 	switch {
 	case err != nil:
 		u.markDeadLocked(uc)
