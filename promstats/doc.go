@@ -6,8 +6,8 @@
 //   - PgPool: one pgpool.Pool (NewPgPool), under the same metric names as Pool. Labels: pool.
 //   - Mux: a set of mux sessions that changes as they come and go (NewMux, Add, Remove; ended
 //     sessions leave by themselves). Labels: mux, and session on per-session series.
-//   - Demux: one demux.Proxy (NewDemux). Labels: proxy, and target (the upstream) on the series
-//     about upstream connections and what was sent on them.
+//   - Demux: one demux.Proxy (NewDemux). Labels: proxy, and target (an upstream address, ip:port)
+//     on the series about one target, which leave with it.
 //
 // This is the only muxpool package that imports github.com/prometheus/client_golang: the core
 // packages stay free of it.
@@ -66,12 +66,18 @@
 //	muxpool_mux_memory_limit_bytes               gauge      session        Stats.MemoryLimit
 //	muxpool_mux_rtt_seconds                      histogram                 mux.Config.RTTObserver, whole set
 //
-//	muxpool_demux_connections                    gauge      target, state  Stats.Dialing (dialing),
+//	muxpool_demux_connections                    gauge      target, state  Stats.Targets[i].Dialing (dialing),
 //	                                                                       Conns-DrainingConns (active),
 //	                                                                       DrainingConns (draining)
-//	muxpool_demux_streams_in_use                 gauge      target         Stats.StreamsInUse
+//	muxpool_demux_streams_in_use                 gauge      target         Stats.Targets[i].StreamsInUse
+//	muxpool_demux_requests_sent_total            counter    target         Stats.Targets[i].Requests
+//	muxpool_demux_dials_total                    counter    target         Stats.Targets[i].Dials
+//	muxpool_demux_dial_errors_total              counter    target         Stats.Targets[i].DialErrors
+//	muxpool_demux_target_ejected                 gauge      target         Stats.Targets[i].Ejected (1 or 0)
+//	muxpool_demux_target_ejections_total         counter    target         Stats.Targets[i].Ejections
+//	muxpool_demux_target_gone                    gauge      target         Stats.Targets[i].Gone (1 or 0)
+//	muxpool_demux_requests_total                 counter                   Stats.Requests
 //	muxpool_demux_queued_requests                gauge                     Stats.Queued
-//	muxpool_demux_requests_total                 counter    target         Stats.Requests
 //	muxpool_demux_queue_waits_total              counter                   Stats.QueueWaits
 //	muxpool_demux_queue_wait_seconds_total       counter                   Stats.QueueWaitTotal
 //	muxpool_demux_queue_wait_max_seconds         gauge                     Stats.QueueWaitMax
@@ -80,8 +86,6 @@
 //	muxpool_demux_retries_total                  counter                   Stats.Retries
 //	muxpool_demux_resets_received_total          counter                   Stats.Resets
 //	muxpool_demux_goaways_received_total         counter                   Stats.GoAways
-//	muxpool_demux_dials_total                    counter    target         Stats.Dials
-//	muxpool_demux_dial_errors_total              counter    target         Stats.DialErrors
 //
 // The queue wait of demux has a total and a maximum but no histogram yet: demux has no
 // observer hook. PgPool has no acquire histogram: pgpool does not pass an AcquireObserver to
