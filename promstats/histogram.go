@@ -5,7 +5,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/muxpool/muxpool/mux"
+	"github.com/muxpool/muxpool/pool"
 	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	_ pool.AcquireObserver = (*Histogram)(nil)
+	_ mux.RTTObserver      = (*Histogram)(nil)
 )
 
 // DefaultBuckets are the upper bounds, in seconds, of a Histogram made with nil buckets: 10 µs

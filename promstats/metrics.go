@@ -6,6 +6,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+var (
+	_ prometheus.Collector = (*Pool)(nil)
+	_ prometheus.Collector = (*PgPool)(nil)
+	_ prometheus.Collector = (*Mux)(nil)
+	_ prometheus.Collector = (*Demux)(nil)
+)
+
 // namespace is the first part of every metric name.
 const namespace = "muxpool"
 
