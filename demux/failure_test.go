@@ -118,7 +118,7 @@ func (rc *rawConn) drain() {
 	}
 }
 
-// Behaviour 3: a GOAWAY stops new streams on the conn, streams above its last stream
+// A GOAWAY stops new streams on the conn, streams above its last stream
 // ID are retried on a new connection, and the stream below it completes.
 func TestGoAwayRetriesUnprocessed(t *testing.T) {
 	up := newRawH2(t, 10, func(i int, rc *rawConn) {
@@ -171,7 +171,7 @@ func TestGoAwayRetriesUnprocessed(t *testing.T) {
 	}
 }
 
-// Behaviour 3: REFUSED_STREAM (RFC 9113 §8.7: not processed) is retried.
+// REFUSED_STREAM (RFC 9113 §8.7: not processed) is retried.
 func TestRefusedStreamRetried(t *testing.T) {
 	up := newRawH2(t, 10, func(i int, rc *rawConn) {
 		id, err := rc.nextHeaders()
@@ -196,7 +196,7 @@ func TestRefusedStreamRetried(t *testing.T) {
 	}
 }
 
-// Behaviour 3: an upstream that dies fails the in-flight request with 502; the next
+// An upstream that dies fails the in-flight request with 502; the next
 // request gets a new connection and succeeds.
 func TestUpstreamDiesInFlight(t *testing.T) {
 	inFlight := make(chan struct{}, 1)
@@ -309,7 +309,7 @@ func (r *relay) blackhole() {
 	}
 }
 
-// Behaviour 3: a blackholed upstream is detected by PING; the in-flight request fails
+// A blackholed upstream is detected by PING; the in-flight request fails
 // with 502 well before any TCP timeout, and later requests use a new connection.
 func TestBlackholeDetectedByPing(t *testing.T) {
 	inFlight := make(chan struct{}, 1)
@@ -352,7 +352,7 @@ func TestBlackholeDetectedByPing(t *testing.T) {
 	}
 }
 
-// Behaviour 3: a backend shutting down gracefully sends GOAWAY; the in-flight request
+// A backend shutting down gracefully sends GOAWAY; the in-flight request
 // still completes, the conn takes no new streams, and once a backend listens again
 // later requests succeed on a new connection.
 func TestGracefulGoAwayFromNetHTTP(t *testing.T) {

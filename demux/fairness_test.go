@@ -14,7 +14,7 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// Issue 9, "What must hold" 2: no client's slowness holds capacity that others need.
+// No client's slowness holds capacity that others need.
 // Each attack runs against a real h2c backend whose handlers behave normally, through
 // a Proxy with Config{Upstream} only, served by NewServer with its defaults. While it
 // runs, a fresh HTTP/1.1 GET on a new connection is answered within 2 s, five times

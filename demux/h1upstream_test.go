@@ -42,8 +42,8 @@ func TestHTTP1UpstreamPool(t *testing.T) {
 	}
 }
 
-// Behaviour 6 for an http:// upstream: a WebSocket-style upgrade works end to end on a
-// dedicated HTTP/1.1 connection.
+// For an http:// upstream, a WebSocket-style upgrade works end to end on a dedicated
+// HTTP/1.1 connection.
 func TestHTTP1UpstreamUpgrade(t *testing.T) {
 	be := newBackend(t, 0, true, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "websocket" {

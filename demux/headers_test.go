@@ -47,7 +47,7 @@ func errorsAs(err error, ne *net.Error) bool {
 	return ok
 }
 
-// Behaviour 4: connection-specific fields never cross (RFC 9113 §8.2.2), Upgrade: h2c
+// Connection-specific fields never cross (RFC 9113 §8.2.2), Upgrade: h2c
 // is ignored, X-Forwarded-* are the proxy's own and Via is appended (RFC 9110 §7.6.3).
 func TestHopByHopAndForwardingHeaders(t *testing.T) {
 	var mu sync.Mutex
@@ -103,7 +103,7 @@ func TestHopByHopAndForwardingHeaders(t *testing.T) {
 	}
 }
 
-// Behaviour 6: WebSocket through an HTTP/2 upstream is a documented 501, never a 502.
+// WebSocket through an HTTP/2 upstream is a documented 501, never a 502.
 func TestWebSocketUpgrade501(t *testing.T) {
 	var hits atomic.Int64
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
@@ -118,7 +118,7 @@ func TestWebSocketUpgrade501(t *testing.T) {
 	}
 }
 
-// Behaviour 5: ambiguous or malformed requests get a 4xx and do not reach the upstream.
+// Ambiguous or malformed requests get a 4xx and do not reach the upstream.
 func TestMalformedRequestsRejected(t *testing.T) {
 	var hits sync.Map // path → true
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
@@ -194,7 +194,7 @@ func TestPipelinedFramingServedInOrder(t *testing.T) {
 	}
 }
 
-// Behaviour 5: a header block the upstream advertises as too large
+// A header block the upstream advertises as too large
 // (SETTINGS_MAX_HEADER_LIST_SIZE, RFC 9113 §6.5.2) gets 431, not 502.
 func TestUpstreamHeaderListTooLarge431(t *testing.T) {
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {},
@@ -212,7 +212,7 @@ func TestUpstreamHeaderListTooLarge431(t *testing.T) {
 	}
 }
 
-// Behaviour 5: a client that sends its header block slowly is cut off by
+// A client that sends its header block slowly is cut off by
 // ReadHeaderTimeout.
 func TestSlowHeadersCutOff(t *testing.T) {
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {})

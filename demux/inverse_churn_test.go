@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Issue 9, "What must hold" 4: in inverse mode (HTTP/2 front, http:// HTTP/1.1 upstream
+// In inverse mode (HTTP/2 front, http:// HTTP/1.1 upstream
 // pool, MaxConns 4) a request the client cancels does not cost a new upstream
 // connection each time. During an HTTP/2 rapid-reset flood (HEADERS then RST_STREAM
 // CANCEL, CVE-2023-39325) the backend accepts at most 4 + 4 TCP connections, and

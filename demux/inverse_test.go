@@ -103,7 +103,7 @@ func inverseSetup(t *testing.T, hold time.Duration) (*front, *backend, *atomic.I
 	return f, be, &hits, &peak
 }
 
-// Behaviour 7: an HTTP/2 rapid-reset flood (HEADERS then RST_STREAM, CVE-2023-39325)
+// An HTTP/2 rapid-reset flood (HEADERS then RST_STREAM, CVE-2023-39325)
 // costs bounded upstream work: upstream conns stay within the cap plus a small margin
 // and most cancelled streams are never dispatched.
 func TestInverseRapidReset(t *testing.T) {
@@ -140,7 +140,7 @@ func TestInverseRapidReset(t *testing.T) {
 		sent, hits.Load(), peak.Load(), fl.goAway.Load(), fl.goAwayEC.Load(), f.p.Stats().Dials)
 }
 
-// Behaviour 7: a CONTINUATION flood (CVE-2023-45288) is cut off at the header limit
+// A CONTINUATION flood (CVE-2023-45288) is cut off at the header limit
 // with GOAWAY and never reaches the upstream.
 func TestInverseContinuationFlood(t *testing.T) {
 	f, _, hits, _ := inverseSetup(t, 0)
@@ -170,7 +170,7 @@ func TestInverseContinuationFlood(t *testing.T) {
 	t.Logf("%d CONTINUATION frames before the cut, GOAWAY code %d", written, fl.goAwayEC.Load())
 }
 
-// Behaviour 7: malformed HTTP/2 requests never reach the HTTP/1.1 upstream.
+// Malformed HTTP/2 requests never reach the HTTP/1.1 upstream.
 func TestInverseMalformedH2Requests(t *testing.T) {
 	f, _, hits, _ := inverseSetup(t, 0)
 	cases := [][]string{

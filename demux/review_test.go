@@ -254,9 +254,9 @@ func TestReviewEarlyResponseFreesStream(t *testing.T) {
 	}
 }
 
-// Behaviour 4 on the HTTP/1.1 upgrade path (http:// upstream): the dedicated upstream
-// connection gets the WebSocket upgrade, but neither "h2c" in Upgrade nor an
-// HTTP2-Settings field, which ReverseProxy does not know as connection-specific.
+// On the HTTP/1.1 upgrade path (http:// upstream), the dedicated upstream connection
+// gets the WebSocket upgrade, but neither "h2c" in Upgrade nor an HTTP2-Settings
+// field, which ReverseProxy does not know as connection-specific.
 func TestReviewUpgradeToH1DropsH2cAndSettings(t *testing.T) {
 	seen := make(chan http.Header, 1)
 	be := newBackend(t, 0, true, func(w http.ResponseWriter, r *http.Request) {

@@ -268,7 +268,7 @@ func runSmuggleCase(t *testing.T, c smuggleCase, via serveVia) {
 	}
 }
 
-// RFC 9112 §6.1, §6.3, §11.2 and issue 9 "What must hold" 1: every request whose
+// RFC 9112 §6.1, §6.3, §11.2: every request whose
 // framing is ambiguous (Content-Length with Transfer-Encoding in any order or spelling
 // Go accepts, Transfer-Encoding on HTTP/1.0, obs-folded Transfer-Encoding), invalid
 // (bare-LF chunk lines, chunk-size overflow, bad or differing Content-Length), or that
@@ -323,7 +323,7 @@ func TestSmugglingCorpusFormat(t *testing.T) {
 	}
 }
 
-// What must hold 1: serving with ServeTLS keeps r.TLS, so the upstream is told
+// Serving with ServeTLS keeps r.TLS, so the upstream is told
 // X-Forwarded-Proto: https, over HTTP/1.1 (ALPN http/1.1) and over HTTP/2 (ALPN h2).
 func TestTLSServePathForwardsProtoHTTPS(t *testing.T) {
 	be, blog := corpusBackend(t, false)
@@ -365,7 +365,7 @@ func TestTLSServePathForwardsProtoHTTPS(t *testing.T) {
 	}
 }
 
-// What must hold 1, "keep CloseWrite working": a header block over MaxHeaderBytes is
+// A header block over MaxHeaderBytes is
 // answered 431 and the client reads that whole response to EOF, with no connection
 // reset, although the rest of its header block was never read by the server.
 func TestOversizedHeaders431ReadableToEOF(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Behaviour 2: SSE events reach the HTTP/1.1 client as they are emitted. The backend
+// SSE events reach the HTTP/1.1 client as they are emitted. The backend
 // waits for the client to see event i before emitting event i+1, so any buffering in
 // the proxy deadlocks the test (bounded by the client timeout).
 func TestSSEFlushesEachEvent(t *testing.T) {
@@ -51,7 +51,7 @@ func TestSSEFlushesEachEvent(t *testing.T) {
 	}
 }
 
-// Behaviour 2: a long poll is held past QueueTimeout; only queueing is timed.
+// A long poll is held past QueueTimeout; only queueing is timed.
 func TestLongPollNotTimedOut(t *testing.T) {
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(1200 * time.Millisecond)
@@ -63,7 +63,7 @@ func TestLongPollNotTimedOut(t *testing.T) {
 	}
 }
 
-// Behaviour 2: a chunked upload streams: the backend sees the first chunk while the
+// A chunked upload streams: the backend sees the first chunk while the
 // client still withholds the second.
 func TestChunkedUploadStreams(t *testing.T) {
 	got := make(chan string, 2)
@@ -115,7 +115,7 @@ func TestChunkedUploadStreams(t *testing.T) {
 	}
 }
 
-// Behaviour 2: response trailers, announced and not, reach the HTTP/1.1 client in a
+// Response trailers, announced and not, reach the HTTP/1.1 client in a
 // chunked response.
 func TestTrailersToHTTP1(t *testing.T) {
 	be := newBackend(t, 0, false, func(w http.ResponseWriter, r *http.Request) {
@@ -142,7 +142,7 @@ func TestTrailersToHTTP1(t *testing.T) {
 	}
 }
 
-// Behaviour 2: large bodies cross intact in both directions (SHA-256 compared).
+// Large bodies cross intact in both directions (SHA-256 compared).
 func TestLargeBodiesIntact(t *testing.T) {
 	const size = 8 << 20
 	down := make([]byte, size)
@@ -187,7 +187,7 @@ func TestLargeBodiesIntact(t *testing.T) {
 	}
 }
 
-// Behaviour 3: a client that cancels makes the backend handler's context end promptly,
+// A client that cancels makes the backend handler's context end promptly,
 // both while waiting for headers and during a streamed body.
 func TestClientCancelResetsUpstream(t *testing.T) {
 	for _, phase := range []string{"headers", "body"} {

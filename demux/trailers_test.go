@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Issue 9, "What must hold" 3: an HTTP/1.1 client that sends "TE: trailers" receives
+// An HTTP/1.1 client that sends "TE: trailers" receives
 // the backend's response trailers, announced in a Trailer field or not
 // (http.TrailerPrefix), in a chunked response, even for a body short enough that
 // net/http would otherwise send it with Content-Length. The upstream is told

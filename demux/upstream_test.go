@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Behaviour 1: concurrent requests multiplex over MaxConns upstream connections, never
+// Concurrent requests multiplex over MaxConns upstream connections, never
 // above the advertised stream limit, queueing FIFO in waves with no retry or reset.
 func TestMultiplexWithinLimits(t *testing.T) {
 	for _, tc := range []struct{ maxConns, maxStreams, clients int }{
@@ -66,7 +66,7 @@ func TestMultiplexWithinLimits(t *testing.T) {
 	}
 }
 
-// Behaviour 1: waiting requests are served strictly in arrival order.
+// Waiting requests are served strictly in arrival order.
 func TestQueueFIFO(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
@@ -104,7 +104,7 @@ func TestQueueFIFO(t *testing.T) {
 	}
 }
 
-// Behaviour 1: a queued request gives up after QueueTimeout with 503.
+// A queued request gives up after QueueTimeout with 503.
 func TestQueueTimeout503(t *testing.T) {
 	release := make(chan struct{})
 	be := newBackend(t, 1, false, func(w http.ResponseWriter, r *http.Request) {
