@@ -205,6 +205,10 @@ type Config struct {
 	// and connection events at Debug. Nil disables logging.
 	Logger *slog.Logger
 
+	// QueueWaitObserver, if set, is told each request's wait for an upstream stream
+	// (see QueueWaitObserver), for a histogram; Stats has only the total and maximum.
+	QueueWaitObserver QueueWaitObserver
+
 	// ErrorHandler, if set, writes the response for a request the proxy could not
 	// complete, in place of the default plain-text one. err wraps the cause, for
 	// errors.Is and errors.As: ErrQueueTimeout, ErrQueueFull, ErrClosed (by default

@@ -106,6 +106,9 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !noted {
 			noted = true
 			u.noteWait(info, queued, waitedAny)
+			if o := u.cfg.QueueWaitObserver; o != nil {
+				o.ObserveQueueWait(queued)
+			}
 		}
 	}
 	for attempt := 0; ; {

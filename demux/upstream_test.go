@@ -161,3 +161,46 @@ func TestLoadSpreadsOverConnsWithCores(t *testing.T) {
 		t.Errorf("upstream conns %d, want 2 (one per two cores)", got)
 	}
 }
+
+// waitRecorder is a QueueWaitObserver that keeps what it is told.
+type waitRecorder struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (r *waitRecorder) ObserveQueueWait(d time.Duration) {
+	r.mu.Lock()
+	r.waits = append(r.waits, d)
+	r.mu.Unlock()
+}
+
+// Config.QueueWaitObserver is told every request's queue wait once: 0 for one that
+// found a free stream, the wait for one that queued.
+func TestQueueWaitObserverSeesEveryRequest(t *testing.T) {
+	release := make(chan struct{})
+	be := newBackend(t, 1, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+	})
+	rec := &waitRecorder{}
+	f := newFront(t, Config{Upstream: "h2c://" + be.addr, MaxConns: 1, QueueWaitObserver: rec})
+	f.get(t, "/warm") // waits for the connection to be dialled
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.get(t, "/hold")
+	}()
+	waitFor(t, 5*time.Second, "the first request holding the one stream", func() bool { return f.p.Stats().StreamsInUse == 1 })
+	go func() {
+		waitFor(t, 5*time.Second, "the second request queued", func() bool { return f.p.Stats().Queued == 1 })
+		close(release)
+	}()
+	f.get(t, "/queued")
+	<-done
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.waits) != 3 || rec.waits[1] != 0 || rec.waits[2] <= 0 {
+		t.Errorf("observed %v, want [the dial's wait, 0, >0]", rec.waits)
+	}
+}
