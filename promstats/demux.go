@@ -12,24 +12,31 @@ import (
 // the queue, the requests given to the pool and the frames received from the upstream are the
 // proxy's as a whole. Make it with NewDemux.
 type Demux struct {
-	p *demux.Proxy
+	p         *demux.Proxy
+	queueWait *Histogram // nil: no histogram
 
 	// per target: variable label target
 	conns, streamsInUse, sent, dials, dialErrors, ejected, ejections, gone *prometheus.Desc
 	// the whole proxy
 	requests, queued, queueWaits, queueWaitSeconds, queueMax *prometheus.Desc
 	rejected, retries, resets, goAways                       *prometheus.Desc
+	queueWaitHist                                            *prometheus.Desc
 }
 
 // NewDemux returns a collector for p whose metrics carry the label proxy=name; name must be
-// unique among the proxies registered in one registry.
-func NewDemux(p *demux.Proxy, name string) *Demux {
+// unique among the proxies registered in one registry. queueWait, if not nil, is reported as
+// muxpool_demux_queue_wait_duration_seconds: give the same Histogram to p's
+// Config.QueueWaitObserver.
+func NewDemux(p *demux.Proxy, name string, queueWait *Histogram) *Demux {
 	l := prometheus.Labels{"proxy": name}
 	d := func(metric, help string, variable ...string) *prometheus.Desc {
 		return newDesc("demux", metric, help, l, variable...)
 	}
 	return &Demux{
-		p: p,
+		p:         p,
+		queueWait: queueWait,
+		queueWaitHist: d("queue_wait_duration_seconds", "Each request's wait for an upstream stream "+
+			"(0 when one was free), from Config.QueueWaitObserver."),
 
 		conns: d("connections", "Upstream connections to the target by state: dialing (being established), active, "+
 			"and draining (GOAWAY received; no new streams, closed when idle).", "target", "state"),
@@ -64,6 +71,9 @@ func (c *Demux) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	if c.queueWait != nil {
+		ch <- c.queueWaitHist
+	}
 }
 
 // Collect sends the proxy's metrics, from one Stats snapshot (prometheus.Collector).
@@ -92,6 +102,9 @@ func (c *Demux) Collect(ch chan<- prometheus.Metric) {
 	ch <- counter(c.retries, s.Retries)
 	ch <- counter(c.resets, s.Resets)
 	ch <- counter(c.goAways, s.GoAways)
+	if c.queueWait != nil {
+		ch <- c.queueWait.metric(c.queueWaitHist)
+	}
 }
 
 // flag is 1 for true and 0 for false, a boolean as a gauge.

@@ -2,6 +2,7 @@ package promstats_test
 
 import (
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +16,7 @@ import (
 // startDemux runs n h2c backends answering "ok" and a demux proxy in front of them, all on
 // loopback, until the test ends. It returns the proxy, the backends' addresses (the proxy's
 // targets) and the proxy's front URL.
-func startDemux(t *testing.T, n int) (p *demux.Proxy, targets []string, front string) {
+func startDemux(t *testing.T, n int, queueWait demux.QueueWaitObserver) (p *demux.Proxy, targets []string, front string) {
 	t.Helper()
 	var (
 		servers   []interface{ Close() error } // closed in this order: front, proxy, backends
@@ -57,7 +58,7 @@ func startDemux(t *testing.T, n int) (p *demux.Proxy, targets []string, front st
 		targets = append(targets, bl.Addr().String())
 		upstreams = append(upstreams, "h2c://"+bl.Addr().String())
 	}
-	p, err := demux.New(demux.Config{Upstreams: upstreams, MaxConns: 1})
+	p, err := demux.New(demux.Config{Upstreams: upstreams, MaxConns: 1, QueueWaitObserver: queueWait})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +92,8 @@ func get(t *testing.T, url string, n int) {
 // connection to its one target: three requests, one dial, one active connection, one queue
 // wait (the first request's, for the dial), nothing refused, retried, reset or ejected.
 func TestDemuxCollectorScrapesKnownActivity(t *testing.T) {
-	p, targets, front := startDemux(t, 1)
-	url := serve(t, promstats.NewDemux(p, "front"))
+	p, targets, front := startDemux(t, 1, nil)
+	url := serve(t, promstats.NewDemux(p, "front", nil))
 	get(t, front+"/", 3)
 
 	target := targets[0]
@@ -159,8 +160,8 @@ muxpool_demux_goaways_received_total{proxy="front"} 0
 // With two targets each has its own series, and the requests sent to them add up to the
 // requests given to the pool.
 func TestDemuxCollectorLabelsEachTarget(t *testing.T) {
-	p, targets, front := startDemux(t, 2)
-	url := serve(t, promstats.NewDemux(p, "front"))
+	p, targets, front := startDemux(t, 2, nil)
+	url := serve(t, promstats.NewDemux(p, "front", nil))
 	get(t, front+"/", 6)
 
 	fams := scrape(t, url)
@@ -185,4 +186,27 @@ func TestDemuxCollectorLabelsEachTarget(t *testing.T) {
 	for _, target := range targets {
 		series(t, fams, "muxpool_demux_connections", "target", target, "state", "active")
 	}
+}
+
+// The queue-wait histogram counts every request the proxy gave its upstream pool, fed by
+// Config.QueueWaitObserver with the collector's own Histogram.
+func TestDemuxQueueWaitHistogram(t *testing.T) {
+	h := promstats.NewHistogram(nil)
+	p, _, front := startDemux(t, 1, h)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(promstats.NewDemux(p, "front", h))
+	get(t, front+"/", 3)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "muxpool_demux_queue_wait_duration_seconds" {
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 3 {
+				t.Errorf("histogram counts %d requests, want 3", n)
+			}
+			return
+		}
+	}
+	t.Errorf("no muxpool_demux_queue_wait_duration_seconds in %d families", len(mfs))
 }

@@ -41,7 +41,7 @@
 //	muxpool_pool_acquire_canceled_total          counter                   Stat.CanceledAcquireCount
 //	muxpool_pool_acquire_seconds_total           counter                   Stat.AcquireTime
 //	muxpool_pool_acquire_wait_seconds_total      counter                   Stat.EmptyAcquireWaitTime
-//	muxpool_pool_acquire_duration_seconds        histogram                 pool.Config.AcquireObserver (Pool only)
+//	muxpool_pool_acquire_duration_seconds        histogram                 pool.Config.AcquireObserver
 //	muxpool_pool_construct_total                 counter    result         Stat.ConstructCount (success),
 //	                                                                       ConstructErrorCount (error)
 //	muxpool_pool_destroy_total                   counter                   Stat.DestroyCount
@@ -81,15 +81,16 @@
 //	muxpool_demux_queue_waits_total              counter                   Stats.QueueWaits
 //	muxpool_demux_queue_wait_seconds_total       counter                   Stats.QueueWaitTotal
 //	muxpool_demux_queue_wait_max_seconds         gauge                     Stats.QueueWaitMax
+//	muxpool_demux_queue_wait_duration_seconds    histogram                 demux.Config.QueueWaitObserver
 //	muxpool_demux_queue_rejected_total           counter    reason         Stats.QueueTimeouts (timeout),
 //	                                                                       QueueFull (full)
 //	muxpool_demux_retries_total                  counter                   Stats.Retries
 //	muxpool_demux_resets_received_total          counter                   Stats.Resets
 //	muxpool_demux_goaways_received_total         counter                   Stats.GoAways
 //
-// The queue wait of demux has a total and a maximum but no histogram yet: demux has no
-// observer hook. PgPool has no acquire histogram: pgpool does not pass an AcquireObserver to
-// its pool.
+// The histograms are fed by hooks in the core packages, each given the same Histogram as
+// its collector: pool.Config.AcquireObserver (and pgpool's), mux.Config.RTTObserver and
+// demux.Config.QueueWaitObserver.
 //
 // Several collectors of one kind can share a registry when their names differ (pool, mux,
 // proxy labels); the registry refuses a second collector with the same name.

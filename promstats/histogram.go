@@ -1,6 +1,7 @@
 package promstats
 
 import (
+	"github.com/muxpool/muxpool/demux"
 	"math"
 	"sync/atomic"
 	"time"
@@ -11,8 +12,9 @@ import (
 )
 
 var (
-	_ pool.AcquireObserver = (*Histogram)(nil)
-	_ mux.RTTObserver      = (*Histogram)(nil)
+	_ pool.AcquireObserver    = (*Histogram)(nil)
+	_ mux.RTTObserver         = (*Histogram)(nil)
+	_ demux.QueueWaitObserver = (*Histogram)(nil)
 )
 
 // DefaultBuckets are the upper bounds, in seconds, of a Histogram made with nil buckets: 10 µs
@@ -72,6 +74,9 @@ func (h *Histogram) ObserveAcquire(d time.Duration) { h.Observe(d) }
 
 // ObserveRTT is Observe, making h a mux.RTTObserver.
 func (h *Histogram) ObserveRTT(d time.Duration) { h.Observe(d) }
+
+// ObserveQueueWait is Observe, making h a demux.QueueWaitObserver.
+func (h *Histogram) ObserveQueueWait(d time.Duration) { h.Observe(d) }
 
 // metric returns h as a constant Prometheus histogram for desc: cumulative bucket counts, the
 // count (the sum of the buckets, so the two agree) and the sum in seconds.

@@ -7,16 +7,17 @@ import (
 
 // PgPool is a prometheus.Collector for one pgpool.Pool: the same muxpool_pool_* metrics as Pool,
 // labelled pool="<name>", read from PoolStat at each scrape, so a dashboard for one serves both.
-// It has no acquire histogram: pgpool does not yet pass a pool.AcquireObserver through. Make it
-// with NewPgPool.
+// Make it with NewPgPool.
 type PgPool struct {
 	m *poolMetrics
 }
 
 // NewPgPool returns a collector for p whose metrics carry the label pool=name; name must be
-// unique among the pools registered in one registry.
-func NewPgPool(p *pgpool.Pool, name string) *PgPool {
-	return &PgPool{m: newPoolMetrics(p.PoolStat, name, nil)}
+// unique among the pools registered in one registry. acquire, if not nil, is reported as
+// muxpool_pool_acquire_duration_seconds: give the same Histogram to p's
+// Config.AcquireObserver.
+func NewPgPool(p *pgpool.Pool, name string, acquire *Histogram) *PgPool {
+	return &PgPool{m: newPoolMetrics(p.PoolStat, name, acquire)}
 }
 
 // Describe sends the descriptors of the metrics Collect sends (prometheus.Collector).

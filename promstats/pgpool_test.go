@@ -21,7 +21,7 @@ func TestPgPoolCollectorScrapesKnownActivity(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	url := serve(t, promstats.NewPgPool(p, "db"))
+	url := serve(t, promstats.NewPgPool(p, "db", nil))
 
 	for i := range 2 {
 		var n int
