@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/muxpool/muxpool/demux"
+	"github.com/muxpool/muxpool/promstats"
 )
 
 func main() {
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	writeIdle := fs.Duration("write-idle-timeout", demux.DefaultWriteIdleTimeout, "bound on one write to a client that does not read")
 	readHeader := fs.Duration("read-header-timeout", demux.DefaultReadHeaderTimeout, "bound on reading a client's request head")
 	idle := fs.Duration("idle-timeout", demux.DefaultIdleTimeout, "how long an idle client connection is kept")
-	admin := fs.String("admin", "", "serve /healthz and /stats (JSON) on this address, e.g. 127.0.0.1:9090")
+	admin := fs.String("admin", "", "serve /metrics (Prometheus), /healthz and /stats (JSON) on this address, e.g. 127.0.0.1:9090")
 	verbose := fs.Bool("v", false, "log upstream connection events too")
 	demo := fs.Bool("demo-backend", false, "start a small h2c app in-process and proxy to it (ignores -upstream)")
 	certFile := fs.String("cert", "", "serve clients over TLS with this certificate (PEM; with -key)")
@@ -95,7 +96,9 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 		upstreams = upstreamList{"h2c://127.0.0.1:9000"}
 	}
 
+	queueWait := promstats.NewHistogram(nil) // for /metrics
 	p, err := demux.New(demux.Config{
+		QueueWaitObserver:     queueWait,
 		Upstreams:             upstreams,
 		MaxConns:              *maxConns,
 		MaxStreamsPerConn:     *maxStreams,
@@ -117,7 +120,7 @@ func run(ctx context.Context, args []string, logw io.Writer) error {
 	srv.ReadHeaderTimeout, srv.IdleTimeout = *readHeader, *idle
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	if *admin != "" {
-		stopAdmin, err := serveAdmin(*admin, p, log)
+		stopAdmin, err := serveAdmin(*admin, p, queueWait, log)
 		if err != nil {
 			ln.Close()
 			return err

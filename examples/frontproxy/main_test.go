@@ -183,6 +183,11 @@ func TestRunSeveralUpstreamsAndAdmin(t *testing.T) {
 	if code, body := get("http://" + adminAddr + "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
+	if code, body := get("http://" + adminAddr + "/metrics"); code != 200 ||
+		!strings.Contains(body, "muxpool_demux_requests_total{proxy=\"frontproxy\"} 50") ||
+		!strings.Contains(body, "muxpool_demux_queue_wait_duration_seconds_count{proxy=\"frontproxy\"} 50") {
+		t.Errorf("/metrics: %d, lacks the proxy's requests or queue-wait histogram:\n%s", code, body)
+	}
 	code, body := get("http://" + adminAddr + "/stats")
 	var st struct{ Targets []struct{ Addr string } }
 	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil || len(st.Targets) != 2 {
