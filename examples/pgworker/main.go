@@ -33,6 +33,7 @@ import (
 
 	"github.com/muxpool/muxpool/pool"
 	"github.com/muxpool/muxpool/pool/pgpool"
+	"github.com/muxpool/muxpool/promstats"
 )
 
 func main() {
@@ -58,6 +59,7 @@ type options struct {
 	work      time.Duration
 	statEvery time.Duration
 	keep      bool
+	metrics   string // serve /metrics here while the batch runs ("" for none)
 }
 
 // Report is what a run did.
@@ -86,6 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.work, "work", time.Millisecond, "time each job holds its row and connection")
 	fs.DurationVar(&o.statEvery, "stat-every", 250*time.Millisecond, "how often to print the pool's Stat")
 	fs.BoolVar(&o.keep, "keep", false, "keep the batch's rows in the table afterwards")
+	fs.StringVar(&o.metrics, "metrics", "", "serve the pool's Prometheus metrics at http://ADDR/metrics while the batch runs, e.g. 127.0.0.1:9090")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -125,11 +128,21 @@ func process(ctx context.Context, o options, out io.Writer) (Report, error) {
 	cfg.MaxConns = int32(o.maxConns)
 	app := "pgworker-" + r.Batch
 	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	acquire := promstats.NewHistogram(nil)
+	cfg.AcquireObserver = acquire
 	p, err := pgpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return r, err
 	}
 	defer p.Close()
+	if o.metrics != "" {
+		addr, stop, err := serveMetrics(o.metrics, p, acquire)
+		if err != nil {
+			return r, err
+		}
+		defer stop()
+		fmt.Fprintf(out, "metrics at http://%s/metrics\n", addr)
+	}
 	if err := setup(ctx, p, r.Batch, o.jobs); err != nil {
 		return r, err
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/muxpool/muxpool/internal/pgtest"
+	"github.com/muxpool/muxpool/pool/pgpool"
+	"github.com/muxpool/muxpool/promstats"
 	"go.uber.org/goleak"
 )
 
@@ -102,5 +106,48 @@ func TestRun(t *testing.T) {
 	var left int
 	if batch == nil || conn.QueryRow(ctx, `SELECT count(*) FROM pgworker_jobs WHERE batch = $1`, batch[1]).Scan(&left) != nil || left != 0 {
 		t.Errorf("batch %v: %d rows left after the run", batch, left)
+	}
+}
+
+// -metrics serves the pool's metrics: the acquires so far, and their acquire-time
+// histogram fed through the pool's AcquireObserver.
+func TestMetricsServed(t *testing.T) {
+	ctx := testCtx(t)
+	cfg, err := pgpool.ParseConfig(pgtest.Shared(t).ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acquire := promstats.NewHistogram(nil)
+	cfg.AcquireObserver = acquire
+	p, err := pgpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	addr, stop, err := serveMetrics("127.0.0.1:0", p, acquire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for range 2 {
+		if _, err := p.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`muxpool_pool_acquire_total{pool="pgworker"} 2`,
+		`muxpool_pool_acquire_duration_seconds_count{pool="pgworker"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
 	}
 }
