@@ -12,7 +12,7 @@
 // throwaway PostgreSQL cluster (the initdb and pg_ctl binaries must be installed) and
 // removes it afterwards. That convenience lives in throwaway.go, which imports
 // muxpool's internal/pgtest and so builds only inside this module: to copy the example
-// into your own module, copy main.go, queue.go and monitor.go and leave throwaway.go
+// into your own module, copy main.go, queue.go, monitor.go and metrics.go and leave throwaway.go
 // out; the program then needs -database-url or DATABASE_URL. Jobs go to the table
 // pgworker_jobs (created if missing) under a batch id of their own; the batch's rows
 // are deleted at the end unless -keep is given.
