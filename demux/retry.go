@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// maxRetries bounds re-sends of one request after unprocessed failures.
+// maxRetries bounds the re-sends of one request.
 const maxRetries = 3
 
 // retryable reports whether a failed attempt may be sent again on another stream
@@ -19,7 +19,7 @@ const maxRetries = 3
 // retried when the upstream provably did not see it (its HEADERS were never written),
 // refused it (REFUSED_STREAM), or, for an idempotent method, failed without a
 // response on a connection that received GOAWAY (the streams it did process
-// complete; RFC 9113 §6.8), or on one that had served earlier requests and then
+// complete; RFC 9113 §6.8), or on one that had carried earlier requests and then
 // failed: the race of a request with an upstream closing an idle connection. A
 // request that kills a fresh connection is not re-sent (a request that crashes the
 // upstream would crash it again).

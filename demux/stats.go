@@ -31,8 +31,9 @@ type Stats struct {
 	// ErrQueueFull (both 503).
 	QueueTimeouts uint64
 	QueueFull     uint64
-	// Retries counts re-sends of requests the upstream did not process
-	// (REFUSED_STREAM, streams above a GOAWAY's last stream ID; RFC 9113 §8.7).
+	// Retries counts re-sends of failed attempts: requests the upstream never saw or
+	// refused (REFUSED_STREAM, RFC 9113 §8.7), and idempotent ones lost to a GOAWAY
+	// or to a reused connection that failed (RFC 9110 §9.2.2).
 	Retries uint64
 	// Resets counts RST_STREAM frames received from the upstream (RFC 9113 §6.4).
 	Resets uint64

@@ -92,10 +92,11 @@ func (u *upstream) transportFor(uc *uconn) *http.Transport {
 }
 
 // RoundTrip sends req on a reserved upstream stream, waiting in FIFO order for one if
-// all are busy. It retries requests the upstream provably did not process (RFC 9113
-// §8.7) when their body can be replayed. The returned body releases the stream on
-// Close. Errors: ErrQueueTimeout, ErrQueueFull, ErrClosed, *DialError, or the
-// ClientConn's error.
+// all are busy, and re-sends a failed attempt, up to maxRetries times, when
+// retryable allows. The returned body releases the stream when closed, or earlier
+// when it was read ahead to its end (Config.ResponseBodyBuffer). Errors:
+// ErrQueueTimeout, ErrQueueFull, ErrClosed, *DialError, ErrResponseHeaderTimeout, or
+// the ClientConn's error.
 func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	info := infoFrom(ctx)
