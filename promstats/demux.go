@@ -57,7 +57,7 @@ func NewDemux(p *demux.Proxy, name string, queueWait *Histogram) *Demux {
 		queueMax:         d("queue_wait_max_seconds", "The longest queue wait since the proxy started."),
 		rejected: d("queue_rejected_total", "Requests the queue refused with 503, by reason: "+
 			"timeout (no stream within QueueTimeout) or full (the queue was full).", "reason"),
-		retries: d("retries_total", "Re-sends of requests the upstream did not process (REFUSED_STREAM, or above a GOAWAY's last stream ID)."),
+		retries: d("retries_total", "Re-sends of failed attempts: requests the upstream never saw or refused (REFUSED_STREAM), and idempotent ones lost to a GOAWAY or a failed reused connection."),
 		resets:  d("resets_received_total", "RST_STREAM frames received from the upstream."),
 		goAways: d("goaways_received_total", "GOAWAY frames received from the upstream."),
 	}

@@ -134,7 +134,7 @@ muxpool_demux_queue_waits_total{proxy="front"} 1
 # TYPE muxpool_demux_queue_rejected_total counter
 muxpool_demux_queue_rejected_total{proxy="front",reason="full"} 0
 muxpool_demux_queue_rejected_total{proxy="front",reason="timeout"} 0
-# HELP muxpool_demux_retries_total Re-sends of requests the upstream did not process (REFUSED_STREAM, or above a GOAWAY's last stream ID).
+# HELP muxpool_demux_retries_total Re-sends of failed attempts: requests the upstream never saw or refused (REFUSED_STREAM), and idempotent ones lost to a GOAWAY or a failed reused connection.
 # TYPE muxpool_demux_retries_total counter
 muxpool_demux_retries_total{proxy="front"} 0
 # HELP muxpool_demux_resets_received_total RST_STREAM frames received from the upstream.
