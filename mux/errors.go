@@ -14,8 +14,9 @@ var (
 	// closed *Session like a closed listener.
 	ErrSessionClosed error = &closedError{"mux: session closed"}
 
-	// ErrStreamClosed is returned by Write after CloseWrite or Close, and by Read after Close.
-	// errors.Is(ErrStreamClosed, net.ErrClosed) is true.
+	// ErrStreamClosed is returned by Write after CloseWrite or Close, and by Read after Close
+	// (whose error says that Close stops reading and CloseWrite is the half-close; it matches
+	// ErrStreamClosed with errors.Is). errors.Is(ErrStreamClosed, net.ErrClosed) is true.
 	ErrStreamClosed error = &closedError{"mux: stream closed"}
 
 	// ErrStreamReset is returned by Read and Write on a stream that either side reset (RST flag,
@@ -59,6 +60,23 @@ type closedError struct{ msg string }
 
 func (e *closedError) Error() string        { return e.msg }
 func (e *closedError) Is(target error) bool { return target == net.ErrClosed }
+
+// errReadAfterClose is Read's error on a stream this side closed. hashicorp/yamux's Close is a
+// half-close after which the reply can still be read; code written for it ("write, Close,
+// read the reply") fails here with this message instead of an unexplained "stream closed".
+var errReadAfterClose error = &readAfterCloseError{}
+
+// readAfterCloseError matches ErrStreamClosed and net.ErrClosed.
+type readAfterCloseError struct{}
+
+func (*readAfterCloseError) Error() string {
+	return "mux: Read after Close: Close stops reading (unlike hashicorp/yamux's Close, " +
+		"which only half-closes); to send FIN and still read the reply, call CloseWrite"
+}
+
+func (*readAfterCloseError) Is(target error) bool {
+	return target == ErrStreamClosed || target == net.ErrClosed
+}
 
 // timeoutError is a net.Error whose Timeout method reports true.
 type timeoutError struct{ msg string }

@@ -13,9 +13,10 @@ import (
 const readBufferSize = 32 << 10
 
 // recvLoop reads the connection whenever no stream's Read does (see readtoken.go). It never
-// blocks on the application or on sending: data goes into stream buffers within the granted
-// window, replies and refusals are queued for the send loop, and a full accept backlog means
-// RST.
+// blocks on the application: data goes into stream buffers within the granted window, a full
+// accept backlog means RST, and replies are queued for the send loop (a pong that finds the
+// queue full is dropped). The one wait on sending is for refusals: when refuseBacklog RSTs
+// are queued it waits, at most WriteTimeout, for the send loop to take them (waitRefusal).
 func (s *Session) recvLoop() {
 	defer s.wg.Done()
 	defer close(s.recvDone)

@@ -24,7 +24,7 @@ const (
 	unsentLimit = 256 << 10
 
 	// pongBacklog bounds the Ping replies waiting to be sent; a peer that pings faster than it
-	// reads loses the extra replies (the receive loop never blocks on sending).
+	// reads loses the extra replies (the receive loop does not wait to send a pong).
 	pongBacklog = 32
 
 	// pingBacklog bounds this side's own pings waiting to be sent.
@@ -69,8 +69,10 @@ func dataNext(st *Stream) **Stream { return &st.nextData }
 
 // scheduler owns everything that decides what the connection sends next. Streams and the
 // receive loop record intents under mu (flags, window credit, data to write, pongs) and wake
-// the send loop; only the send loop builds frames and writes the connection. Control frames go
-// first, then data round-robin across streams, one frame per stream per turn.
+// the send loop. Whoever holds the write token (writing) builds frames and writes the
+// connection: the send loop, or a Stream.Write writing inline (send.go). Control frames go
+// first, then data round-robin across streams, one frame per stream per turn; when the
+// session ends, drain writes the pending frames and the GoAway last.
 type scheduler struct {
 	mu   sync.Mutex
 	ctrl streamList // streams with flags or window credit to send

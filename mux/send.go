@@ -29,6 +29,12 @@ func (s *Session) sendLoop() {
 			sc.mu.Lock()
 			continue
 		}
+		if h := s.hooks.beforeSendLoopWrite.Load(); h != nil {
+			sc.mu.Unlock()
+			(*h)()
+			sc.mu.Lock()
+			continue
+		}
 		var err error
 		if len(sc.cut) > 0 {
 			err = s.writeCutLocked()
@@ -248,10 +254,14 @@ func (s *Session) finishSent(b *batch) {
 	b.finished = b.finished[:0]
 }
 
-// drain runs after the session ended: for a graceful or protocol end it writes the pending
-// control frames (GoAway first), then it stops the scheduler and closes the connection, after
-// lingering for the peer's close on a graceful end so unread input cannot turn the close into
-// a TCP reset that destroys data still in flight.
+// drain runs after the session ended. For a graceful or protocol end it writes, in order,
+// the rest of a batch cut short, the pending control frames (window updates, SYN/ACK, FIN,
+// RST, pongs, refusals), on a graceful end the data of pending Writes that the peer's window
+// admits (a FIN queued behind data rides on its last frame), and only then the GoAway: frames
+// queued before Close go out before the GoAway, which peers such as go-yamux take as the end.
+// Then it stops the scheduler and closes the connection, after lingering for the peer's close
+// on a graceful end so unread input cannot turn the close into a TCP reset that destroys data
+// still in flight.
 func (s *Session) drain() {
 	sc := &s.sched
 	sc.mu.Lock()
@@ -270,20 +280,18 @@ func (s *Session) drain() {
 		if len(sc.cut) > 0 { // finish a frame an inline Write cut short
 			s.flushCutLocked(deadline)
 		}
-	}
-	if s.mode != endAbort && !sc.broken {
-		deadline := s.endedAt.Add(s.cfg.WriteTimeout)
-		for sc.goAway || len(sc.pongs) > 0 || len(sc.refused) > 0 || sc.ctrl.head != nil {
-			sc.fillLocked(b, true)
-			s.setWriteDeadlineLocked(deadline)
-			sc.mu.Unlock()
-			err := b.write(s.conn)
-			s.finishSent(b)
-			sc.mu.Lock()
-			if err != nil {
-				sc.broken = true
+		goAway := sc.goAway
+		sc.goAway = false // last, below
+		withData := s.mode == endGraceful
+		for !sc.broken && (len(sc.pongs) > 0 || len(sc.refused) > 0 || sc.ctrl.head != nil ||
+			withData && sc.data.head != nil) {
+			if err := s.drainBatchLocked(b, !withData, deadline); err != nil {
 				break
 			}
+		}
+		if goAway && !sc.broken {
+			sc.goAway = true
+			s.drainBatchLocked(b, true, deadline)
 		}
 	}
 	broken := sc.broken
@@ -302,4 +310,23 @@ func (s *Session) drain() {
 		}
 	}
 	s.conn.Close()
+}
+
+// drainBatchLocked writes one batch for drain by deadline and completes it; a failure marks
+// the connection broken. sc.mu must be held; it is released while writing.
+func (s *Session) drainBatchLocked(b *batch, ctrlOnly bool, deadline time.Time) error {
+	sc := &s.sched
+	sc.fillLocked(b, ctrlOnly)
+	s.setWriteDeadlineLocked(deadline)
+	sc.mu.Unlock()
+	err := b.write(s.conn)
+	sc.mu.Lock()
+	sc.completeLocked(b)
+	sc.mu.Unlock()
+	s.finishSent(b)
+	sc.mu.Lock()
+	if err != nil {
+		sc.broken = true
+	}
+	return err
 }

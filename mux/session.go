@@ -58,6 +58,7 @@ type Session struct {
 	minRTT    atomic.Int64 // smallest round-trip time seen in ns; 0 until measured
 	tuneProbe atomic.Bool  // an auto-tuning RTT probe is out
 	stats     counters
+	hooks     testHooks
 
 	endOnce  sync.Once
 	endedAt  time.Time // when the session ended; drain's deadline counts from it
@@ -67,6 +68,13 @@ type Session struct {
 	flushed  chan struct{} // closed when the send loop has written its last frame
 	recvDone chan struct{} // closed when the receive loop has returned
 	wg       sync.WaitGroup
+}
+
+// testHooks let a test stop a goroutine at a chosen point to force an interleaving. They are
+// nil outside tests; each costs one atomic load where it is consulted.
+type testHooks struct {
+	beforeSendLoopWrite atomic.Pointer[func()]        // the send loop, before it writes a batch (sc.mu not held)
+	afterWriteWait      atomic.Pointer[func(*Stream)] // a Write, after waiting for its frames and before it looks at the outcome
 }
 
 // Client starts the client side of a session over conn: it opens odd stream IDs. A nil cfg
@@ -261,11 +269,15 @@ func (s *Session) GoAway() error {
 	return nil
 }
 
-// Close ends the session: it sends GoAway (code 0) and the control frames already queued
-// (FINs, RSTs), half-closes the connection and closes it once the peer closes its side or
-// WriteTimeout passes. Blocked calls on the session and its streams return ErrSessionClosed.
-// Bytes for which Write already returned are delivered before the connection closes. Close
-// returns once the last frame is written (bounded by WriteTimeout); calling it again returns nil.
+// Close ends the session. Frames queued before it go out before its GoAway (code 0): the
+// control frames already queued (window updates, FINs, RSTs), then the data of Writes still
+// in progress as far as the peer's window admits (a FIN that CloseWrite queued behind that
+// data rides on its last frame). Then it half-closes the connection and closes it once the
+// peer closes its side or WriteTimeout passes. Blocked calls on the session and its streams
+// return ErrSessionClosed (a Write in progress first waits for those last frames and reports
+// what they carried; if they carried all its bytes it returns no error). Bytes for which
+// Write already returned are delivered before the connection closes. Close returns once the
+// last frame is written (bounded by WriteTimeout); calling it again returns nil.
 func (s *Session) Close() error {
 	s.end(ErrSessionClosed, endGraceful)
 	<-s.flushed
@@ -301,8 +313,8 @@ func (s *Session) end(err error, mode endMode) {
 		s.mode = mode
 		s.endedAt = time.Now()
 		if mode == endGraceful {
-			// Queued before done is closed: the send loop's drain starts on done and writes
-			// only what is pending by then (queued after, the GoAway was sometimes lost).
+			// Queued before done is closed, so the drain that done starts finds it pending;
+			// drain writes it after the frames queued before Close.
 			s.sched.goAwayWith(GoAwayNormal)
 		}
 		close(s.done)

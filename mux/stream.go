@@ -150,7 +150,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 		case st.finRecv:
 			err = io.EOF
 		case st.readClosed:
-			err = ErrStreamClosed
+			err = errReadAfterClose
 		case isClosed(s.done):
 			err = s.Err()
 		}
@@ -274,7 +274,17 @@ func (st *Stream) Write(p []byte) (int, error) {
 		} else {
 			<-st.writeDone // only frames already being written are waited for
 		}
+		if h := st.s.hooks.afterWriteWait.Load(); h != nil {
+			(*h)(st)
+		}
 		sc.mu.Lock()
+		if st.inflight == 0 && st.written == len(p) {
+			// Every byte was handed to the connection: the Write succeeded, whatever
+			// happened to the stream since (a reset, Close, a deadline, the session's end).
+			st.wbuf = nil
+			sc.mu.Unlock()
+			return len(p), nil
+		}
 		if cancel == nil {
 			cancel = st.sendErr
 		}
@@ -313,6 +323,11 @@ func (st *Stream) waitWritten() error {
 	case <-st.wdeadline.wait():
 		return ErrTimeout
 	case <-s.done:
+		if s.mode == endGraceful {
+			// Close writes the data queued before it (as the window allows) ahead of its
+			// GoAway; the Write reports what went out.
+			<-s.flushed
+		}
 		return s.Err()
 	}
 }
@@ -339,10 +354,16 @@ func (st *Stream) CloseWrite() error {
 }
 
 // Close half-closes the sending direction (CloseWrite) and stops reading: buffered data is
-// dropped, blocked Reads and Writes return ErrStreamClosed (a blocked Write's unsent bytes are
-// dropped), and data the peer sends afterwards is
-// answered with RST so its writer learns promptly. If the peer's FIN does not arrive within
-// StreamCloseTimeout, the stream is reset and forgotten. Close is idempotent.
+// dropped, blocked and later Reads and Writes return ErrStreamClosed (a blocked Write's unsent
+// bytes are dropped), and data the peer sends afterwards is answered with RST so its writer
+// learns promptly. Unless the peer's FIN already came, the window the peer does not hold is
+// given back with the FIN, so a peer Write blocked on a used-up window sends its next bytes
+// and gets that RST. If the peer's FIN does not arrive within StreamCloseTimeout, the stream
+// is reset and forgotten. Close is idempotent.
+//
+// Unlike hashicorp/yamux's Close, which only half-closes, this Close ends reading too: to send
+// a request, signal its end and read the reply, call CloseWrite, not Close. A Read after
+// Close fails with an error that says so (it matches ErrStreamClosed).
 func (st *Stream) Close() error {
 	// A Write still waiting (for window, typically) ends now with ErrStreamClosed, as net.Conn's
 	// Close promises; its unsent rest is dropped and the FIN follows what is already on the wire.
@@ -366,12 +387,22 @@ func (st *Stream) Close() error {
 	st.releaseLocked()
 	st.s.kickReader(st)
 	waitFIN := !st.finRecv && st.recvErr == nil
+	var credit uint32
 	if waitFIN && !isClosed(st.s.done) {
 		st.closeTimer = time.AfterFunc(st.s.cfg.StreamCloseTimeout, func() {
 			st.reset(errResetCloseTimer, true)
 		})
+		// Give the peer back all the window it does not hold: a writer blocked on a used-up
+		// window then sends its next bytes, which are answered with RST, so its Write fails
+		// within a round trip instead of waiting for the close timer. Nothing is buffered
+		// any more (arriving data is dropped), so the credit costs no memory.
+		credit = st.window - min(st.window, st.outstanding+st.pending)
+		st.outstanding += credit
 	}
 	st.mu.Unlock()
+	if credit > 0 {
+		st.s.sched.grant(st, credit)
+	}
 	notify(st.readReady)
 	return err
 }

@@ -1,0 +1,331 @@
+package mux
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// The tests in this file check how streams and sessions end, each against every peer that has
+// the behaviour: a scripted raw peer (frames checked on the wire), a mux peer and
+// hashicorp/yamux. Interleavings are forced with the session's test hooks or by waiting for
+// a state, never by sleeping.
+
+// msg16k is the writer's message size in the blocked-writer tests: 16 KiB.
+const msg16k = 16 << 10
+
+// windowUsedUp reports whether the peer has used all the window st granted and every byte
+// of it has arrived (none is still being read): a writer on the other end now waits for
+// window, and nothing is on its way that could be answered.
+func windowUsedUp(st *Stream) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.outstanding == 0 && st.pending == 0
+}
+
+// readN reads exactly n bytes from r.
+func readN(t *testing.T, r io.Reader, n int) {
+	t.Helper()
+	if _, err := io.ReadFull(r, make([]byte, n)); err != nil {
+		t.Fatalf("reading %d bytes: %v", n, err)
+	}
+}
+
+// writeUntilError writes 16 KiB messages to w until a Write fails, and sends that error.
+func writeUntilError(w io.Writer) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		msg := make([]byte, msg16k)
+		for {
+			if _, err := w.Write(msg); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	return done
+}
+
+// expectWriteFailsSoon checks that the writer's blocked Write fails within about a second.
+func expectWriteFailsSoon(t *testing.T, werr <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-werr:
+		return err
+	case <-time.After(1500 * time.Millisecond):
+		t.Fatal("the Write blocked on window still waits 1.5 s after the peer's Close")
+		return nil
+	}
+}
+
+// longCloseConfig is interopConfig with a close timer far beyond the test, so only the
+// behaviour under test can end a blocked Write.
+func longCloseConfig() *Config {
+	c := interopConfig()
+	c.StreamCloseTimeout = time.Minute
+	return c
+}
+
+// TestPeerCloseEndsBlockedWrite: the reader reads 80 KiB of a writer's 16 KiB messages and
+// closes the stream while the writer waits for window, with every byte sent so far already
+// arrived (the case in which nothing could be answered with RST). Close gives the window
+// back, the writer's next bytes are answered with RST, and its Write fails within about a
+// second instead of waiting for the close timer (hashicorp/yamux#133).
+func TestPeerCloseEndsBlockedWrite(t *testing.T) {
+	t.Run("mux-writer", func(t *testing.T) {
+		client, server := sessionPair(t, longCloseConfig(), longCloseConfig())
+		w, err := client.Open(testCtx(t, 5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		werr := writeUntilError(w)
+		r := acceptOne(t, server)
+		readN(t, r, 80<<10)
+		waitFor(t, func() bool { return windowUsedUp(r) })
+		r.Close()
+		if err := expectWriteFailsSoon(t, werr); !errors.Is(err, ErrStreamReset) {
+			t.Fatalf("blocked Write: %v, want ErrStreamReset", err)
+		}
+	})
+
+	for _, topo := range topologies {
+		t.Run("yamux-writer/"+topo.name, func(t *testing.T) {
+			hc := hcConfig()
+			hc.StreamCloseTimeout = time.Minute
+			p := newInteropPair(t, topo.ourClient, longCloseConfig(), hc)
+			r, err := p.ours.Open(testCtx(t, 5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := p.theirAccept(t, 5*time.Second)
+			werr := writeUntilError(w)
+			readN(t, r, 80<<10)
+			waitFor(t, func() bool { return windowUsedUp(r) })
+			r.Close()
+			if err := expectWriteFailsSoon(t, werr); !errors.Is(err, yamux.ErrConnectionReset) {
+				t.Fatalf("their blocked Write: %v, want yamux.ErrConnectionReset", err)
+			}
+		})
+	}
+
+	t.Run("raw-writer", func(t *testing.T) {
+		cfg := hostileConfig()
+		cfg.StreamCloseTimeout = time.Minute
+		s, p := hostileServer(t, cfg)
+		p.start()
+		p.frame(typeWindowUpdate, flagSYN, 1, nil)
+		r := acceptOne(t, s)
+		msg := make([]byte, msg16k)
+		for range initialWindow / msg16k {
+			p.frame(typeData, 0, 1, msg)
+		}
+		readN(t, r, 80<<10)
+		waitFor(t, func() bool { return windowUsedUp(r) })
+		r.Close()
+		f := p.expect(time.Second, "window credit for stream 1 after Close", func(f rawFrame) bool {
+			return f.id == 1 && f.typ == typeWindowUpdate && f.length > 0
+		})
+		if f.length != initialWindow {
+			t.Fatalf("credit after Close: %d, want the whole window %d", f.length, initialWindow)
+		}
+		p.frame(typeData, 0, 1, msg)
+		p.expect(time.Second, "RST for the data sent after Close", isRST(1))
+		if err := s.Err(); err != nil {
+			t.Fatalf("session ended: %v", err)
+		}
+	})
+}
+
+// TestCloseSendsQueuedFramesBeforeGoAway: Write, CloseWrite, then Session.Close while the
+// FIN is still queued (the send loop is held by a hook until Close has begun). The FIN, and
+// the data before it, go out before the GoAway; a peer that takes GoAway as the end of the
+// session (go-yamux) would otherwise lose them.
+func TestCloseSendsQueuedFramesBeforeGoAway(t *testing.T) {
+	const size = 200 << 10
+	data := randomBytes(size, 7)
+
+	// closeWithFINQueued writes data on st, holds the send loop, queues the FIN and closes
+	// the session, releasing the send loop only once the session has ended.
+	closeWithFINQueued := func(t *testing.T, s *Session, st *Stream) {
+		t.Helper()
+		if _, err := st.Write(data); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		held, release := make(chan struct{}), make(chan struct{})
+		hook := func() {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		s.hooks.beforeSendLoopWrite.Store(&hook)
+		if err := st.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		<-held // the send loop has the FIN to write and waits in the hook
+		closed := make(chan struct{})
+		go func() { s.Close(); close(closed) }()
+		<-s.Done()
+		s.hooks.beforeSendLoopWrite.Store(nil)
+		close(release)
+		<-closed
+	}
+
+	t.Run("raw-peer", func(t *testing.T) {
+		s, p := hostileServer(t, nil)
+		p.start()
+		p.frame(typeWindowUpdate, flagSYN, 1, nil)
+		st := acceptOne(t, s)
+		closeWithFINQueued(t, s, st)
+		var got []byte
+		for {
+			f := p.expect(5*time.Second, "stream 1's data, FIN and the GoAway", func(f rawFrame) bool {
+				return f.id == 1 || f.typ == typeGoAway
+			})
+			if f.typ == typeGoAway {
+				t.Fatalf("GoAway after %d bytes and before the FIN that CloseWrite queued", len(got))
+			}
+			got = append(got, f.payload...)
+			if f.flags&flagFIN != 0 {
+				break
+			}
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("peer got %d bytes before the FIN, want the %d written", len(got), size)
+		}
+		p.expect(5*time.Second, "GoAway after the FIN", isGoAway)
+	})
+
+	t.Run("mux-peer", func(t *testing.T) {
+		client, server := sessionPair(t, nil, nil)
+		st, err := client.Open(testCtx(t, 5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			r, err := server.AcceptStream(context.Background())
+			if err != nil {
+				got <- nil
+				return
+			}
+			b, _ := io.ReadAll(r)
+			got <- b
+		}()
+		closeWithFINQueued(t, client, st)
+		if b := <-got; !bytes.Equal(b, data) {
+			t.Fatalf("peer read %d bytes to EOF, want %d", len(b), size)
+		}
+	})
+
+	for _, topo := range topologies {
+		t.Run("yamux-peer/"+topo.name, func(t *testing.T) {
+			p := newInteropPair(t, topo.ourClient, nil, nil)
+			st, err := p.ours.Open(testCtx(t, 5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := p.theirAccept(t, 5*time.Second) // before Close: their Accept fails once the session ends
+			got := make(chan []byte, 1)
+			go func() {
+				b, _ := io.ReadAll(r)
+				got <- b
+			}()
+			closeWithFINQueued(t, p.ours, st)
+			if b := <-got; !bytes.Equal(b, data) {
+				t.Fatalf("their stream read %d bytes to EOF, want %d", len(b), size)
+			}
+		})
+	}
+}
+
+// TestWriteSucceedsWhenResetAfterLastByte: the peer reads every byte of a Write and resets
+// the stream before the Write has looked at its outcome (a hook holds it there until the
+// reset is in). Every byte was sent, so the Write returns (len(p), nil), not ErrStreamReset.
+// hashicorp/yamux v0.1.2 has no Reset, so it has no peer here.
+func TestWriteSucceedsWhenResetAfterLastByte(t *testing.T) {
+	const size = 100 << 10
+	data := randomBytes(size, 3)
+
+	// holdUntilReset makes st's Write wait, once all its bytes went out, until st is reset.
+	holdUntilReset := func(t *testing.T, s *Session) {
+		hook := func(st *Stream) {
+			s.sched.mu.Lock()
+			all := st.written == size && st.inflight == 0
+			s.sched.mu.Unlock()
+			if all {
+				waitFor(t, func() bool { return st.state.Load()&bitSendDone != 0 })
+			}
+		}
+		s.hooks.afterWriteWait.Store(&hook)
+	}
+
+	t.Run("raw-peer", func(t *testing.T) {
+		s, p := hostileServer(t, nil)
+		p.start()
+		p.frame(typeWindowUpdate, flagSYN, 1, nil)
+		st := acceptOne(t, s)
+		holdUntilReset(t, s)
+		go func() {
+			n := 0
+			for n < size {
+				f := <-p.frames
+				if f.id == 1 && f.typ == typeData {
+					n += len(f.payload)
+				}
+			}
+			p.trySend(rawHeader(0, uint8(typeWindowUpdate), flagRST, 1, 0))
+		}()
+		if n, err := st.Write(data); n != size || err != nil {
+			t.Fatalf("Write = (%d, %v), want (%d, nil): every byte was sent", n, err, size)
+		}
+	})
+
+	t.Run("mux-peer", func(t *testing.T) {
+		client, server := sessionPair(t, nil, nil)
+		st, err := client.Open(testCtx(t, 5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		holdUntilReset(t, client)
+		go func() {
+			r, err := server.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			io.ReadFull(r, make([]byte, size))
+			r.Reset()
+		}()
+		if n, err := st.Write(data); n != size || err != nil {
+			t.Fatalf("Write = (%d, %v), want (%d, nil): every byte was sent", n, err, size)
+		}
+	})
+}
+
+// TestReadAfterCloseSaysCloseWrite: code written for hashicorp/yamux, whose Close is a
+// half-close, writes a request, calls Close and reads the reply. Here Close stops reading, so
+// that Read fails, and its error says to call CloseWrite instead (it still matches
+// ErrStreamClosed). Run against a hashicorp/yamux echo server, as such code would be.
+func TestReadAfterCloseSaysCloseWrite(t *testing.T) {
+	p := newInteropPair(t, true, nil, nil)
+	go hcEcho(p.theirs)
+	st, err := p.ours.Open(testCtx(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write([]byte("request")); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	_, err = st.Read(make([]byte, 16))
+	if !errors.Is(err, ErrStreamClosed) || !strings.Contains(err.Error(), "CloseWrite") {
+		t.Fatalf("Read after Close: %v, want ErrStreamClosed naming CloseWrite", err)
+	}
+}
