@@ -130,7 +130,7 @@ func TestKilledTargetEjectedAndBack(t *testing.T) {
 	}
 
 	back := newNamedBackend(t, b.addr, "b", 2*time.Millisecond)
-	waitFor(t, 10*time.Second, "b taking load again", func() bool {
+	waitFor(t, 40*time.Second, "b taking load again (after its ejection backoff, at most 30 s)", func() bool {
 		loadThrough(t, f, 4, 40)
 		return back.served.Load() > 0
 	})
