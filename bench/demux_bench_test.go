@@ -203,13 +203,16 @@ func demuxGet(rt http.RoundTripper, url string, size int) error {
 // how each scales with cores.
 func BenchmarkDemuxVsHAProxy(b *testing.B) {
 	for _, clients := range []int{16, 128} {
-		for _, proxy := range []string{"demux", "haproxy"} {
+		for _, proxy := range []string{"demux", "demux-1conn", "haproxy"} {
 			b.Run(fmt.Sprintf("clients=%d/proxy=%s", clients, proxy), func(b *testing.B) {
-				if proxy == "haproxy" {
+				switch proxy {
+				case "haproxy":
 					benchHAProxy(b, 1<<10, clients)
-					return
+				case "demux-1conn": // MaxConns 1: whether more connections ever cost throughput
+					benchDemux(b, 1<<10, clients, "demux-h2c", 0)
+				default:
+					benchDemux(b, 1<<10, clients, "demux-h2c-cores", 0)
 				}
-				benchDemux(b, 1<<10, clients, "demux-h2c-cores", 0)
 			})
 		}
 	}
