@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -76,6 +78,11 @@ type reqInfo struct {
 	buffered     []byte       // a request body read whole (RequestBodyBuffer)
 	trailers     bool         // an HTTP/1.1 client that accepts trailers (TE: trailers)
 	err          error
+	// wroteHeaders is set by the request's client trace once the current attempt's
+	// HEADERS (or HTTP/1.1 request head) were written upstream; RoundTrip clears it
+	// before each attempt.
+	wroteHeaders atomic.Bool
+	trace        httptrace.ClientTrace
 }
 
 type infoKey struct{}
@@ -132,7 +139,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			afterReset(r)
 		}
 	}()
-	out := r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	// One context carries the request's info and the client trace that tells
+	// RoundTrip whether an attempt reached the upstream (see retryable).
+	info.trace.WroteHeaders = func() { info.wroteHeaders.Store(true) }
+	out := r.WithContext(httptrace.WithClientTrace(context.WithValue(r.Context(), infoKey{}, info), &info.trace))
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		if !p.takeBody(lw, r, out, info) {
 			return

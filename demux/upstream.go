@@ -7,11 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -157,15 +155,21 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			rctx, headersIn, stopTimer = headerTimeout(out.Context(), d)
 			out, stop = out.WithContext(rctx), chain(stopTimer, stop)
 		}
-		var wrote atomic.Bool
-		out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{
-			WroteHeaders: func() { wrote.Store(true) },
-		}))
+		var body io.ReadCloser
 		switch {
 		case info != nil && info.buffered != nil:
-			out.Body = replayBody(info.buffered) // each attempt sends it whole
+			body = replayBody(info.buffered) // each attempt sends it whole
 		case info != nil && info.body != nil && req.Body != nil && req.Body != http.NoBody:
-			out.Body = transportBody{Reader: req.Body, tb: info.body}
+			body = transportBody{Reader: req.Body, tb: info.body}
+		}
+		if body != nil {
+			if out == req {
+				out = req.WithContext(req.Context()) // a copy: req is ReverseProxy's
+			}
+			out.Body = body
+		}
+		if info != nil {
+			info.wroteHeaders.Store(false)
 		}
 		resp, err := uc.cc.RoundTrip(out)
 		headersIn() // bodies are never timed
@@ -183,7 +187,7 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			u.failedLocked(uc.t, err)
 			u.mu.Unlock()
 		}
-		if attempt < maxRetries && ctx.Err() == nil && u.retryable(req, info, uc, seq, err, !wrote.Load()) {
+		if attempt < maxRetries && ctx.Err() == nil && u.retryable(req, info, uc, seq, err, info != nil && !info.wroteHeaders.Load()) {
 			attempt, front = attempt+1, true
 			u.st.retries.Add(1)
 			if info != nil {
