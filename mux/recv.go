@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// readBufferSize is the receive loop's read buffer in bytes: frame headers and small payloads
-// are parsed from it; large payloads are read straight into stream chunks.
-const readBufferSize = 32 << 10
+// readBufferSize is the session's read buffer in bytes: frame headers and small payloads are
+// parsed from it; payloads at least this large are read straight into stream chunks (or a
+// direct reader's buffer) once it is empty. It is held for the session's life (a blocked
+// connection read needs somewhere to put its bytes), so it is kept small.
+const readBufferSize = 4 << 10
 
 // recvLoop reads the connection whenever no stream's Read does (see readtoken.go). It never
 // blocks on the application: data goes into stream buffers within the granted window, a full

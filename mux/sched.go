@@ -209,9 +209,11 @@ func (sc *scheduler) hasWorkLocked() bool {
 		sc.ctrl.head != nil || sc.data.head != nil
 }
 
-// batch is the send loop's scratch: one connection write's frames. Only the send loop uses it.
+// batch is the write token holder's scratch: one connection write's frames. Only the token
+// holder (the send loop, an inline Write, or drain) uses it.
 type batch struct {
-	out      []byte      // headers, and payloads below copyBelow (or all payloads without writev)
+	out      []byte      // headers, and payloads below copyBelow (or all payloads without writev); from outPool while filled
+	outp     *[]byte     // the pooled buffer out came from; nil while b holds none
 	iov      net.Buffers // out segments and zero-copy payloads, in wire order
 	wv       net.Buffers // the copy of iov that WriteTo consumes
 	wvArr    net.Buffers // wv's backing array
@@ -230,7 +232,7 @@ type sendItem struct {
 }
 
 func newBatch(conn net.Conn) *batch {
-	b := &batch{out: make([]byte, 0, batchBytes+headerSize)}
+	b := &batch{}
 	switch conn.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		b.writev = true
@@ -238,7 +240,19 @@ func newBatch(conn net.Conn) *batch {
 	return b
 }
 
+// outPool holds the batches' out buffers (batchBytes plus a header each), so an idle session
+// holds none: a batch takes one when it is filled and gives it back once written.
+var outPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, batchBytes+headerSize)
+	return &b
+}}
+
+// reset empties b for filling, taking an out buffer from the pool if it has none.
 func (b *batch) reset() {
+	if b.outp == nil {
+		b.outp = outPool.Get().(*[]byte)
+		b.out = *b.outp
+	}
 	b.out = b.out[:0]
 	clear(b.iov)
 	b.iov = b.iov[:0]
@@ -247,6 +261,18 @@ func (b *batch) reset() {
 	b.finished = b.finished[:0]
 	b.mark = 0
 	b.size, b.frames, b.payload = 0, 0, 0
+}
+
+// giveBack returns b's out buffer to the pool once the batch is written and completed.
+func (b *batch) giveBack() {
+	if b.outp == nil {
+		return
+	}
+	clear(b.iov) // iov points into out
+	b.iov = b.iov[:0]
+	*b.outp = b.out[:0]
+	outPool.Put(b.outp)
+	b.outp, b.out = nil, nil
 }
 
 func (b *batch) room() int { return cap(b.out) - len(b.out) }

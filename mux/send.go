@@ -207,6 +207,7 @@ func (s *Session) writeOnceLocked(inline *Stream) error {
 		sc.cut = sc.cut[:0]
 	}
 	sc.completeLocked(b)
+	b.giveBack()
 	sc.mu.Unlock()
 	s.finishSent(b)
 	sc.mu.Lock()
@@ -322,6 +323,7 @@ func (s *Session) drainBatchLocked(b *batch, ctrlOnly bool, deadline time.Time) 
 	err := b.write(s.conn)
 	sc.mu.Lock()
 	sc.completeLocked(b)
+	b.giveBack()
 	sc.mu.Unlock()
 	s.finishSent(b)
 	sc.mu.Lock()
