@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+	lp "github.com/libp2p/go-yamux/v5"
 )
 
 // The tests in this file check how streams and sessions end, each against every peer that has
-// the behaviour: a scripted raw peer (frames checked on the wire), a mux peer and
-// hashicorp/yamux. Interleavings are forced with the session's test hooks or by waiting for
+// the behaviour: a scripted raw peer (frames checked on the wire), a mux peer, hashicorp/yamux
+// and go-yamux. Interleavings are forced with the session's test hooks or by waiting for
 // a state, never by sleeping.
 
 // msg16k is the writer's message size in the blocked-writer tests: 16 KiB.
@@ -73,8 +74,8 @@ func longCloseConfig() *Config {
 }
 
 // TestPeerCloseEndsBlockedWrite: the reader reads 80 KiB of a writer's 16 KiB messages and
-// closes the stream while the writer waits for window, with every byte sent so far already
-// arrived (the case in which nothing could be answered with RST). Close gives the window
+// closes the stream while the writer (mux, hashicorp/yamux, go-yamux or a raw peer) waits for
+// window, with every byte sent so far already arrived (the case in which nothing could be answered with RST). Close gives the window
 // back, the writer's next bytes are answered with RST, and its Write fails within about a
 // second instead of waiting for the close timer (hashicorp/yamux#133).
 func TestPeerCloseEndsBlockedWrite(t *testing.T) {
@@ -114,6 +115,20 @@ func TestPeerCloseEndsBlockedWrite(t *testing.T) {
 		})
 	}
 
+	for _, topo := range topologies {
+		t.Run("go-yamux-writer/"+topo.name, func(t *testing.T) {
+			p := newLPPair(t, topo.ourClient, longCloseConfig())
+			r, w := openToLP(t, p)
+			werr := writeUntilError(w)
+			readN(t, r, 80<<10)
+			waitFor(t, func() bool { return windowUsedUp(r) })
+			r.Close()
+			if err := expectWriteFailsSoon(t, werr); !errors.Is(err, lp.ErrStreamReset) {
+				t.Fatalf("their blocked Write: %v, want go-yamux ErrStreamReset", err)
+			}
+		})
+	}
+
 	t.Run("raw-writer", func(t *testing.T) {
 		cfg := hostileConfig()
 		cfg.StreamCloseTimeout = time.Minute
@@ -147,7 +162,9 @@ func TestPeerCloseEndsBlockedWrite(t *testing.T) {
 // the data before it, go out before the GoAway; a peer that takes GoAway as the end of the
 // session (go-yamux) would otherwise lose them.
 func TestCloseSendsQueuedFramesBeforeGoAway(t *testing.T) {
-	const size = 200 << 10
+	// Less than half of go-yamux's 256 KiB window: its Read fails once its session has ended
+	// and a window update is due, whatever the order of the frames that ended it.
+	const size = 100 << 10
 	data := randomBytes(size, 7)
 
 	// closeWithFINQueued writes data on st, holds the send loop, queues the FIN and closes
@@ -216,16 +233,35 @@ func TestCloseSendsQueuedFramesBeforeGoAway(t *testing.T) {
 				got <- nil
 				return
 			}
-			b, _ := io.ReadAll(r)
+			b, err := io.ReadAll(r)
+			if err != nil {
+				b = append(b, " then "+err.Error()...)
+			}
 			got <- b
 		}()
 		closeWithFINQueued(t, client, st)
 		if b := <-got; !bytes.Equal(b, data) {
-			t.Fatalf("peer read %d bytes to EOF, want %d", len(b), size)
+			t.Fatalf("peer read %d bytes (%q at the end), want %d and EOF", len(b), tail(b), size)
 		}
 	})
 
 	for _, topo := range topologies {
+		t.Run("go-yamux-peer/"+topo.name, func(t *testing.T) {
+			p := newLPPair(t, topo.ourClient, nil)
+			st, r := openToLP(t, p)
+			got := make(chan []byte, 1)
+			go func() {
+				b, err := io.ReadAll(r)
+				if err != nil {
+					b = append(b, " then "+err.Error()...)
+				}
+				got <- b
+			}()
+			closeWithFINQueued(t, p.ours, st)
+			if b := <-got; !bytes.Equal(b, data) {
+				t.Fatalf("their stream read %d bytes (%q at the end), want %d and EOF", len(b), tail(b), size)
+			}
+		})
 		t.Run("yamux-peer/"+topo.name, func(t *testing.T) {
 			p := newInteropPair(t, topo.ourClient, nil, nil)
 			st, err := p.ours.Open(testCtx(t, 5*time.Second))
@@ -235,21 +271,27 @@ func TestCloseSendsQueuedFramesBeforeGoAway(t *testing.T) {
 			r := p.theirAccept(t, 5*time.Second) // before Close: their Accept fails once the session ends
 			got := make(chan []byte, 1)
 			go func() {
-				b, _ := io.ReadAll(r)
+				b, err := io.ReadAll(r)
+				if err != nil {
+					b = append(b, " then "+err.Error()...)
+				}
 				got <- b
 			}()
 			closeWithFINQueued(t, p.ours, st)
 			if b := <-got; !bytes.Equal(b, data) {
-				t.Fatalf("their stream read %d bytes to EOF, want %d", len(b), size)
+				t.Fatalf("their stream read %d bytes (%q at the end), want %d and EOF", len(b), tail(b), size)
 			}
 		})
 	}
 }
 
+// tail returns the last bytes of b: where a read-to-EOF result ends with the error text.
+func tail(b []byte) []byte { return b[max(0, len(b)-80):] }
+
 // TestWriteSucceedsWhenResetAfterLastByte: the peer reads every byte of a Write and resets
 // the stream before the Write has looked at its outcome (a hook holds it there until the
 // reset is in). Every byte was sent, so the Write returns (len(p), nil), not ErrStreamReset.
-// hashicorp/yamux v0.1.2 has no Reset, so it has no peer here.
+// hashicorp/yamux v0.1.2 has no Reset, so it is not among the peers here.
 func TestWriteSucceedsWhenResetAfterLastByte(t *testing.T) {
 	const size = 100 << 10
 	data := randomBytes(size, 3)
@@ -287,6 +329,21 @@ func TestWriteSucceedsWhenResetAfterLastByte(t *testing.T) {
 			t.Fatalf("Write = (%d, %v), want (%d, nil): every byte was sent", n, err, size)
 		}
 	})
+
+	for _, topo := range topologies {
+		t.Run("go-yamux-peer/"+topo.name, func(t *testing.T) {
+			p := newLPPair(t, topo.ourClient, nil)
+			st, r := openToLP(t, p)
+			holdUntilReset(t, p.ours)
+			go func() {
+				io.ReadFull(r, make([]byte, size))
+				r.Reset()
+			}()
+			if n, err := st.Write(data); n != size || err != nil {
+				t.Fatalf("Write = (%d, %v), want (%d, nil): every byte was sent", n, err, size)
+			}
+		})
+	}
 
 	t.Run("mux-peer", func(t *testing.T) {
 		client, server := sessionPair(t, nil, nil)
