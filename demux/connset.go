@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,12 +16,14 @@ type uconn struct {
 	id uint64
 	cc *http.ClientConn
 
-	inUse     int    // reservations handed out by this pool
-	limit     int    // streams allowed: 1 until settled
-	settled   bool   // the peer's stream limit is known
-	draining  bool   // GOAWAY or unusable: no new streams, close when idle
-	dead      bool   // Err() != nil
-	blocked   bool   // Reserve failed at the client's own limit; wait for the state hook
+	inUse    int  // reservations handed out by this pool
+	limit    int  // streams allowed: 1 until settled
+	settled  bool // the peer's stream limit is known
+	draining bool // GOAWAY or unusable: no new streams, close when idle
+	dead     bool // Err() != nil
+	blocked  bool // Reserve failed at the client's own limit; wait for the state hook
+	// wantHook is blocked's lock-free mirror for the state hook's fast path.
+	wantHook  atomic.Bool
 	sawGoAway bool   // a GOAWAY was counted for this conn
 	seq       uint64 // requests sent on this conn
 }
@@ -357,6 +360,7 @@ func (u *upstream) reserveFailed(uc *uconn) {
 		u.markDrainingLocked(uc)
 	default:
 		uc.blocked = true
+		uc.wantHook.Store(true)
 	}
 	u.unlockAndWake()
 	if uc.cc.Available() > 0 { // the hook may have fired before blocked was set
@@ -407,8 +411,14 @@ func (u *upstream) markDrainingLocked(uc *uconn) {
 }
 
 // onState is the ClientConn state hook: a stream ended, capacity grew, or the conn died.
+// It runs at the end of every stream; when the connection is alive, can take a stream
+// and was not blocked, nothing the pool tracks changed (release has already given the
+// stream back), so it returns without the pool's lock.
 func (u *upstream) onState(uc *uconn) {
 	err, avail, inFlight := uc.cc.Err(), uc.cc.Available(), uc.cc.InFlight()
+	if err == nil && avail > 0 && !uc.wantHook.Load() {
+		return
+	}
 	u.mu.Lock()
 	switch {
 	case err != nil:
@@ -417,6 +427,7 @@ func (u *upstream) onState(uc *uconn) {
 		u.markDrainingLocked(uc)
 	}
 	uc.blocked = false
+	uc.wantHook.Store(false)
 	u.unlockAndWake()
 }
 
