@@ -15,10 +15,11 @@ import (
 
 // Defaults applied by New to zero Config fields.
 const (
-	// DefaultMaxConnsHTTP2 is the upstream connection cap for h2c:// and https://
-	// upstreams. Connections are dialled on demand, one at a time, only when every open
-	// one is at its stream limit, so light load uses one connection; the cap leaves
-	// room for 800 concurrent requests (long polls, streams) at 100 streams each.
+	// DefaultMaxConnsHTTP2 is the connection cap per target for h2c:// and https://
+	// upstreams. Connections are dialled on demand, one at a time, when every open one
+	// is at its stream limit (or, on machines with more cores, at its share of it), so
+	// light load uses one connection; the cap leaves room for 800 concurrent requests
+	// (long polls, streams) at 100 streams each.
 	DefaultMaxConnsHTTP2 = 8
 	// DefaultMaxConnsHTTP1 is the upstream connection cap for http:// upstreams, the
 	// browser-style six connections per origin.
@@ -110,8 +111,9 @@ type Config struct {
 	// (502), as with httputil.ReverseProxy.ModifyResponse.
 	ModifyResponse func(*http.Response) error
 
-	// MaxConns caps upstream connections, counting ones being dialed. Default 8 for
-	// HTTP/2 upstreams (dialled on demand, see DefaultMaxConnsHTTP2) and 6 for HTTP/1.1.
+	// MaxConns caps the connections to each upstream target, counting ones being
+	// dialled. Default 8 for HTTP/2 upstreams (dialled on demand, see
+	// DefaultMaxConnsHTTP2) and 6 for HTTP/1.1.
 	MaxConns int
 
 	// MaxStreamsPerConn caps concurrent requests per HTTP/2 connection; the effective
