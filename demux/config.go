@@ -80,7 +80,7 @@ type Config struct {
 
 	// Upstreams lists several upstream hosts, in Upstream's form, all with the same
 	// scheme and path. A host name stands for every address it resolves to; each
-	// address is a target with its own connections (see Proxy for how requests are
+	// address is a target with its own connections (see the package doc for how requests are
 	// spread and unhealthy targets ejected).
 	Upstreams []string
 
@@ -119,7 +119,7 @@ type Config struct {
 	// MaxStreamsPerConn caps concurrent requests per HTTP/2 connection; the effective
 	// limit is min(MaxStreamsPerConn, the peer's SETTINGS_MAX_CONCURRENT_STREAMS). An
 	// h2c connection carries no request until the peer's first SETTINGS frame has been
-	// processed; an https:// one carries one (TLS hides the frames; see Proxy).
+	// processed; an https:// one carries one (TLS hides the frames; see the package doc).
 	// Ignored for HTTP/1.1 upstreams. Default 100.
 	MaxStreamsPerConn int
 
