@@ -1,9 +1,10 @@
-// Package mux multiplexes many bidirectional streams over one net.Conn, speaking the yamux
+// Package mux multiplexes many bidirectional streams over one connection, speaking the yamux
 // protocol version 0 (hashicorp/yamux spec.md; PROTOCOL.md in this directory restates it and
 // lists every choice made where the spec is silent). It interoperates with hashicorp/yamux
 // and libp2p/go-yamux peers.
 //
-// One side calls Client and the other Server on the two ends of a connection. Either side
+// One side calls Client and the other Server on the two ends of a connection: a net.Conn, or
+// any io.ReadWriteCloser (without deadlines, the fast paths below are off). Either side
 // may Open streams and Accept the peer's. A *Stream is a net.Conn with CloseWrite (half-close)
 // and Reset; a *Session is a net.Listener, so an http.Server can serve streams directly.
 //

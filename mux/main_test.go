@@ -63,7 +63,7 @@ func sessionPair(t testing.TB, ccfg, scfg *Config) (*Session, *Session) {
 
 // startPair runs a client session on cc and a server session on sc (nil configs mean
 // testConfig) and closes both when the test ends.
-func startPair(t testing.TB, cc, sc net.Conn, ccfg, scfg *Config) (*Session, *Session) {
+func startPair(t testing.TB, cc, sc io.ReadWriteCloser, ccfg, scfg *Config) (*Session, *Session) {
 	t.Helper()
 	if ccfg == nil {
 		ccfg = testConfig()

@@ -106,11 +106,11 @@ func (s *Session) writeInlineLocked(st *Stream) {
 	}
 }
 
-// canWriteInlineLocked reports whether a Write may take the free write token. sc.mu must be
-// held.
+// canWriteInlineLocked reports whether a Write may take the free write token: only on a
+// connection with deadlines, which an inline write needs to be cut short. sc.mu must be held.
 func (s *Session) canWriteInlineLocked() bool {
 	sc := &s.sched
-	return !sc.writing && !sc.stopped && len(sc.cut) == 0 && !isClosed(s.done)
+	return s.deadlines && !sc.writing && !sc.stopped && len(sc.cut) == 0 && !isClosed(s.done)
 }
 
 // errInlineCut reports a batch write cut short for a stream's sake: by the deadline, Reset or
@@ -120,14 +120,15 @@ var errInlineCut = errors.New("mux: inline write cut short")
 // cutWriteLocked cuts the connection write in progress short for a Write that gave up
 // (deadline, Reset, Close) while its frames are in a batch someone else is writing: the
 // send loop, or another stream's inline Write. Without it that Write would wait for the
-// batch, which on a peer that stopped reading is WriteTimeout. As for an inline cut, the
+// batch, which on a peer that stopped reading is WriteTimeout (as it does on a connection
+// without deadlines, where nothing is cut). As for an inline cut, the
 // unwritten rest of the batch is copied to sc.cut and written first, later; the Write
 // returns at once with its bytes counted up to there. sc.mu must be held.
 func (s *Session) cutWriteLocked() {
 	sc := &s.sched
 	now := time.Now()
-	if !sc.writing || isClosed(s.done) || !sc.connDeadline.After(now) { // not writing, or cut already
-		return
+	if !s.deadlines || !sc.writing || isClosed(s.done) || !sc.connDeadline.After(now) {
+		return // no deadlines to cut with, not writing, or cut already
 	}
 	s.setWriteDeadlineLocked(now)
 }

@@ -32,10 +32,11 @@ const (
 // They end when the session ends: Close, a protocol violation by the peer, a connection
 // error, or a keepalive timeout. Done and Err report it.
 type Session struct {
-	conn   net.Conn
-	cfg    Config
-	client bool
-	log    *slog.Logger
+	conn      net.Conn // the connection, or an io.ReadWriteCloser in an rwcConn
+	deadlines bool     // conn is a net.Conn: inline writes and cut writes are on
+	cfg       Config
+	client    bool
+	log       *slog.Logger
 
 	mu           sync.Mutex
 	streams      map[uint32]*Stream
@@ -80,31 +81,46 @@ type testHooks struct {
 // Client starts the client side of a session over conn: it opens odd stream IDs. A nil cfg
 // means DefaultConfig(). It returns an error wrapping ErrInvalidConfig if cfg.Validate fails;
 // conn is then left open. The session owns conn from then on and closes it when it ends.
-func Client(conn net.Conn, cfg *Config) (*Session, error) { return newSession(conn, cfg, true) }
+//
+// conn is a net.Conn (TCP, Unix, TLS, ...) or, as hashicorp/yamux allows, any other
+// io.ReadWriteCloser. A net.Conn's deadlines give the fast paths: a Read or Write that finds
+// the connection idle reads or writes it itself, and a Write that gives up (its deadline,
+// Reset, Close) cuts a connection write short instead of waiting for it. Without deadlines the
+// receive and send loops do all reading and writing, a Write that gives up still waits for the
+// connection write carrying its frames, and a connection write that outlasts WriteTimeout
+// closes conn (the session ends with ErrWriteTimeout). Addresses come from conn's LocalAddr
+// and RemoteAddr methods when it has them.
+func Client(conn io.ReadWriteCloser, cfg *Config) (*Session, error) {
+	return newSession(conn, cfg, true)
+}
 
 // Server starts the server side of a session over conn: it opens even stream IDs. Otherwise
 // it is Client.
-func Server(conn net.Conn, cfg *Config) (*Session, error) { return newSession(conn, cfg, false) }
+func Server(conn io.ReadWriteCloser, cfg *Config) (*Session, error) {
+	return newSession(conn, cfg, false)
+}
 
-func newSession(conn net.Conn, c *Config, client bool) (*Session, error) {
+func newSession(rwc io.ReadWriteCloser, c *Config, client bool) (*Session, error) {
 	if c != nil {
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
 	}
 	cfg := c.withDefaults()
+	conn, deadlines := asConn(rwc)
 	s := &Session{
-		conn:     conn,
-		cfg:      cfg,
-		client:   client,
-		log:      cfg.Logger,
-		streams:  make(map[uint32]*Stream),
-		nextID:   2,
-		ackWait:  make(chan struct{}),
-		acceptCh: make(chan *Stream, cfg.AcceptBacklog),
-		done:     make(chan struct{}),
-		flushed:  make(chan struct{}),
-		recvDone: make(chan struct{}),
+		conn:      conn,
+		deadlines: deadlines,
+		cfg:       cfg,
+		client:    client,
+		log:       cfg.Logger,
+		streams:   make(map[uint32]*Stream),
+		nextID:    2,
+		ackWait:   make(chan struct{}),
+		acceptCh:  make(chan *Stream, cfg.AcceptBacklog),
+		done:      make(chan struct{}),
+		flushed:   make(chan struct{}),
+		recvDone:  make(chan struct{}),
 	}
 	if client {
 		s.nextID = 1
