@@ -38,7 +38,19 @@ func asConn(conn io.ReadWriteCloser) (net.Conn, bool) {
 	return c, false
 }
 
-func (c *rwcConn) Read(p []byte) (int, error) { return c.rwc.Read(p) }
+// Read reads from the connection. Once a write timed out and closed it, the failed read says
+// so (ErrWriteTimeout), so the session's error is the same whichever loop notices first.
+func (c *rwcConn) Read(p []byte) (int, error) {
+	n, err := c.rwc.Read(p)
+	if err != nil {
+		c.mu.Lock()
+		if c.expired {
+			err = ErrWriteTimeout
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
 
 // Write writes p, failing with os.ErrDeadlineExceeded (a timeout net.Error) if the write
 // deadline passes first; the underlying connection is closed then, the only way to end a
