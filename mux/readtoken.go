@@ -8,7 +8,8 @@ import (
 )
 
 // The connection is read by whoever holds the session's read token: the receive loop, or a
-// Stream.Read that finds its buffer empty and reads frames itself (direct read), handing
+// Stream.Read that finds its buffer empty and reads frames itself (direct read; only when the
+// connection has read deadlines, which interrupt it: readToken.direct), handing
 // other streams' frames on as the receive loop would. A request/response stream then gets its
 // reply from the socket in the goroutine that waits for it, as on a plain TCP connection:
 // no hand-off from the receive loop, which on two CPUs costs a cross-CPU wake-up each way.

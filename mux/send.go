@@ -7,8 +7,9 @@ import (
 )
 
 // The connection is written by whoever holds the scheduler's write token (sc.writing): the
-// send loop goroutine, or a Stream.Write that finds the token free and writes its own frames
-// (and whatever else is queued) inline. Writing inline saves two goroutine hand-offs per
+// send loop goroutine, a Stream.Write that finds the token free and writes its own frames
+// (and whatever else is queued) inline (only on a net.Conn, whose write deadline can cut an
+// inline write short), or, once the session has ended, drain. Writing inline saves two goroutine hand-offs per
 // Write; holding the token keeps a single writer at a time, and batches are built the same
 // way either way, so control frames still go first and data stays round-robin.
 
