@@ -53,16 +53,27 @@ func (b *recvBuffer) len() int { return b.n }
 
 // add takes ownership of a filled chunk (the receiver reads payload into it without holding
 // the stream's lock). A chunk that fits is copied into the free tail of the last buffered
-// chunk, so a stream of small frames holds one chunk, not one per frame.
+// chunk, so a stream of small frames holds one chunk, not one per frame. One that does not fit
+// fills that tail first when the tail is at least a fifth of its chunk, and its rest moves to
+// the front of its own chunk, leaving all its free space at the tail for what comes next. So
+// every buffered chunk but the last is more than four fifths full: however a peer fragments
+// its frames, the chunks hold at most a quarter more than the bytes buffered, plus the last
+// chunk's free tail.
 func (b *recvBuffer) add(c *chunk) {
 	size := c.w - c.r
 	b.n += size
 	if last := len(b.chunks) - 1; last >= b.head {
 		t := b.chunks[last]
-		if size <= len(t.b)-t.w {
+		room := len(t.b) - t.w
+		if size <= room {
 			t.w += copy(t.b[t.w:], c.b[c.r:c.w])
 			putChunk(c)
 			return
+		}
+		if room >= len(t.b)/5 {
+			t.w += copy(t.b[t.w:], c.b[c.r:c.r+room])
+			c.w = copy(c.b, c.b[c.r+room:c.w])
+			c.r = 0
 		}
 	}
 	b.push(c)
