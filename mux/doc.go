@@ -7,6 +7,8 @@
 // any io.ReadWriteCloser (without deadlines, the fast paths below are off). Either side
 // may Open streams and Accept the peer's. A *Stream is a net.Conn with CloseWrite (half-close)
 // and Reset; a *Session is a net.Listener, so an http.Server can serve streams directly.
+// A SessionServer runs a session on every connection a net.Listener accepts, with a handler
+// per session, and ends them all on Close or Shutdown (GoAway, then wait for streams).
 //
 // What it adds over the anchors:
 //   - Open never waits for the peer's ACK (0-RTT), and a stream that is never accepted or

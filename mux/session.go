@@ -46,6 +46,7 @@ type Session struct {
 	ackWait      chan struct{}
 	localGoAway  bool
 	remoteGoAway bool
+	goAwayIdle   chan struct{} // made by idleAfterGoAway; closed once localGoAway is set and streams is empty
 
 	acceptCh chan *Stream
 	sched    scheduler
@@ -396,7 +397,28 @@ func (s *Session) removeStream(st *Stream) {
 	if st.outbound && st.acked.CompareAndSwap(false, true) {
 		s.ackedLocked()
 	}
+	s.checkGoAwayIdleLocked()
 	s.mu.Unlock()
+}
+
+// idleAfterGoAway returns a channel that is closed once GoAway has been called and no stream
+// is left in the table. After GoAway the table only shrinks: Open fails and incoming SYNs are
+// refused without entering it.
+func (s *Session) idleAfterGoAway() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.goAwayIdle == nil {
+		s.goAwayIdle = make(chan struct{})
+	}
+	s.checkGoAwayIdleLocked()
+	return s.goAwayIdle
+}
+
+// checkGoAwayIdleLocked closes goAwayIdle if it exists and its condition holds. s.mu must be held.
+func (s *Session) checkGoAwayIdleLocked() {
+	if s.goAwayIdle != nil && s.localGoAway && len(s.streams) == 0 && !isClosed(s.goAwayIdle) {
+		close(s.goAwayIdle)
+	}
 }
 
 // ackedLocked counts one outbound stream as no longer waiting for its ACK. s.mu must be held.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -20,20 +21,20 @@ const DefaultSlowTimeout = 5 * time.Second
 // name itself.
 const handshakeTimeout = 10 * time.Second
 
-// Server is the chat server. Each TCP client gets one mux session: the client opens a
-// stream to send its lines, and the server opens a stream to push every chat line to it.
+// Server is the chat server. Each TCP client gets one mux session, run by a
+// mux.SessionServer: the client opens a stream to send its lines, and the server opens a
+// stream to push every chat line to it.
 type Server struct {
 	// SlowTimeout is how long a sender waits for a client whose outbox is full before that
 	// client is disconnected, so one stuck client cannot hold up the room for long. Set it
 	// before Serve.
 	SlowTimeout time.Duration
 
-	mu       sync.Mutex
-	members  map[*member]struct{}
-	sessions map[*mux.Session]struct{}
-	closed   bool
-	ln       net.Listener
-	wg       sync.WaitGroup
+	sessions mux.SessionServer // runs handle on each client's session
+
+	mu      sync.Mutex
+	members map[*member]struct{}
+	closed  bool
 }
 
 // member is one joined client: its name, its session, the queue its writer drains onto
@@ -48,46 +49,18 @@ type member struct {
 
 // NewServer returns a server that is not yet serving.
 func NewServer() *Server {
-	return &Server{SlowTimeout: DefaultSlowTimeout, members: make(map[*member]struct{}), sessions: make(map[*mux.Session]struct{})}
+	s := &Server{SlowTimeout: DefaultSlowTimeout, members: make(map[*member]struct{})}
+	s.sessions.Handler = s.handle
+	return s
 }
 
 // Serve accepts clients on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ln.Close()
+	err := s.sessions.Serve(ln)
+	if errors.Is(err, mux.ErrServerClosed) {
+		return nil
 	}
-	s.ln = ln
-	s.mu.Unlock()
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return nil
-			}
-			return err
-		}
-		sess, err := mux.Server(conn, nil)
-		if err != nil {
-			conn.Close()
-			return err
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			sess.Close()
-			sess.Wait()
-			continue
-		}
-		s.sessions[sess] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.handle(sess)
-	}
+	return err
 }
 
 // Online returns how many clients have joined and not left.
@@ -101,37 +74,17 @@ func (s *Server) Online() int {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
-	}
 	for m := range s.members {
 		delete(s.members, m)
 		close(m.gone)
 	}
-	sessions := make([]*mux.Session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
-	}
 	s.mu.Unlock()
-	for _, sess := range sessions {
-		sess.Close()
-	}
-	s.wg.Wait()
-	return err
+	return s.sessions.Close()
 }
 
 // handle runs one client's session: handshake, then its reader; a writer goroutine
-// drains the member's queue onto the push stream.
+// drains the member's queue onto the push stream. The session is closed when it returns.
 func (s *Server) handle(sess *mux.Session) {
-	defer s.wg.Done()
-	defer func() {
-		sess.Close()
-		sess.Wait()
-		s.mu.Lock()
-		delete(s.sessions, sess)
-		s.mu.Unlock()
-	}()
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	in, err := sess.AcceptStream(ctx)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -35,13 +36,12 @@ type Broker struct {
 	// a topic for long. Set it before Serve.
 	SlowTimeout time.Duration
 
-	mu       sync.Mutex
-	topics   map[string]map[*subscription]struct{}
-	sessions map[*mux.Session]struct{}
-	closed   bool
-	ln       net.Listener
-	wg       sync.WaitGroup // sessions and streams
-	writers  sync.WaitGroup // subscription writers
+	sessions mux.SessionServer // runs session on each client's session
+
+	mu      sync.Mutex
+	topics  map[string]map[*subscription]struct{}
+	closed  bool
+	writers sync.WaitGroup // subscription writers
 
 	published, delivered, dropped atomic.Int64
 }
@@ -64,52 +64,18 @@ type subscription struct {
 
 // NewBroker returns a broker that is not yet serving.
 func NewBroker() *Broker {
-	return &Broker{SlowTimeout: DefaultSlowTimeout, topics: make(map[string]map[*subscription]struct{}), sessions: make(map[*mux.Session]struct{})}
+	b := &Broker{SlowTimeout: DefaultSlowTimeout, topics: make(map[string]map[*subscription]struct{})}
+	b.sessions.Handler = b.session
+	return b
 }
 
 // Serve accepts connections on ln until Close; it returns nil after Close.
 func (b *Broker) Serve(ln net.Listener) error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return ln.Close()
+	err := b.sessions.Serve(ln)
+	if errors.Is(err, mux.ErrServerClosed) {
+		return nil
 	}
-	b.ln = ln
-	b.mu.Unlock()
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			if b.closed {
-				return nil
-			}
-			return err
-		}
-		sess, err := mux.Server(conn, nil)
-		if err != nil {
-			conn.Close()
-			return err
-		}
-		if !b.track(func() { b.sessions[sess] = struct{}{} }) {
-			sess.Close()
-			sess.Wait()
-			continue
-		}
-		go b.session(sess)
-	}
-}
-
-// track runs add under the lock and counts one goroutine in wg, unless the broker is closed.
-func (b *Broker) track(add func()) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return false
-	}
-	add()
-	b.wg.Add(1)
-	return true
+	return err
 }
 
 // Stats returns a snapshot of the counters.
@@ -117,15 +83,11 @@ func (b *Broker) Stats() Stats {
 	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: b.dropped.Load()}
 }
 
-// Close stops accepting, lets every subscription's queue drain and end with FIN, then
+// Close lets every subscription's queue drain and end with FIN, then stops accepting,
 // closes all sessions and waits for every goroutine.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	b.closed = true
-	var err error
-	if b.ln != nil {
-		err = b.ln.Close()
-	}
 	for _, subs := range b.topics {
 		for sub := range subs {
 			b.dropLocked(sub)
@@ -133,36 +95,26 @@ func (b *Broker) Close() error {
 	}
 	b.mu.Unlock()
 	b.writers.Wait()
-	b.mu.Lock()
-	sessions := make([]*mux.Session, 0, len(b.sessions))
-	for sess := range b.sessions {
-		sessions = append(sessions, sess)
-	}
-	b.mu.Unlock()
-	for _, sess := range sessions {
-		sess.Close()
-	}
-	b.wg.Wait()
-	return err
+	return b.sessions.Close()
 }
 
-// session accepts the streams of one client until its session ends.
+// session accepts the streams of one client until its session ends (or the broker is
+// closing), then waits for the streams' goroutines; the session is closed when it returns.
 func (b *Broker) session(sess *mux.Session) {
-	defer b.wg.Done()
+	var streams sync.WaitGroup
+	defer streams.Wait()
 	for {
 		st, err := sess.AcceptStream(context.Background())
 		if err != nil {
-			break
+			return
 		}
-		if !b.track(func() {}) {
+		b.mu.Lock()
+		closed := b.closed
+		b.mu.Unlock()
+		if closed {
 			st.Reset()
-			break
+			return
 		}
-		go b.stream(st)
+		streams.Go(func() { b.stream(st) })
 	}
-	sess.Close()
-	sess.Wait()
-	b.mu.Lock()
-	delete(b.sessions, sess)
-	b.mu.Unlock()
 }

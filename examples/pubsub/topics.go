@@ -11,7 +11,6 @@ import (
 
 // stream reads a stream's header and serves it as a subscription or a publisher.
 func (b *Broker) stream(st *mux.Stream) {
-	defer b.wg.Done()
 	defer st.Close()
 	st.SetReadDeadline(time.Now().Add(headerTimeout))
 	lines := bufio.NewScanner(st)
