@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,44 +120,39 @@ func parked(s *Session) bool {
 	return !s.rt.loop && s.rt.holder == nil
 }
 
-// TestDirectSetReadDeadlineWhileTakingToken is the interleaving of
-// TestDirectSetReadDeadlineRace made likely: the token's mutex is busy (held here for a few
-// microseconds, as the receive loop, a Ping or another stream's kick may hold it) when a Read
-// with no deadline reaches takeDirect. SetReadDeadline, called as the mutex is freed, sets the
-// deadline and finds no holder to kick; the Read then takes the parked token and reads the
-// connection without ever looking at the deadline again.
+// TestDirectSetReadDeadlineWhileTakingToken forces the interleaving that
+// TestDirectSetReadDeadlineRace can only make likely: a Read with no deadline has checked its
+// deadline and is about to take the parked token when SetReadDeadline runs, finds no holder to
+// kick, and returns; the Read then takes the token. It must still see the deadline (readDirect
+// looks again) instead of reading the connection with none. The beforeTakeDirect hook runs
+// SetReadDeadline at that point, and holdParked keeps the token parked until the Read takes it.
 func TestDirectSetReadDeadlineWhileTakingToken(t *testing.T) {
 	client, server := sessionPair(t, nil, nil)
 	ctx := testCtx(t, 10*time.Second)
 	a, sa := openedStream(t, ctx, client, server)
-	one := make([]byte, 1)
-	tried := 0
-	for i := 0; i < 200 && tried < 50; i++ {
+	defer client.hooks.holdParked.Store(false)
+	for attempt := range 10 {
 		a.SetReadDeadline(time.Time{})
-		sa.Write([]byte{1})
-		if _, err := io.ReadFull(a, one); err != nil {
-			t.Fatalf("read: %v", err)
+		parkToken(t, client, a, func(b []byte) { sa.Write(b) })
+		var wasParked atomic.Bool
+		hook := func(st *Stream) {
+			if st == a {
+				wasParked.Store(parked(client))
+				a.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
+			}
 		}
-		client.rt.mu.Lock()
-		if client.rt.loop || client.rt.holder != nil {
-			client.rt.mu.Unlock()
-			continue // not parked: try again
-		}
-		tried++
+		client.hooks.beforeTakeDirect.Store(&hook)
 		res := make(chan error, 1)
 		go func() {
 			_, err := a.Read(make([]byte, 8))
 			res <- err
 		}()
-		time.Sleep(50 * time.Microsecond) // the Read passes its deadline check, waits in takeDirect
-		client.rt.mu.Unlock()
-		a.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
-		// Blocked past the deadline means SetReadDeadline ran between Read's deadline check and
-		// takeDirect, kicked nobody, and the direct read never looked at the deadline.
-		expectTimeout(t, fmt.Sprintf("attempt %d", tried), res, client, a, sa)
-	}
-	if tried == 0 {
-		t.Skip("token never parked")
+		// Blocked past the deadline means the direct read never looked at the deadline.
+		expectTimeout(t, fmt.Sprintf("attempt %d", attempt), res, client, a, sa)
+		client.hooks.beforeTakeDirect.Store(nil)
+		if !wasParked.Load() {
+			t.Fatalf("attempt %d: the token was not parked when the Read went to take it", attempt)
+		}
 	}
 }
 
@@ -210,18 +206,6 @@ func openRaw(t *testing.T, s *Session, p *rawPeer, id uint32) *Stream {
 	return st
 }
 
-// waitHolder waits up to d for st's Read to hold the read token; it reports whether it did.
-func waitHolder(s *Session, st *Stream, d time.Duration) bool {
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		if holderIs(s, st) {
-			return true
-		}
-		time.Sleep(20 * time.Microsecond)
-	}
-	return false
-}
-
 type readRes struct {
 	b   []byte
 	err error
@@ -239,53 +223,40 @@ func goRead(st *Stream, n int) chan readRes {
 	return c
 }
 
-// primeDirect gets st's reader into a direct read: a Read waits (the receive loop holds the
-// token), the peer sends it one byte, the receive loop yields the token to it, and the next
-// Read, started at once, takes the parked token. It returns that second Read.
+// parkToken leaves s's read token parked, and sets the holdParked hook so that it stays
+// parked until a Read takes it or someone waits on the peer (the caller clears the hook): the
+// receive loop reads the byte that send delivers to st, then parks the token. The byte is
+// read back from st's buffer, which does not take the token.
+func parkToken(t *testing.T, s *Session, st *Stream, send func([]byte)) {
+	t.Helper()
+	s.hooks.holdParked.Store(true)
+	send([]byte{0xAB})
+	waitFor(t, func() bool { return parked(s) })
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(st, b); err != nil || b[0] != 0xAB {
+		t.Fatalf("priming byte: %v %v", b, err)
+	}
+	waitFor(t, func() bool { return parked(s) })
+}
+
+// primeDirect gets st's reader into a direct read: with the token parked (parkToken), a Read
+// of up to 1000 bytes takes it. It returns that Read, holding the token, with holdParked
+// cleared.
 func primeDirect(t *testing.T, s *Session, p *rawPeer, st *Stream) chan readRes {
 	t.Helper()
+	parkToken(t, s, st, func(b []byte) { p.frame(typeData, 0, st.ID(), b) })
 	rc := goRead(st, 1000)
-	// Wait until the Read waits (counted) or reads. A yield to st for data it already took
-	// can leave the waiting Read uncounted (rwaits 0): after 5 ms go on regardless.
-	end := time.Now().Add(5 * time.Millisecond)
-	for time.Now().Before(end) {
-		s.rt.mu.Lock()
-		ok := st.rwaits > 0 || s.rt.holder == st
-		s.rt.mu.Unlock()
-		if ok {
-			break
-		}
-		select {
-		case r := <-rc:
-			t.Fatalf("priming read returned early: %d bytes, %v", len(r.b), r.err)
-		default:
-		}
-		time.Sleep(20 * time.Microsecond)
-	}
-	for attempt := 0; ; attempt++ {
-		p.frame(typeData, 0, st.ID(), []byte{0xAB})
-		select {
-		case r := <-rc:
-			if r.err != nil || len(r.b) != 1 || r.b[0] != 0xAB {
-				t.Fatalf("priming read: %v %v", r.b, r.err)
-			}
-		case <-time.After(3 * time.Second):
-			t.Fatal("priming read did not return")
-		}
-		rc = goRead(st, 1000)
-		// The receive loop may take the token straight back (a leftover lease-timer wake-up,
-		// or the Read starting late): then this Read waits; prime again.
-		if waitHolder(s, st, 5*time.Millisecond) || attempt == 5 {
-			return rc
-		}
-	}
+	waitFor(t, func() bool { return holderIs(s, st) })
+	s.hooks.holdParked.Store(false)
+	return rc
 }
 
 // kickLatency is how soon a kicked Read must return.
 const kickLatency = 300 * time.Millisecond
 
-// TestDirectKickMidFrame: a Read blocked in a direct read in the middle of a frame (header
-// and half the payload sent, or half a header) is ended promptly by Reset, Close,
+// TestDirectKickMidFrame: a Read blocked in a direct read (forced with primeDirect and the
+// holdParked hook) in the middle of a frame (header and half the payload sent, or half a
+// header) is ended promptly by Reset, Close,
 // SetReadDeadline and Session.Close from another goroutine, with the right error; the rest of
 // the frame is then read in place, so a later Read (deadline cleared) gets every byte and
 // other streams' bytes stay intact.
@@ -315,7 +286,6 @@ func TestDirectKickMidFrame(t *testing.T) {
 				if k.name == "SessionClose" {
 					rounds = 1
 				}
-				held := 0
 				for round := 0; round < rounds; round++ {
 					st := openRaw(t, s, p, id)
 					payload := randomBytes(100, uint64(round))
@@ -323,16 +293,15 @@ func TestDirectKickMidFrame(t *testing.T) {
 					var rest []byte
 					var first []byte
 					rc := primeDirect(t, s, p, st)
+					s.hooks.holdParked.Store(true) // the token a direct Read leaves stays for the next
 					if midHeader {
 						p.send(hdr[:7])
 						rest = append(append([]byte{}, hdr[7:]...), payload...)
 					} else {
 						rest = payload[50:]
-					}
-					if !midHeader {
 						p.send(hdr, payload[:50])
-						// A direct read returns the half at once; the receive loop keeps a
-						// frame's bytes until the frame (or a chunk) is complete.
+						// A direct read returns the half at once (the receive loop keeps a
+						// frame's bytes until the frame, or a chunk, is complete).
 						select {
 						case r := <-rc:
 							if r.err != nil || !bytes.Equal(r.b, payload[:len(r.b)]) {
@@ -340,16 +309,12 @@ func TestDirectKickMidFrame(t *testing.T) {
 							}
 							first = r.b
 							rc = goRead(st, 1000)
-						case <-time.After(20 * time.Millisecond):
+						case <-time.After(3 * time.Second):
+							t.Fatalf("round %d: the direct Read did not return the first half", round)
 						}
 					}
-					if waitHolder(s, st, 20*time.Millisecond) {
-						held++
-					} else if testing.Verbose() {
-						s.rt.mu.Lock()
-						t.Logf("round %d: not holding: loop %v holder %v waiters %d rwaits %d parks %d", round, s.rt.loop, s.rt.holder != nil, s.rt.waiters, st.rwaits, s.rt.parks)
-						s.rt.mu.Unlock()
-					}
+					waitFor(t, func() bool { return holderIs(s, st) })
+					s.hooks.holdParked.Store(false)
 					t0 := time.Now()
 					k.kick(s, st)
 					var r readRes
@@ -394,7 +359,6 @@ func TestDirectKickMidFrame(t *testing.T) {
 				if err := s.Err(); err != nil {
 					t.Fatalf("session ended: %v", err)
 				}
-				t.Logf("%d of %d Reads held the token when kicked", held, rounds)
 			})
 		}
 	}
@@ -1030,134 +994,55 @@ func TestDirectInterop(t *testing.T) {
 // the receive loop would, including a SYN past the accept backlog while the refusal queue is
 // full, when it waits for the send loop (up to WriteTimeout). Reset or a read deadline must
 // end that wait at once (the stream's readReady is notified); the next reader resumes it.
+// The case is forced with hooks: st's Read holds the token (primeDirect), the send loop stops
+// before its next write (beforeSendLoopWrite) so no refusal leaves the queue, and the kick
+// comes once inRefusalWait reports the direct reader waiting.
 func TestDirectKickDuringRefusalBackpressure(t *testing.T) {
 	for _, kick := range []string{"Reset", "SetReadDeadline"} {
 		t.Run(kick, func(t *testing.T) {
 			cfg := hostileConfig()
 			cfg.AcceptBacklog = 2
 			cfg.WriteTimeout = 2 * time.Second
-			s, p := hostileSession(t, cfg, false, smallBuffers)
-			// A reader that answers the session's pings, and stops reading on request.
-			stopRead := make(chan struct{})
-			readDone := make(chan struct{})
-			wmu := make(chan struct{}, 1) // one writer at a time on the raw connection
-			go func() {
-				defer close(readDone)
-				var hdr [12]byte
-				for {
-					if isClosed(stopRead) {
-						<-s.Done()
-						return
-					}
-					p.conn.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
-					if _, err := io.ReadFull(p.conn, hdr[:]); err != nil {
-						if errors.Is(err, os.ErrDeadlineExceeded) {
-							continue // a partial header is not possible here: frames are small and whole
-						}
-						return
-					}
-					typ, flags := frameType(hdr[1]), uint16(hdr[2])<<8|uint16(hdr[3])
-					length := uint32(hdr[8])<<24 | uint32(hdr[9])<<16 | uint32(hdr[10])<<8 | uint32(hdr[11])
-					p.conn.SetReadDeadline(time.Time{})
-					if typ == typeData && length > 0 {
-						io.CopyN(io.Discard, p.conn, int64(length))
-					}
-					if typ == typePing && flags&flagSYN != 0 {
-						wmu <- struct{}{}
-						p.conn.Write(rawHeader(0, uint8(typePing), flagACK, 0, length))
-						<-wmu
-					}
-				}
-			}()
-			defer func() {
-				if !isClosed(stopRead) {
-					close(stopRead)
-				}
-				p.conn.Close()
-				<-readDone
-			}()
-			waitFor(t, func() bool {
+			s, p := hostileSession(t, cfg, false, nil)
+			p.autoPong = true
+			p.start()
+			waitFor(t, func() bool { // the startup probes are answered: no pong is written later
 				s.pings.mu.Lock()
 				defer s.pings.mu.Unlock()
 				return len(s.pings.out) == 0 && s.RTT() > 0
 			})
-			send := func(b []byte) error {
-				wmu <- struct{}{}
-				defer func() { <-wmu }()
-				return p.trySend(b)
+			st := openRaw(t, s, p, 1)
+			rc := primeDirect(t, s, p, st)
+
+			release := make(chan struct{})
+			hold := func() { <-release }
+			s.hooks.beforeSendLoopWrite.Store(&hold)
+			waiting := make(chan struct{})
+			var once sync.Once
+			inWait := func(own *Stream) {
+				if own == st {
+					once.Do(func() { close(waiting) })
+				}
 			}
-			send(rawHeader(0, uint8(typeData), flagSYN, 1, 1))
-			send([]byte{1})
-			st := acceptOne(t, s)
-			io.ReadFull(st, make([]byte, 1))
-			// Get st's Read into a direct read.
-			var rc chan readRes
-			for attempt := 0; ; attempt++ {
-				rc = goRead(st, 100)
-				time.Sleep(time.Millisecond)
-				send(append(rawHeader(0, uint8(typeData), 0, 1, 1), 2))
-				if r := <-rc; r.err != nil {
-					t.Fatal(r.err)
-				}
-				rc = goRead(st, 100)
-				if waitHolder(s, st, 5*time.Millisecond) {
-					break
-				}
-				if attempt == 20 {
-					st.Reset()
-					<-rc
-					t.Skip("could not get a direct read")
-				}
-				send(append(rawHeader(0, uint8(typeData), 0, 1, 1), 3))
-				<-rc
-			}
-			// Stop reading, and flood SYNs past the backlog: the holder ends up in refuse.
-			close(stopRead)
-			flooded := make(chan struct{})
-			go func() {
-				defer close(flooded)
-				var buf []byte
-				for i := 1; i < 400000; i++ { // more than the session can refuse before WriteTimeout
-					buf = append(buf, rawHeader(0, uint8(typeWindowUpdate), flagSYN, uint32(2*i+1), 0)...)
-					if len(buf) >= 16<<10 {
-						if send(buf) != nil {
-							return
-						}
-						buf = buf[:0]
-					}
-				}
+			s.hooks.inRefusalWait.Store(&inWait)
+			defer func() { // the send loop writes the refusals before the session closes
+				s.hooks.inRefusalWait.Store(nil)
+				s.hooks.beforeSendLoopWrite.Store(nil)
+				close(release)
 			}()
-			waitFor(t, func() bool {
-				s.sched.mu.Lock()
-				defer s.sched.mu.Unlock()
-				return len(s.sched.refused) >= refuseBacklog || isClosed(s.done)
-			})
-			// Wait until st's direct Read is blocked in receiver.refuse.
-			inRefuse := func() bool {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				for _, g := range bytes.Split(buf, []byte("\n\n")) {
-					if bytes.Contains(g, []byte("(*receiver).refuse")) && bytes.Contains(g, []byte("(*Stream).readDirect")) {
-						return true
-					}
-				}
-				return false
+
+			// SYNs for the backlog, then enough to fill the refusal queue, then one more.
+			var flood []byte
+			for i := 1; i <= cfg.AcceptBacklog+refuseBacklog+1; i++ {
+				flood = append(flood, rawHeader(0, uint8(typeWindowUpdate), flagSYN, uint32(2*i+1), 0)...)
 			}
-			stuck := func() bool { // in refuse, with no frame handled for 100 ms: the send loop is stuck too
-				if !inRefuse() {
-					return false
-				}
-				n := s.Stats().FramesReceived
-				time.Sleep(100 * time.Millisecond)
-				return n == s.Stats().FramesReceived && inRefuse()
-			}
-			for end := time.Now().Add(time.Second); !stuck(); time.Sleep(2 * time.Millisecond) {
-				if time.Now().After(end) || isClosed(s.done) {
-					st.Reset()
-					p.conn.Close()
-					<-flooded
-					t.Skip("the direct reader never waited in refuse")
-				}
+			p.send(flood)
+			select {
+			case <-waiting:
+			case r := <-rc:
+				t.Fatalf("the direct Read returned (%d bytes, %v) instead of waiting for room for a refusal", len(r.b), r.err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the direct reader did not wait for room for a refusal within 5 s")
 			}
 			held := holderIs(s, st)
 			t0 := time.Now()
@@ -1168,10 +1053,13 @@ func TestDirectKickDuringRefusalBackpressure(t *testing.T) {
 				st.SetReadDeadline(time.Now())
 				want = ErrTimeout
 			}
-			r := <-rc
+			var r readRes
+			select {
+			case r = <-rc:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("Read still blocked 5 s after %s", kick)
+			}
 			d := r.at.Sub(t0)
-			p.conn.Close()
-			<-flooded
 			t.Logf("holder when kicked: %v; Read ended after %v with %v", held, d, r.err)
 			if d > kickLatency || !errors.Is(r.err, want) {
 				t.Errorf("Read blocked in a direct read ended %v after %s, with %v (want at once, %v): "+

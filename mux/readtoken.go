@@ -79,7 +79,7 @@ func (s *Session) takeForLoop(wait bool) {
 			break // never gave it up
 		}
 		if t.holder == nil && !wait {
-			if t.waiters > 0 || isClosed(s.done) || t.parks == seen {
+			if t.waiters > 0 || isClosed(s.done) || t.parks == seen && !s.hooks.holdParked.Load() {
 				break
 			}
 			seen = t.parks // Reads use it: look again later
@@ -136,6 +136,19 @@ func (s *Session) takeDirect(st *Stream) bool {
 	t.waiters++
 	st.rwaits++
 	return false
+}
+
+// parkForTest parks the token from the receive loop when nobody waits on the peer, for the
+// holdParked test hook; it reports whether it did.
+func (s *Session) parkForTest() bool {
+	t := &s.rt
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.waiters > 0 || isClosed(s.done) {
+		return false
+	}
+	t.parkLocked()
+	return true
 }
 
 // leaveDirect parks the token after st's direct read.

@@ -55,8 +55,10 @@ var errYielded = errors.New("mux: read token parked")
 
 // loop reads frames for the receive loop until an error, or until, with nothing buffered,
 // the one goroutine waiting on the peer is a reader just given data: the token is then parked
-// for that reader to read its next data itself.
+// for that reader to read its next data itself. With the holdParked test hook it also parks
+// the token after any frame when nobody waits on the peer.
 func (r *receiver) loop() error {
+	stepped := false // a frame header or payload was handled in this call
 	for {
 		if r.last != nil && !r.inFrame && r.br.Buffered() < headerSize {
 			st := r.last
@@ -65,9 +67,13 @@ func (r *receiver) loop() error {
 				return errYielded
 			}
 		}
+		if stepped && !r.inFrame && r.br.Buffered() < headerSize && r.s.hooks.holdParked.Load() && r.s.parkForTest() {
+			return errYielded
+		}
 		if _, err := r.step(true); err != nil {
 			return err
 		}
+		stepped = true
 	}
 }
 
@@ -439,6 +445,9 @@ func (r *receiver) waitRefusal() error {
 	t := time.NewTimer(time.Until(r.refuseDue))
 	defer t.Stop()
 	for !s.sched.refuse(r.refusing) {
+		if h := s.hooks.inRefusalWait.Load(); h != nil {
+			(*h)(r.own)
+		}
 		select {
 		case <-s.sched.drained:
 		case <-t.C:

@@ -162,6 +162,9 @@ func (st *Stream) Read(p []byte) (int, error) {
 		st.mu.Unlock()
 		waiter := st // counted by takeDirect, or by addWaiter as nil
 		if len(p) > 0 && s.rt.direct && st.rdeadline.when().IsZero() {
+			if h := s.hooks.beforeTakeDirect.Load(); h != nil {
+				(*h)(st)
+			}
 			if s.takeDirect(st) {
 				if n := st.readDirect(p); n > 0 {
 					return n, nil
