@@ -966,11 +966,12 @@ func TestHostileOthersUnaffected(t *testing.T) {
 	stop := make(chan struct{})
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
+	rounds := make([]atomic.Int64, len(pairs))
 	for i, pr := range pairs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errc <- echoRounds(ctx, pr.c, pr.s, uint64(i), stop)
+			errc <- echoRounds(ctx, pr.c, pr.s, uint64(i), stop, &rounds[i])
 		}()
 	}
 
@@ -988,7 +989,10 @@ func TestHostileOthersUnaffected(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("victim session survived a duplicate SYN")
 	}
-	time.Sleep(200 * time.Millisecond)
+	for i := range rounds { // each pair completes three more rounds after the victim's end
+		after := rounds[i].Load() + 3
+		waitFor(t, func() bool { return rounds[i].Load() >= after })
+	}
 	close(stop)
 	wg.Wait()
 	close(errc)
@@ -1005,8 +1009,9 @@ func TestHostileOthersUnaffected(t *testing.T) {
 }
 
 // echoRounds opens streams on c, has s echo them, and checks each echo until stop closes;
-// it returns the first mismatch or error, or an error if no round completed.
-func echoRounds(ctx context.Context, c, s *Session, seed uint64, stop chan struct{}) error {
+// it returns the first mismatch or error. It counts completed rounds in done, and goes on
+// past stop until at least three have completed.
+func echoRounds(ctx context.Context, c, s *Session, seed uint64, stop chan struct{}, done *atomic.Int64) error {
 	go func() {
 		for {
 			st, err := s.AcceptStream(ctx)
@@ -1046,6 +1051,7 @@ func echoRounds(ctx context.Context, c, s *Session, seed uint64, stop chan struc
 			return errors.New("echo mismatch")
 		}
 		rounds++
+		done.Add(1)
 	}
 }
 
@@ -1215,7 +1221,7 @@ func TestHostileRSTBeforeACK(t *testing.T) {
 	if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) || !se.Remote || !errors.Is(err, ErrStreamReset) {
 		t.Fatalf("Read on a refused stream: %v, want a remote *StreamError", err)
 	}
-	waitFor(t, func() bool { return s.NumStreams() == 0 }) // the reset is complete (FINDINGS #10)
+	waitFor(t, func() bool { return s.NumStreams() == 0 }) // the refused stream is freed: it leaves the table
 	if _, err := st.Write([]byte("x")); !errors.Is(err, ErrStreamReset) {
 		t.Fatalf("Write on a refused stream: %v", err)
 	}
@@ -1438,8 +1444,8 @@ func TestHostileFINAfterBlockedWrite(t *testing.T) {
 			}
 		}
 	}
-	take(initialWindow, 5*time.Second) // the whole initial window; the Write now waits
-	time.Sleep(20 * time.Millisecond)
+	take(initialWindow, 5*time.Second) // the whole initial window
+	waitFor(t, func() bool { return writeWaitsForWindow(s, st) })
 	if err := st.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
@@ -1457,9 +1463,26 @@ func TestHostileFINAfterBlockedWrite(t *testing.T) {
 	}
 }
 
-// TestHostileBlockedCallsEnd (behaviour 3 against a raw peer): a Read blocked on an empty
-// stream and a Write blocked on an exhausted window both return well under a second, with a
-// non-EOF error of the right kind, whatever ends them.
+// writeWaitsForWindow reports whether st's Write has used up the peer's window and waits for more.
+func writeWaitsForWindow(s *Session, st *Stream) bool {
+	s.sched.mu.Lock()
+	defer s.sched.mu.Unlock()
+	return st.sendWindow == 0 && len(st.wbuf) > 0
+}
+
+// readWaits reports whether a Read of st waits for data: counted as a waiter while another
+// reads the connection, or reading it itself.
+func readWaits(s *Session, st *Stream) bool {
+	s.rt.mu.Lock()
+	defer s.rt.mu.Unlock()
+	return st.rwaits > 0 || s.rt.holder == st
+}
+
+// TestHostileBlockedCallsEnd: against a raw peer, a Read blocked on an empty stream and a
+// Write blocked on an exhausted window both return well under a second, with a non-EOF error
+// of the right kind, whatever ends them (an RST, the peer hanging up, GoAway with an error
+// code, a protocol error on another stream, a keepalive timeout). TestBlockedCallsEnd checks
+// the same against a mux peer, TestInteropBlockedCallsEnd against hashicorp/yamux.
 func TestHostileBlockedCallsEnd(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -1499,9 +1522,8 @@ func TestHostileBlockedCallsEnd(t *testing.T) {
 				_, err := st.Write(make([]byte, initialWindow+1)) // one byte more than the window
 				writeErr <- err
 			}()
-			// Wait until the Write has used up the window and blocks.
-			waitFor(t, func() bool { return s.Stats().BytesSent >= initialWindow })
-			time.Sleep(20 * time.Millisecond)
+			// Wait until the Write has used up the window and waits, and the Read waits.
+			waitFor(t, func() bool { return writeWaitsForWindow(s, st) && readWaits(s, st) })
 			start := time.Now()
 			tc.trigger(p)
 			limit := time.Second
@@ -1651,7 +1673,6 @@ func TestHostileWriteUnblocks(t *testing.T) {
 		name    string
 		stuck   bool // the connection write is stuck (peer not reading), not the window
 		queued  bool // the send loop, not the Write, writes the Write's frames
-		skip    string
 		setup   func(st *Stream)
 		trigger func(st *Stream)
 		want    error
@@ -1671,9 +1692,6 @@ func TestHostileWriteUnblocks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.skip != "" && os.Getenv("MUX_RUN_SKIPPED") == "" {
-				t.Skip(tc.skip)
-			}
 			cfg := hostileConfig()
 			cfg.WriteTimeout = 5 * time.Second
 			cfg.StreamCloseTimeout = 5 * time.Second
@@ -1701,10 +1719,13 @@ func TestHostileWriteUnblocks(t *testing.T) {
 			}
 			sc := &s.sched
 			if tc.queued {
-				time.Sleep(50 * time.Millisecond) // the send loop is idle: take its token
-				sc.mu.Lock()
-				sc.writing = true
-				sc.mu.Unlock()
+				waitFor(t, func() bool { // once the send loop is idle, take its token
+					sc.mu.Lock()
+					defer sc.mu.Unlock()
+					idle := !sc.writing && !sc.hasWorkLocked()
+					sc.writing = sc.writing || idle
+					return idle
+				})
 			}
 			werr := make(chan error, 1)
 			go func() {
@@ -1712,16 +1733,24 @@ func TestHostileWriteUnblocks(t *testing.T) {
 				werr <- err
 			}()
 			if tc.queued {
-				time.Sleep(20 * time.Millisecond) // the Write queued its data
+				waitFor(t, func() bool { // the Write queued its data
+					sc.mu.Lock()
+					defer sc.mu.Unlock()
+					return len(st.wbuf) > 0
+				})
 				sc.mu.Lock()
 				sc.writing = false
 				sc.notify() // the send loop takes the token and writes the queued data
 				sc.mu.Unlock()
 			}
-			if !tc.stuck {
-				waitFor(t, func() bool { return s.Stats().BytesSent >= initialWindow })
+			if tc.stuck {
+				// The peer does not read: once its socket buffers are full, the connection
+				// write carrying the Write's frames cannot progress. This wait is the silence.
+				waitFor(t, func() bool { sc.mu.Lock(); defer sc.mu.Unlock(); return sc.writing })
+				time.Sleep(100 * time.Millisecond)
+			} else {
+				waitFor(t, func() bool { return writeWaitsForWindow(s, st) })
 			}
-			time.Sleep(100 * time.Millisecond)
 			start := time.Now()
 			tc.trigger(st)
 			select {
@@ -1766,8 +1795,11 @@ func TestHostileWindowOnSYNAndACK(t *testing.T) {
 			p.send(rawHeader(0, uint8(typeWindowUpdate), flagSYN, 1, delta))
 			st = acceptOne(t, s)
 		}
-		waitFor(t, func() bool { return s.Stats().FramesReceived >= 1 })
-		time.Sleep(20 * time.Millisecond)
+		waitFor(t, func() bool { // the delta is credited
+			s.sched.mu.Lock()
+			defer s.sched.mu.Unlock()
+			return st.sendWindow == initialWindow+delta
+		})
 		st.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
 		n, err := st.Write(make([]byte, initialWindow+delta+1))
 		if !errors.Is(err, ErrTimeout) || n != initialWindow+delta {

@@ -969,9 +969,9 @@ func TestInteropChaos(t *testing.T) {
 	}
 }
 
-// TestInteropBlockedCallsEnd (behaviour 3 against HC): our Read blocked on an empty stream and
-// our Write blocked on HC's exhausted window return well under a second with a non-EOF error
-// when HC closes its session (HC sends no FIN for its streams then, so EOF would be a lie) or
+// TestInteropBlockedCallsEnd (TestHostileBlockedCallsEnd against HC): our Read blocked on an
+// empty stream and our Write blocked on HC's exhausted window return well under a second with
+// a non-EOF error when HC closes its session (HC sends no FIN for its streams then, so EOF would be a lie) or
 // when HC times out our half-closed stream with RST; HC's GoAway 0 does not end them.
 func TestInteropBlockedCallsEnd(t *testing.T) {
 	cases := []struct {
