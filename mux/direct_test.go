@@ -651,7 +651,15 @@ func TestDirectConcurrentReadsFIN(t *testing.T) {
 	for i := range rcs {
 		rcs[i] = goRead(st, 100)
 	}
-	time.Sleep(20 * time.Millisecond) // all three wait
+	waitFor(t, func() bool { // all three wait: one reading the connection, or counted as waiters
+		client.rt.mu.Lock()
+		defer client.rt.mu.Unlock()
+		n := st.rwaits
+		if client.rt.holder == st {
+			n++
+		}
+		return n == readers
+	})
 	sst.CloseWrite()
 	stuck := 0
 	for i, rc := range rcs {
@@ -770,12 +778,8 @@ func TestDirectIdleReaderOthersLive(t *testing.T) {
 			b.Close()
 		case 4: // keepalive: stay idle past several keepalive intervals; the pongs are read
 			before := client.Stats().FramesReceived
-			time.Sleep(150 * time.Millisecond)
-			for wait := time.Now(); client.Stats().FramesReceived == before; time.Sleep(5 * time.Millisecond) {
-				if time.Since(wait) > 2*time.Second {
-					t.Fatalf("round %d: no keepalive pong read in 2 s of idling with the token parked", round)
-				}
-			}
+			time.Sleep(150 * time.Millisecond)                                         // idle: the behaviour under test
+			waitFor(t, func() bool { return client.Stats().FramesReceived != before }) // a keepalive pong was read
 			if err := client.Err(); err != nil {
 				t.Fatalf("round %d: session ended while idle with the token parked: %v", round, err)
 			}
@@ -1087,7 +1091,7 @@ func TestDirectSessionEndDuringDirectRead(t *testing.T) {
 		{"BadVersionSplit", func(s *Session, p *rawPeer) {
 			h := rawHeader(9, uint8(typePing), flagSYN, 0, 0)
 			p.send(h[:5])
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond) // the header arrives in two pieces
 			p.send(h[5:])
 		}},
 		{"GoAwayError", func(s *Session, p *rawPeer) { p.send(rawHeader(0, uint8(typeGoAway), 0, 0, GoAwayInternalError)) }},
@@ -1185,7 +1189,11 @@ func TestDirectCreditOnlyForReceivedBytes(t *testing.T) {
 				}
 			}
 			waitFor(t, func() bool { return s.Stats().BytesReceived >= uint64(sent+max(credit, 0)) })
-			time.Sleep(10 * time.Millisecond)
+			waitFor(t, func() bool { // the last frame's payload has arrived too
+				st.mu.Lock()
+				defer st.mu.Unlock()
+				return st.pending == 0
+			})
 			st.mu.Lock()
 			buffered, window, recvErr := st.buf.len(), st.window, st.recvErr
 			st.mu.Unlock()

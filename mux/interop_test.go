@@ -452,6 +452,7 @@ func TestInteropReset(t *testing.T) {
 
 			// Theirs → ours: HC closes (FIN), we never send FIN; after their
 			// StreamCloseTimeout HC sends RST, and our Write learns it.
+			resets := p.ours.Stats().ResetsReceived
 			ost, err := p.ours.Open(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -464,12 +465,8 @@ func TestInteropReset(t *testing.T) {
 			if b, err := io.ReadAll(ost); err != nil || len(b) != 0 {
 				t.Fatalf("our read before their RST: %q, %v", b, err)
 			}
-			var werr error
-			deadline := time.Now().Add(3 * time.Second)
-			for werr == nil && time.Now().Before(deadline) {
-				_, werr = ost.Write([]byte("still writing"))
-				time.Sleep(10 * time.Millisecond)
-			}
+			waitFor(t, func() bool { return p.ours.Stats().ResetsReceived > resets }) // their RST
+			_, werr := ost.Write([]byte("still writing"))
 			var se *StreamError
 			if !errors.As(werr, &se) || !se.Remote || !errors.Is(werr, ErrStreamReset) {
 				t.Fatalf("our Write after their close timeout: %v, want a remote *StreamError", werr)

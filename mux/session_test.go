@@ -290,7 +290,7 @@ func TestBlockedCallsEnd(t *testing.T) {
 				_, err := cst.Write(make([]byte, 2*initialWindow))
 				writeErr <- err
 			}()
-			time.Sleep(50 * time.Millisecond)
+			waitFor(t, func() bool { return readWaits(client, cst) && writeWaitsForWindow(client, cst) })
 			start := time.Now()
 			tc.do(client, server, cst, sst, cc)
 			for _, c := range []chan error{readErr, writeErr} {
@@ -310,18 +310,27 @@ func TestBlockedCallsEnd(t *testing.T) {
 	}
 }
 
+// startupProbesDone reports whether s has sent its startup RTT probes and every ping it sent
+// has been answered.
+func startupProbesDone(s *Session) bool {
+	s.pings.mu.Lock()
+	defer s.pings.mu.Unlock()
+	return s.pings.next >= startupProbes && len(s.pings.out) == 0
+}
+
 // TestKeepAlivePingsEveryInterval: with KeepAliveTimeout longer than KeepAliveInterval, an
 // idle session whose peer answers still pings one interval after each answer, not once per
 // timeout. Over 600 ms idle at a 50 ms interval that is about ten pongs; once per 5 s
-// timeout it would be one. (The first 100 ms are left out: a new session probes its RTT.)
+// timeout it would be one. (Frames before the session's startup RTT probes are answered are
+// left out.)
 func TestKeepAlivePingsEveryInterval(t *testing.T) {
 	ccfg := testConfig()
 	ccfg.KeepAliveInterval = 50 * time.Millisecond
 	ccfg.KeepAliveTimeout = 5 * time.Second
 	client, _ := sessionPair(t, ccfg, nil)
-	time.Sleep(100 * time.Millisecond) // past the RTT probes a session starts with
+	waitFor(t, func() bool { return startupProbesDone(client) })
 	before := client.Stats().FramesReceived
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond) // idle: the behaviour under test
 	if pongs := client.Stats().FramesReceived - before; pongs < 3 {
 		t.Errorf("%d pongs in 600 ms idle at a 50 ms keepalive interval, want about 10", pongs)
 	}
