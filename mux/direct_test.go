@@ -778,8 +778,12 @@ func TestDirectIdleReaderOthersLive(t *testing.T) {
 			b.Close()
 		case 4: // keepalive: stay idle past several keepalive intervals; the pongs are read
 			before := client.Stats().FramesReceived
-			time.Sleep(150 * time.Millisecond)                                         // idle: the behaviour under test
-			waitFor(t, func() bool { return client.Stats().FramesReceived != before }) // a keepalive pong was read
+			time.Sleep(150 * time.Millisecond) // idle: the behaviour under test
+			for wait := time.Now(); client.Stats().FramesReceived == before; time.Sleep(5 * time.Millisecond) {
+				if time.Since(wait) > 2*time.Second {
+					t.Fatalf("round %d: no keepalive pong read in 2 s of idling with the token parked", round)
+				}
+			}
 			if err := client.Err(); err != nil {
 				t.Fatalf("round %d: session ended while idle with the token parked: %v", round, err)
 			}
