@@ -1583,9 +1583,10 @@ func TestHostileNoFramesAfterRST(t *testing.T) {
 // pausingPeer starts a Server session over a net.Pipe whose peer opens stream 1 with a
 // 64 MiB window and returns it accepted. The peer reads the session's first frames (RTT probe,
 // then our ACK) and 1000 payload bytes of the first Data frame, pauses, then reads everything
-// until the session closes, and sends all it read on the returned channel (nil if the first
-// read failed). The session is closed and waited for when the test ends.
-func pausingPeer(t *testing.T, cfg *Config, pause time.Duration) (*Session, *Stream, <-chan []byte) {
+// until the session closes, and sends all it read on the returned wire channel (nil if the
+// first read failed). The paused channel is closed when the pause begins. The session is
+// closed and waited for when the test ends.
+func pausingPeer(t *testing.T, cfg *Config, pause time.Duration) (s *Session, st *Stream, wire <-chan []byte, paused <-chan struct{}) {
 	t.Helper()
 	ours, peer := net.Pipe()
 	s, err := Server(ours, cfg)
@@ -1598,20 +1599,22 @@ func pausingPeer(t *testing.T, cfg *Config, pause time.Duration) (*Session, *Str
 		s.Wait()
 	})
 	wireCh := make(chan []byte, 1)
+	pausing := make(chan struct{})
 	go func() {
 		head := make([]byte, 3*headerSize+1000)
 		if _, err := io.ReadFull(peer, head); err != nil {
 			wireCh <- nil
 			return
 		}
-		time.Sleep(pause)
+		close(pausing)
+		time.Sleep(pause) // the peer stops reading: the behaviour under test
 		peer.SetReadDeadline(time.Now().Add(5 * time.Second))
 		rest, _ := io.ReadAll(peer)
 		wireCh <- append(head, rest...)
 	}()
 	peer.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	peer.Write(rawHeader(0, uint8(typeWindowUpdate), flagSYN, 1, 64<<20))
-	return s, acceptOne(t, s), wireCh
+	return s, acceptOne(t, s), wireCh, pausing
 }
 
 // TestHostileNothingAfterFailedWrite: when a connection write fails part-way (WriteTimeout:
@@ -1626,9 +1629,13 @@ func TestHostileNothingAfterFailedWrite(t *testing.T) {
 	cfg := hostileConfig()
 	cfg.WriteTimeout = 300 * time.Millisecond
 	// The peer pauses longer than WriteTimeout.
-	s, st, wireCh := pausingPeer(t, cfg, 3*cfg.WriteTimeout/2)
+	s, st, wireCh, paused := pausingPeer(t, cfg, 3*cfg.WriteTimeout/2)
 	go st.Write(make([]byte, 8<<20))
-	time.Sleep(cfg.WriteTimeout / 3)
+	select { // the write is now stuck inside the first Data frame
+	case <-paused:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer did not get the first 1000 payload bytes within 5 s")
+	}
 	start := time.Now()
 	s.Close()
 	if d := time.Since(start); d > cfg.WriteTimeout+500*time.Millisecond {
@@ -1899,12 +1906,19 @@ func TestHostileGoAwayWakesOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	s.rt.mu.Lock()
+	waiters := s.rt.waiters
+	s.rt.mu.Unlock()
 	errc := make(chan error, 1)
 	go func() {
 		_, err := s.Open(testCtx(t, 10*time.Second))
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, func() bool { // the Open waits for ACKs, counted as a wait on the peer
+		s.rt.mu.Lock()
+		defer s.rt.mu.Unlock()
+		return s.rt.waiters > waiters
+	})
 	start := time.Now()
 	p.send(rawHeader(0, uint8(typeGoAway), 0, 0, GoAwayNormal))
 	select {
@@ -2301,7 +2315,7 @@ func cutWrites(t *testing.T, resetOne bool) {
 func TestHostileCloseAfterCutWrite(t *testing.T) {
 	cfg := hostileConfig()
 	cfg.WriteTimeout = 2 * time.Second
-	s, st, wireCh := pausingPeer(t, cfg, 300*time.Millisecond)
+	s, st, wireCh, _ := pausingPeer(t, cfg, 300*time.Millisecond)
 	st.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	if _, err := st.Write(make([]byte, 1<<20)); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Write: %v, want ErrTimeout", err)
