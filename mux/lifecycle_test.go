@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -388,5 +389,228 @@ func TestReadAfterCloseSaysCloseWrite(t *testing.T) {
 	_, err = st.Read(make([]byte, 16))
 	if !errors.Is(err, ErrStreamClosed) || !strings.Contains(err.Error(), "CloseWrite") {
 		t.Fatalf("Read after Close: %v, want ErrStreamClosed naming CloseWrite", err)
+	}
+}
+
+// TestBlockedCallsEnd: blocked Read and Write return promptly with a non-EOF error when the
+// stream is reset, the session closes, or the connection drops.
+func TestBlockedCallsEnd(t *testing.T) {
+	cases := []struct {
+		name string
+		do   func(client, server *Session, cst, sst *Stream, cconn net.Conn)
+		is   error
+	}{
+		{"peer-reset", func(_, _ *Session, _, sst *Stream, _ net.Conn) { sst.Reset() }, ErrStreamReset},
+		{"local-reset", func(_, _ *Session, cst, _ *Stream, _ net.Conn) { cst.Reset() }, ErrStreamReset},
+		{"session-close", func(client, _ *Session, _, _ *Stream, _ net.Conn) { client.Close() }, ErrSessionClosed},
+		{"peer-session-close", func(_, server *Session, _, _ *Stream, _ net.Conn) { server.Close() }, ErrSessionClosed},
+		{"conn-drop", func(_, _ *Session, _, _ *Stream, c net.Conn) { c.Close() }, ErrSessionClosed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cc, sc := tcpPair(t)
+			client, _ := Client(cc, testConfig())
+			server, _ := Server(sc, testConfig())
+			defer func() {
+				client.Close()
+				server.Close()
+				client.Wait()
+				server.Wait()
+			}()
+			ctx := testCtx(t, 10*time.Second)
+			cst, err := client.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cst.Write([]byte("x"))
+			sst, err := server.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A reader blocked on an empty stream, and a writer blocked on a full window.
+			readErr := make(chan error, 1)
+			go func() {
+				_, err := cst.Read(make([]byte, 10))
+				readErr <- err
+			}()
+			writeErr := make(chan error, 1)
+			go func() {
+				_, err := cst.Write(make([]byte, 2*initialWindow))
+				writeErr <- err
+			}()
+			waitFor(t, func() bool { return readWaits(client, cst) && writeWaitsForWindow(client, cst) })
+			start := time.Now()
+			tc.do(client, server, cst, sst, cc)
+			for _, c := range []chan error{readErr, writeErr} {
+				select {
+				case err := <-c:
+					if err == nil || err == io.EOF || !errors.Is(err, tc.is) {
+						t.Fatalf("blocked call returned %v, want %v", err, tc.is)
+					}
+				case <-time.After(2 * time.Second):
+					t.Fatal("blocked call did not return")
+				}
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("blocked calls took %v to return", d)
+			}
+		})
+	}
+}
+
+// TestHostileBlockedCallsEnd: against a raw peer, a Read blocked on an empty stream and a
+// Write blocked on an exhausted window both return well under a second, with a non-EOF error
+// of the right kind, whatever ends them (an RST, the peer hanging up, GoAway with an error
+// code, a protocol error on another stream, a keepalive timeout). TestBlockedCallsEnd checks
+// the same against a mux peer, TestInteropBlockedCallsEnd against hashicorp/yamux.
+func TestHostileBlockedCallsEnd(t *testing.T) {
+	cases := []struct {
+		name    string
+		cfg     func(*Config)
+		trigger func(p *rawPeer)
+		want    []error // errors.Is targets for both calls
+		wantAs  func(error) bool
+	}{
+		{name: "peer-RST", trigger: func(p *rawPeer) { p.frame(typeWindowUpdate, flagRST, 1, nil) },
+			want: []error{ErrStreamReset}},
+		{name: "peer-hangs-up", trigger: func(p *rawPeer) { p.conn.Close() },
+			want: []error{ErrSessionClosed}},
+		{name: "peer-GoAway-2", trigger: func(p *rawPeer) { p.send(rawHeader(0, uint8(typeGoAway), 0, 0, 2)) },
+			want: []error{ErrSessionClosed}, wantAs: func(err error) bool { var g *GoAwayError; return errors.As(err, &g) }},
+		{name: "protocol-error-elsewhere", trigger: func(p *rawPeer) { p.send(rawHeader(0, 7, 0, 0, 0)) },
+			want: []error{ErrSessionClosed}, wantAs: func(err error) bool { var pe *ProtocolError; return errors.As(err, &pe) }},
+		{name: "keepalive-timeout", cfg: func(c *Config) {
+			c.EnableKeepAlive, c.KeepAliveInterval, c.KeepAliveTimeout = true, 300*time.Millisecond, 200*time.Millisecond
+		}, trigger: func(p *rawPeer) {}, want: []error{ErrSessionClosed, ErrKeepAliveTimeout}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := hostileConfig()
+			if tc.cfg != nil {
+				tc.cfg(cfg)
+			}
+			s, p := hostileServer(t, cfg)
+			p.start()
+			p.frame(typeWindowUpdate, flagSYN, 1, nil)
+			st := acceptOne(t, s)
+			readErr, writeErr := make(chan error, 1), make(chan error, 1)
+			go func() {
+				_, err := st.Read(make([]byte, 10))
+				readErr <- err
+			}()
+			go func() {
+				_, err := st.Write(make([]byte, initialWindow+1)) // one byte more than the window
+				writeErr <- err
+			}()
+			// Wait until the Write has used up the window and waits, and the Read waits.
+			waitFor(t, func() bool { return writeWaitsForWindow(s, st) && readWaits(s, st) })
+			start := time.Now()
+			tc.trigger(p)
+			limit := time.Second
+			if tc.cfg != nil { // keepalive: the trigger is the silence itself
+				limit = cfg.KeepAliveInterval + cfg.KeepAliveTimeout + time.Second
+			}
+			for _, c := range []struct {
+				what string
+				ch   chan error
+			}{{"Read", readErr}, {"Write", writeErr}} {
+				select {
+				case err := <-c.ch:
+					if err == nil || err == io.EOF {
+						t.Fatalf("blocked %s returned %v", c.what, err)
+					}
+					for _, w := range tc.want {
+						if !errors.Is(err, w) {
+							t.Fatalf("blocked %s returned %v, want it to match %v", c.what, err, w)
+						}
+					}
+					if tc.wantAs != nil && !tc.wantAs(err) {
+						t.Fatalf("blocked %s returned %v (%T), not the expected type", c.what, err, err)
+					}
+				case <-time.After(limit + 2*time.Second):
+					t.Fatalf("blocked %s still blocked", c.what)
+				}
+			}
+			if d := time.Since(start); d > limit {
+				t.Errorf("blocked calls returned after %v, want within %v", d, limit)
+			}
+		})
+	}
+}
+
+// TestInteropBlockedCallsEnd (TestHostileBlockedCallsEnd against HC): our Read blocked on an
+// empty stream and our Write blocked on HC's exhausted window return well under a second with
+// a non-EOF error when HC closes its session (HC sends no FIN for its streams then, so EOF would be a lie) or
+// when HC times out our half-closed stream with RST; HC's GoAway 0 does not end them.
+func TestInteropBlockedCallsEnd(t *testing.T) {
+	cases := []struct {
+		name    string
+		trigger func(p *interopPair, hst *yamux.Stream)
+		want    error
+	}{
+		{"their-session-close", func(p *interopPair, _ *yamux.Stream) { p.theirs.Close() }, ErrSessionClosed},
+		{"their-close-timeout-RST", func(_ *interopPair, hst *yamux.Stream) { hst.Close() }, ErrStreamReset},
+	}
+	for _, top := range topologies {
+		for _, tc := range cases {
+			t.Run(top.name+"/"+tc.name, func(t *testing.T) {
+				hcfg := hcConfig()
+				hcfg.StreamCloseTimeout = 200 * time.Millisecond
+				p := newInteropPair(t, top.ourClient, nil, hcfg)
+				ctx := testCtx(t, 10*time.Second)
+				ost, err := p.ours.Open(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hst := p.theirAccept(t, 5*time.Second)
+				readErr, writeErr := make(chan error, 1), make(chan error, 1)
+				go func() {
+					_, err := ost.Read(make([]byte, 10))
+					readErr <- err
+				}()
+				go func() {
+					_, err := ost.Write(make([]byte, initialWindow+1))
+					writeErr <- err
+				}()
+				waitFor(t, func() bool { return p.ours.Stats().BytesSent >= initialWindow })
+				// HC's GoAway 0 is not an end for existing streams.
+				if err := p.theirs.GoAway(); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case err := <-readErr:
+					t.Fatalf("Read ended by GoAway 0: %v", err)
+				case err := <-writeErr:
+					t.Fatalf("Write ended by GoAway 0: %v", err)
+				case <-time.After(100 * time.Millisecond):
+				}
+				start := time.Now()
+				tc.trigger(p, hst)
+				limit := time.Second
+				if tc.want == ErrStreamReset {
+					limit += hcfg.StreamCloseTimeout
+				}
+				for _, c := range []struct {
+					what string
+					ch   chan error
+				}{{"Read", readErr}, {"Write", writeErr}} {
+					select {
+					case err := <-c.ch:
+						if c.what == "Read" && tc.want == ErrStreamReset && err == io.EOF {
+							// HC's Close sends FIN first: EOF is right for the Read here.
+							continue
+						}
+						if err == nil || err == io.EOF || !errors.Is(err, tc.want) {
+							t.Fatalf("blocked %s returned %v, want %v", c.what, err, tc.want)
+						}
+					case <-time.After(limit + 2*time.Second):
+						t.Fatalf("blocked %s still blocked", c.what)
+					}
+				}
+				if d := time.Since(start); d > limit {
+					t.Errorf("blocked calls returned after %v, want within %v", d, limit)
+				}
+			})
+		}
 	}
 }
