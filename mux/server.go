@@ -30,12 +30,15 @@ var ErrServerClosed = errors.New("mux: server closed")
 //
 // Goroutines and ownership: Serve runs in the caller's goroutine and owns the listener's
 // Accept loop. For each accepted connection it starts a session (Server(conn, Config)) and one
-// goroutine that runs Handler(sess); the session owns the connection and the handler owns
-// the session while it runs. When Handler returns, that goroutine closes the session and waits
-// for the session's own goroutines (Session.Wait), then forgets it. Goroutines a handler starts
-// itself are the handler's: the server does not wait for them. The server's fields are read
-// by Serve; set them before the first Serve. Its methods are safe for concurrent use, and Serve
-// may be called with several listeners.
+// goroutine that runs Handler(sess); the session owns the connection, and the handler owns the
+// session while it runs (the server only sends GoAway on it in Shutdown, or ends it in Close
+// or Shutdown). When Handler returns, that goroutine closes the session and waits for the
+// session's own goroutines (Session.Wait), then forgets it. Goroutines a handler starts itself
+// are the handler's: the server does not wait for them. While Shutdown waits, it runs one
+// goroutine per session that closes the session once its last stream has ended; they return
+// before Shutdown does. The server's fields are read by Serve: set them before the first
+// Serve. Its methods are safe for concurrent use, and Serve may be called with several
+// listeners.
 type SessionServer struct {
 	// Handler is called in its own goroutine for each session; it must not be nil. The session
 	// is closed when Handler returns, so Handler returns when it is done with the session
@@ -180,24 +183,30 @@ func (srv *SessionServer) Close() error {
 }
 
 // Shutdown ends the server gracefully: it closes the listeners, sends GoAway on every session
-// (the peer can open no new streams; existing ones go on), closes each session once its last
-// stream has ended in both directions, and waits for every handler to return and every
+// (the peer can open no new streams; existing ones go on), closes each session as soon as its
+// last stream has ended in both directions, and waits for every handler to return and every
 // session's goroutines to end. It returns nil then, or ctx's error if ctx ends first; the
-// sessions still running are then left as they are, for a later Close to end. Serve returns
-// ErrServerClosed afterwards.
+// sessions still running are then left as they are, for a later Close to end. While it waits,
+// Shutdown runs one goroutine per session that watches for that session's last stream; they
+// have returned when Shutdown returns. Serve returns ErrServerClosed afterwards.
 func (srv *SessionServer) Shutdown(ctx context.Context) error {
 	sessions, idle := srv.shut()
+	stop := make(chan struct{})
+	var watchers sync.WaitGroup
+	defer func() {
+		close(stop)
+		watchers.Wait()
+	}()
 	for _, sess := range sessions {
 		sess.GoAway() // an error means the session has ended already
-	}
-	for _, sess := range sessions {
-		select {
-		case <-sess.idleAfterGoAway():
-			sess.end(ErrSessionClosed, endGraceful) // the handler's Close waits for the flush
-		case <-sess.Done():
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		watchers.Go(func() {
+			select {
+			case <-sess.idleAfterGoAway():
+				sess.end(ErrSessionClosed, endGraceful) // the handler's Close waits for the flush
+			case <-sess.Done():
+			case <-stop:
+			}
+		})
 	}
 	select {
 	case <-idle:

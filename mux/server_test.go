@@ -354,3 +354,43 @@ func TestSessionServerServeErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionServerShutdownClosesEachSessionWhenIdle: Shutdown closes a session as soon as its
+// last stream has ended, while it still waits for another session's stream.
+func TestSessionServerShutdownClosesEachSessionWhenIdle(t *testing.T) {
+	e := startEchoServer(t)
+	c1, c2 := serverPeers[0].dial(t, e.addr), serverPeers[0].dial(t, e.addr)
+	st1, closeWrite1 := echoOnce(t, c1, "one")
+	st2, closeWrite2 := echoOnce(t, c2, "two")
+	sessions := []*Session{<-e.sessions, <-e.sessions}
+
+	shut := make(chan error, 1)
+	go func() { shut <- e.srv.Shutdown(context.Background()) }()
+	for _, sess := range sessions {
+		waitFor(t, func() bool { sess.mu.Lock(); defer sess.mu.Unlock(); return sess.localGoAway })
+	}
+	if err := echoCheck(st1, closeWrite1, []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	st1.Close()
+	waitClosed(t, c1.done, "the first client's session ends once its last stream has")
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v while the second session had a stream open", err)
+	default:
+	}
+	if err := echoCheck(st2, closeWrite2, []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	st2.Close()
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return within 5 s of the last stream ending")
+	}
+	e.serveResult(t)
+	waitClosed(t, c2.done, "the second client's session ends")
+}
