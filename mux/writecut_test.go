@@ -11,6 +11,12 @@ import (
 	"time"
 )
 
+// The tests in this file check write cancellation: a Write that gives up (its deadline, Reset,
+// Close) returns promptly even when the connection write carrying its frames is stuck, and a
+// connection write cut short inside a frame (for such a Write, or failed by WriteTimeout)
+// leaves the framing intact: the rest of that frame is written before anything else, or, after
+// a failed write, nothing more is written at all.
+
 // TestHostileWriteUnblocks: a Write blocked because the peer stopped reading (the connection
 // write itself is stuck, with a huge window granted) or because the window is used up must
 // return well under a second when its deadline passes, when the stream is Reset, or when the
