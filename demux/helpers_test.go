@@ -219,11 +219,7 @@ func (f *front) get(t testing.TB, path string) (int, string) {
 // waitFor polls cond until true or the deadline; it reports failure with msg.
 func waitFor(t testing.TB, d time.Duration, msg string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", msg)
-		}
-		time.Sleep(2 * time.Millisecond)
+	if !waitSoft(d, cond) {
+		t.Fatalf("timed out waiting for %s", msg)
 	}
 }

@@ -234,11 +234,7 @@ func TestCloseSendsQueuedFramesBeforeGoAway(t *testing.T) {
 				got <- nil
 				return
 			}
-			b, err := io.ReadAll(r)
-			if err != nil {
-				b = append(b, " then "+err.Error()...)
-			}
-			got <- b
+			got <- readAllNoting(r)
 		}()
 		closeWithFINQueued(t, client, st)
 		if b := <-got; !bytes.Equal(b, data) {
@@ -250,14 +246,7 @@ func TestCloseSendsQueuedFramesBeforeGoAway(t *testing.T) {
 		t.Run("go-yamux-peer/"+topo.name, func(t *testing.T) {
 			p := newLPPair(t, topo.ourClient, nil)
 			st, r := openToLP(t, p)
-			got := make(chan []byte, 1)
-			go func() {
-				b, err := io.ReadAll(r)
-				if err != nil {
-					b = append(b, " then "+err.Error()...)
-				}
-				got <- b
-			}()
+			got := readAllAsync(r)
 			closeWithFINQueued(t, p.ours, st)
 			if b := <-got; !bytes.Equal(b, data) {
 				t.Fatalf("their stream read %d bytes (%q at the end), want %d and EOF", len(b), tail(b), size)
@@ -270,14 +259,7 @@ func TestCloseSendsQueuedFramesBeforeGoAway(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := p.theirAccept(t, 5*time.Second) // before Close: their Accept fails once the session ends
-			got := make(chan []byte, 1)
-			go func() {
-				b, err := io.ReadAll(r)
-				if err != nil {
-					b = append(b, " then "+err.Error()...)
-				}
-				got <- b
-			}()
+			got := readAllAsync(r)
 			closeWithFINQueued(t, p.ours, st)
 			if b := <-got; !bytes.Equal(b, data) {
 				t.Fatalf("their stream read %d bytes (%q at the end), want %d and EOF", len(b), tail(b), size)
@@ -613,4 +595,21 @@ func TestInteropBlockedCallsEnd(t *testing.T) {
 			})
 		}
 	}
+}
+
+// readAllNoting reads r to its end; an error other than EOF is appended to what was
+// read, so a comparison with the expected bytes shows it.
+func readAllNoting(r io.Reader) []byte {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		b = append(b, " then "+err.Error()...)
+	}
+	return b
+}
+
+// readAllAsync is readAllNoting in a goroutine of its own; the result comes on the channel.
+func readAllAsync(r io.Reader) <-chan []byte {
+	got := make(chan []byte, 1)
+	go func() { got <- readAllNoting(r) }()
+	return got
 }

@@ -226,14 +226,7 @@ func TestSessionServerShutdownWaitsForStreams(t *testing.T) {
 				t.Fatal(err)
 			}
 			st.Close()
-			select {
-			case err := <-shut:
-				if err != nil {
-					t.Fatalf("Shutdown: %v", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Shutdown did not return within 5 s of the last stream ending")
-			}
+			waitShutdown(t, shut)
 			e.serveResult(t)
 			waitClosed(t, c.done, "client session ends after Shutdown")
 		})
@@ -383,6 +376,15 @@ func TestSessionServerShutdownClosesEachSessionWhenIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	st2.Close()
+	waitShutdown(t, shut)
+	e.serveResult(t)
+	waitClosed(t, c2.done, "the second client's session ends")
+}
+
+// waitShutdown waits for Shutdown's result on shut, which must be nil and come within
+// 5 s of the last stream ending.
+func waitShutdown(t *testing.T, shut <-chan error) {
+	t.Helper()
 	select {
 	case err := <-shut:
 		if err != nil {
@@ -391,6 +393,4 @@ func TestSessionServerShutdownClosesEachSessionWhenIdle(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown did not return within 5 s of the last stream ending")
 	}
-	e.serveResult(t)
-	waitClosed(t, c2.done, "the second client's session ends")
 }
