@@ -21,8 +21,8 @@ import (
 
 // holderIs reports whether st's Read holds the session's read token (a direct read).
 func holderIs(s *Session, st *Stream) bool {
-	s.rt.mu.Lock()
-	defer s.rt.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.rt.holder == st
 }
 
@@ -115,8 +115,8 @@ func TestDirectSetReadDeadlineRace(t *testing.T) {
 
 // parked reports whether s's read token is parked: neither the receive loop nor a Read holds it.
 func parked(s *Session) bool {
-	s.rt.mu.Lock()
-	defer s.rt.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return !s.rt.loop && s.rt.holder == nil
 }
 
@@ -183,9 +183,9 @@ func rawPeerForDirect(t *testing.T) (*Session, *rawPeer) {
 	// The peer's reader writes the pongs: once the session's startup probes are answered it
 	// writes nothing more, and the test's partial frames cannot interleave with a pong.
 	waitFor(t, func() bool {
-		s.pings.mu.Lock()
-		defer s.pings.mu.Unlock()
-		return len(s.pings.out) == 0 && s.RTT() > 0
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.pings.out) == 0 && s.rtt > 0
 	})
 	return s, p
 }
@@ -652,8 +652,8 @@ func TestDirectConcurrentReadsFIN(t *testing.T) {
 		rcs[i] = goRead(st, 100)
 	}
 	waitFor(t, func() bool { // all three wait: one reading the connection, or counted as waiters
-		client.rt.mu.Lock()
-		defer client.rt.mu.Unlock()
+		client.mu.Lock()
+		defer client.mu.Unlock()
 		n := st.rwaits
 		if client.rt.holder == st {
 			n++
@@ -1015,9 +1015,9 @@ func TestDirectKickDuringRefusalBackpressure(t *testing.T) {
 			p.autoPong = true
 			p.start()
 			waitFor(t, func() bool { // the startup probes are answered: no pong is written later
-				s.pings.mu.Lock()
-				defer s.pings.mu.Unlock()
-				return len(s.pings.out) == 0 && s.RTT() > 0
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return len(s.pings.out) == 0 && s.rtt > 0
 			})
 			st := openRaw(t, s, p, 1)
 			rc := primeDirect(t, s, p, st)
@@ -1194,13 +1194,13 @@ func TestDirectCreditOnlyForReceivedBytes(t *testing.T) {
 			}
 			waitFor(t, func() bool { return s.Stats().BytesReceived >= uint64(sent+max(credit, 0)) })
 			waitFor(t, func() bool { // the last frame's payload has arrived too
-				st.mu.Lock()
-				defer st.mu.Unlock()
+				st.s.mu.Lock()
+				defer st.s.mu.Unlock()
 				return st.pending == 0
 			})
-			st.mu.Lock()
-			buffered, window, recvErr := st.buf.len(), st.window, st.recvErr
-			st.mu.Unlock()
+			st.s.mu.Lock()
+			buffered, window, recvErr := st.buf.len(), st.window, st.cause
+			st.s.mu.Unlock()
 			t.Logf("granted %d bytes of credit during the frame; buffered %d, window %d, stream error %v", granted, buffered, window, recvErr)
 			if recvErr != nil {
 				t.Fatalf("stream reset: %v", recvErr)

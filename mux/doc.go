@@ -24,6 +24,67 @@
 //   - A hostile peer gets a defined outcome (an RST for the stream, or GoAway with code 1 and
 //     a *ProtocolError), never a panic, unbounded memory or goroutines.
 //
+// # Design
+//
+// The package has three layers.
+//
+// The core is the session's protocol state and every transition of it: the stream table, each
+// stream's send and receive state (sendState, recvState: one enum per direction, with the
+// transitions written next to them in streamstate.go), windows, buffers, the scheduler's queues
+// and the memory budget. It is guarded by one mutex, Session.mu, and does no I/O, starts no
+// goroutines and never blocks: frames come in (inbound.go: onHeaderLocked, onChunkLocked,
+// onDirectLocked, onFrameEndLocked), time comes in (the timers' openTimedOut and
+// closeTimedOut), and state changes and frames to send come out (sched.go: fillLocked builds a
+// batch of frames from the queued intents). Its wake-ups are sends on buffered channels of
+// capacity one (readReady, writeDone, the loops' wake channels) that never block.
+//
+// The drivers are the only code that touches the connection, one for each direction, each
+// held by one goroutine at a time:
+//   - The connection reader (recv.go, readtoken.go) is whoever holds the read token: the
+//     receive loop goroutine, or a Stream.Read that finds its buffer empty and the token
+//     free, which then reads frames itself until its own data arrives (a direct read; only on
+//     a net.Conn). The holder owns the receiver (the bufio.Reader and the place in the current
+//     frame). It is interrupted explicitly: kickReaderLocked sets the connection's read
+//     deadline in the past and records it (readToken.kicked).
+//   - The connection writer (writer.go) is whoever holds the write token (scheduler.writing):
+//     the send loop goroutine, a Stream.Write that finds the token free and writes its own
+//     frames inline (only on a net.Conn), or drain once the session has ended. The holder owns
+//     the batch and the rest of a batch cut short (scheduler.cut). It is interrupted
+//     explicitly: cutWriteLocked and kickInlineLocked move the connection's write deadline
+//     and record why (scheduler.cutting, or a stream's deadline), so a cut is never mistaken
+//     for a peer that stopped reading.
+//
+// The API (stream.go, session.go, ping.go) calls core transitions under Session.mu and waits,
+// without it, on the channels the core notifies.
+//
+// Goroutines: per session, the receive loop and the send loop, and the keepalive goroutine
+// when EnableKeepAlive is set; they end when the session ends, and Session.Wait waits for
+// them. The runtime's timers run the stream open and close timeouts, the read token's lease
+// and the deadlines; each only takes Session.mu and calls the core, or closes a channel.
+// Application goroutines run Read and Write and may hold a token while they do.
+//
+// Ownership: Session.mu guards the core: the Session fields declared from it through
+// tuneProbe, and every Stream field but wmu and the deadlines. The read token's holder owns
+// Session.recv; the write token's holder owns the batch and scheduler.cut. lastRecv and the
+// Stats counters are atomics; conn, cfg and the IDs never change. err, mode and endedAt are
+// written once, before done is closed.
+//
+// Lock order: Stream.wmu (which serializes Writes), then Session.mu, then the leaf locks
+// (each deadline's, and rwcConn's, taken by SetWriteDeadline). Nobody holds Session.mu while
+// reading or writing the connection, while calling user code (the Logger, RTTObserver), or
+// while blocking on a channel.
+//
+// How a byte travels: Write(p) queues p on the stream (wbuf) and the stream on the
+// scheduler's data list; if the write token is free, Write takes it and writes a batch itself,
+// else the send loop does. fillLocked cuts up to 64 KiB of p per frame within the peer's
+// window (sendWindow), puts its header in the batch and the payload by reference (vectored
+// write) or copied, and Write returns once every byte was handed to the connection. On the
+// peer, the read token's holder reads the header, onHeaderLocked admits the payload within
+// the window the peer was granted (outstanding), the payload is read into a pooled chunk (or
+// straight into a direct reader's p) and onChunkLocked appends it to the stream's buffer and
+// wakes its Read, which copies it out and, once half the window is free, queues a
+// WindowUpdate crediting it back.
+//
 // Errors are sentinels and types for errors.Is/As: ErrSessionClosed (every session end
 // matches it), ErrStreamReset (*StreamError), ErrRemoteGoAway, ErrKeepAliveTimeout,
 // *ProtocolError, *GoAwayError. Timeouts (ErrTimeout, ErrKeepAliveTimeout, ErrWriteTimeout)

@@ -1465,16 +1465,16 @@ func TestHostileFINAfterBlockedWrite(t *testing.T) {
 
 // writeWaitsForWindow reports whether st's Write has used up the peer's window and waits for more.
 func writeWaitsForWindow(s *Session, st *Stream) bool {
-	s.sched.mu.Lock()
-	defer s.sched.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return st.sendWindow == 0 && len(st.wbuf) > 0
 }
 
 // readWaits reports whether a Read of st waits for data: counted as a waiter while another
 // reads the connection, or reading it itself.
 func readWaits(s *Session, st *Stream) bool {
-	s.rt.mu.Lock()
-	defer s.rt.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return st.rwaits > 0 || s.rt.holder == st
 }
 
@@ -1521,8 +1521,8 @@ func TestHostileWindowOnSYNAndACK(t *testing.T) {
 			st = acceptOne(t, s)
 		}
 		waitFor(t, func() bool { // the delta is credited
-			s.sched.mu.Lock()
-			defer s.sched.mu.Unlock()
+			s.mu.Lock()
+			defer s.mu.Unlock()
 			return st.sendWindow == initialWindow+delta
 		})
 		st.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
@@ -1624,17 +1624,17 @@ func TestHostileGoAwayWakesOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.rt.mu.Lock()
+	s.mu.Lock()
 	waiters := s.rt.waiters
-	s.rt.mu.Unlock()
+	s.mu.Unlock()
 	errc := make(chan error, 1)
 	go func() {
 		_, err := s.Open(testCtx(t, 10*time.Second))
 		errc <- err
 	}()
 	waitFor(t, func() bool { // the Open waits for ACKs, counted as a wait on the peer
-		s.rt.mu.Lock()
-		defer s.rt.mu.Unlock()
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		return s.rt.waiters > waiters
 	})
 	start := time.Now()

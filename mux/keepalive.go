@@ -28,7 +28,9 @@ func (s *Session) keepalive() {
 			wait = interval - idle
 			continue
 		}
-		s.measureRTT()
+		s.mu.Lock()
+		s.probeRTTLocked(0)
+		s.mu.Unlock()
 		// Look for an answer at least every interval, so that with a timeout longer than
 		// the interval the next ping still follows the last sign of life by one interval.
 		deadline := time.Now().Add(timeout)

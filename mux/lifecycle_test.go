@@ -26,8 +26,8 @@ const msg16k = 16 << 10
 // of it has arrived (none is still being read): a writer on the other end now waits for
 // window, and nothing is on its way that could be answered.
 func windowUsedUp(st *Stream) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
 	return st.outstanding == 0 && st.pending == 0
 }
 
@@ -282,11 +282,11 @@ func TestWriteSucceedsWhenResetAfterLastByte(t *testing.T) {
 	// holdUntilReset makes st's Write wait, once all its bytes went out, until st is reset.
 	holdUntilReset := func(t *testing.T, s *Session) {
 		hook := func(st *Stream) {
-			s.sched.mu.Lock()
+			s.mu.Lock()
 			all := st.written == size && st.inflight == 0
-			s.sched.mu.Unlock()
+			s.mu.Unlock()
 			if all {
-				waitFor(t, func() bool { return st.state.Load()&bitSendDone != 0 })
+				waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return st.send == sendReset })
 			}
 		}
 		s.hooks.afterWriteWait.Store(&hook)

@@ -45,10 +45,7 @@ func TestFragmentedDataStaysWithinBudget(t *testing.T) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, st := range s.streams {
-			st.mu.Lock()
-			n := st.buf.len()
-			st.mu.Unlock()
-			if n != initialWindow {
+			if st.buf.len() != initialWindow {
 				return false
 			}
 		}

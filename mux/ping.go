@@ -3,7 +3,6 @@ package mux
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 )
 
@@ -11,9 +10,8 @@ import (
 // to be sent (the connection is not draining).
 var ErrPingBacklog = errors.New("mux: too many pings waiting to be sent")
 
-// pingTable tracks this side's pings that await their reply.
+// pingTable tracks this side's pings that await their reply. Guarded by s.mu.
 type pingTable struct {
-	mu   sync.Mutex
 	next uint32
 	out  map[uint32]*pingWait
 }
@@ -28,113 +26,101 @@ type pingWait struct {
 
 func (t *pingTable) init() { t.out = make(map[uint32]*pingWait) }
 
-// start registers a new ping and returns its opaque value.
-func (t *pingTable) start() (uint32, *pingWait) {
-	w := &pingWait{sent: time.Now(), done: make(chan struct{})}
-	t.mu.Lock()
+// startPingLocked registers a ping and queues it; false (and nothing registered) when the
+// ping backlog is full or the session stopped sending. Until it is answered or forgotten the
+// ping counts as a wait on the peer, so the reply is read at once (readtoken.go). s.mu must be
+// held.
+func (s *Session) startPingLocked() (uint32, *pingWait, bool) {
+	t := &s.pings
 	t.next++
 	id := t.next
+	if !s.sched.pingLocked(id) {
+		return 0, nil, false
+	}
+	w := &pingWait{sent: time.Now(), done: make(chan struct{})}
 	t.out[id] = w
-	t.mu.Unlock()
-	return id, w
+	s.addWaiterLocked()
+	return id, w, true
 }
 
-// forget drops the ping with id; false if it was already answered or dropped.
-func (t *pingTable) forget(id uint32) bool {
-	t.mu.Lock()
-	_, ok := t.out[id]
-	delete(t.out, id)
-	t.mu.Unlock()
-	return ok
-}
-
-// startPing registers a ping. Until it is answered or forgotten (forgetPing) it counts as a
-// wait on the peer, so the reply is read at once (readtoken.go).
-func (s *Session) startPing() (uint32, *pingWait) {
-	id, w := s.pings.start()
-	s.addWaiter()
-	return id, w
-}
-
-func (s *Session) forgetPing(id uint32) {
-	if s.pings.forget(id) {
-		s.endWait(nil)
+// forgetPingLocked drops the ping with id unless it was already answered. s.mu must be held.
+func (s *Session) forgetPingLocked(id uint32) {
+	if _, ok := s.pings.out[id]; ok {
+		delete(s.pings.out, id)
+		s.endWaitLocked(nil)
 	}
 }
 
-// answered resolves the ping with value v, if it is ours, and feeds the RTT estimate. Replies
-// to pings never sent are ignored.
-func (t *pingTable) answered(s *Session, v uint32) {
-	t.mu.Lock()
-	w := t.out[v]
-	delete(t.out, v)
-	t.mu.Unlock()
+// pingAnsweredLocked resolves the ping with value v, if it is ours (replies to pings never
+// sent are ignored: nil), and feeds the RTT estimate. The caller tells Config.RTTObserver and
+// then closes the returned wait's done channel, after releasing s.mu. s.mu must be held.
+func (s *Session) pingAnsweredLocked(v uint32) *pingWait {
+	w := s.pings.out[v]
 	if w == nil {
-		return
+		return nil
 	}
-	s.endWait(nil)
+	delete(s.pings.out, v)
+	s.endWaitLocked(nil)
 	w.rtt = time.Since(w.sent)
-	s.observeRTT(w.rtt)
-	if o := s.cfg.RTTObserver; o != nil {
-		o.ObserveRTT(w.rtt)
-	}
-	close(w.done)
+	s.observeRTTLocked(w.rtt)
 	if w.probes > 0 {
-		s.probeRTT(w.probes - 1)
+		s.probeRTTLocked(w.probes - 1)
 	}
 	if w.tuning {
-		s.tuneProbe.Store(false)
+		s.tuneProbe = false
 	}
+	return w
 }
 
-// observeRTT folds a sample into the smoothed RTT (weight 1/8 for new samples, as TCP's SRTT
-// in RFC 6298 §2; the first sample is taken as it is) and the minimum RTT. Window auto-tuning
-// uses the minimum: a sample taken while data queues in front of the ping is inflated, and an
-// inflated RTT would grow windows, and with them the queues, further.
-func (s *Session) observeRTT(d time.Duration) {
-	for {
-		old := s.minRTT.Load()
-		if old != 0 && int64(d) >= old || s.minRTT.CompareAndSwap(old, int64(d)) {
-			break
-		}
+// observeRTTLocked folds a sample into the smoothed RTT (weight 1/8 for new samples, as TCP's
+// SRTT in RFC 6298 §2; the first sample is taken as it is) and the minimum RTT. Window
+// auto-tuning uses the minimum: a sample taken while data queues in front of the ping is
+// inflated, and an inflated RTT would grow windows, and with them the queues, further. s.mu
+// must be held.
+func (s *Session) observeRTTLocked(d time.Duration) {
+	if s.minRTT == 0 || d < s.minRTT {
+		s.minRTT = d
 	}
-	for {
-		old := s.rtt.Load()
-		nv := int64(d)
-		if old != 0 {
-			nv = old + (int64(d)-old)/8
-		}
-		if s.rtt.CompareAndSwap(old, nv) {
-			return
-		}
+	if s.rtt == 0 {
+		s.rtt = d
+	} else {
+		s.rtt += (d - s.rtt) / 8
 	}
 }
 
 // RTT returns the smoothed round-trip time measured by pings (the one sent when the session
 // starts, keepalives, and Ping calls), or 0 before the first reply.
-func (s *Session) RTT() time.Duration { return time.Duration(s.rtt.Load()) }
+func (s *Session) RTT() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rtt
+}
 
 // Ping sends a Ping frame (spec.md "Ping") ahead of queued data and returns the round-trip
 // time when the reply arrives. Errors: ctx's error, ErrPingBacklog, or the session's error.
 func (s *Session) Ping(ctx context.Context) (time.Duration, error) {
-	id, w := s.startPing()
-	if !s.sched.ping(id) {
-		s.forgetPing(id)
+	s.mu.Lock()
+	id, w, ok := s.startPingLocked()
+	s.mu.Unlock()
+	if !ok {
 		if err := s.Err(); err != nil {
 			return 0, err
 		}
 		return 0, ErrPingBacklog
 	}
+	var err error
 	select {
 	case <-w.done:
 		return w.rtt, nil
 	case <-ctx.Done():
-		s.forgetPing(id)
-		return 0, ctx.Err()
+		err = ctx.Err()
 	case <-s.done:
-		s.forgetPing(id)
-		return 0, s.Err()
+		err = s.Err()
 	}
+	s.mu.Lock()
+	s.forgetPingLocked(id)
+	s.mu.Unlock()
+	return 0, err
 }
 
 // startupProbes is how many pings a new session sends, one after the other, to learn its RTT.
@@ -142,30 +128,24 @@ func (s *Session) Ping(ctx context.Context) (time.Duration, error) {
 // link's round trip.
 const startupProbes = 3
 
-// measureRTT sends one ping without waiting; its reply feeds the RTT estimates.
-func (s *Session) measureRTT() { s.probeRTT(0) }
-
-// probeRTT sends a ping whose reply sends `more` further probes, one at a time.
-func (s *Session) probeRTT(more int) {
-	id, w := s.startPing()
-	w.probes = more
-	if !s.sched.ping(id) {
-		s.forgetPing(id)
+// probeRTTLocked sends a ping whose reply sends `more` further probes, one at a time, and
+// feeds the RTT estimates. s.mu must be held.
+func (s *Session) probeRTTLocked(more int) {
+	if _, w, ok := s.startPingLocked(); ok {
+		w.probes = more
 	}
 }
 
-// probeForTuning sends one RTT probe unless one is already out. Window auto-tuning calls it at
-// every judgement, so the minimum RTT keeps being refined while data flows: a startup sample
-// inflated by a busy scheduler would otherwise pass for the link's round trip and grow windows
-// that only lengthen queues.
-func (s *Session) probeForTuning() {
-	if !s.tuneProbe.CompareAndSwap(false, true) {
+// probeForTuningLocked sends one RTT probe unless one is already out. Window auto-tuning calls
+// it at every judgement, so the minimum RTT keeps being refined while data flows: a startup
+// sample inflated by a busy scheduler would otherwise pass for the link's round trip and grow
+// windows that only lengthen queues. s.mu must be held.
+func (s *Session) probeForTuningLocked() {
+	if s.tuneProbe {
 		return
 	}
-	id, w := s.startPing()
-	w.tuning = true
-	if !s.sched.ping(id) {
-		s.forgetPing(id)
-		s.tuneProbe.Store(false)
+	if _, w, ok := s.startPingLocked(); ok {
+		w.tuning = true
+		s.tuneProbe = true
 	}
 }

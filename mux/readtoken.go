@@ -3,7 +3,6 @@ package mux
 import (
 	"errors"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -27,9 +26,8 @@ const leaseTimeout = 500 * time.Microsecond
 // aLongTimeAgo is a read deadline in the past: it interrupts a direct read in progress.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// readToken says who reads the connection. Its fields are guarded by mu.
+// readToken says who reads the connection. Its fields are guarded by s.mu.
 type readToken struct {
-	mu      sync.Mutex
 	loop    bool          // the receive loop reads
 	holder  *Stream       // a Read of this stream reads
 	kicked  bool          // the connection's read deadline was set to interrupt the holder
@@ -50,7 +48,7 @@ func (t *readToken) init(direct bool) {
 }
 
 // parkLocked leaves the token to the next reader, or wakes the receive loop at once when
-// someone waits on the peer. t.mu must be held.
+// someone waits on the peer. s.mu must be held.
 func (t *readToken) parkLocked() {
 	t.loop, t.holder = false, nil
 	if t.waiters > 0 {
@@ -68,11 +66,11 @@ func (t *readToken) parkLocked() {
 // waits to be woken. It takes a parked token when someone waits on the peer, when the
 // session ended, or when the token stayed parked, not taken by any Read, for a whole
 // leaseTimeout; while Reads keep taking and parking it, it only looks every leaseTimeout
-// (counting parks costs a Read less than a timer reset).
+// (counting parks costs a Read less than a timer reset). s.mu must not be held.
 func (s *Session) takeForLoop(wait bool) {
 	t := &s.rt
 	done := s.done
-	t.mu.Lock()
+	s.mu.Lock()
 	seen := t.parks
 	for {
 		if t.loop {
@@ -87,13 +85,13 @@ func (s *Session) takeForLoop(wait bool) {
 			t.timer.Reset(leaseTimeout)
 		}
 		wait = false
-		t.mu.Unlock()
+		s.mu.Unlock()
 		select {
 		case <-t.wake:
 		case <-done:
 			done = nil // seen; from now on the holder's release wakes the loop
 		}
-		t.mu.Lock()
+		s.mu.Lock()
 		// Whatever woke the loop, it looks now; a park after this arms the timer again.
 		t.armed = false
 	}
@@ -102,15 +100,14 @@ func (s *Session) takeForLoop(wait bool) {
 		t.timer.Stop() // a stale expiry would end the next park early
 		t.armed = false
 	}
-	t.mu.Unlock()
+	s.mu.Unlock()
 }
 
-// yield parks the token, from the receive loop, when the one goroutine waiting on the
-// peer is st's reader, just given data: its next Read then reads the connection itself.
-func (s *Session) yield(st *Stream) bool {
+// yieldLocked parks the token, from the receive loop, when the one goroutine waiting on the
+// peer is st's reader, just given data: its next Read then reads the connection itself. s.mu
+// must be held.
+func (s *Session) yieldLocked(st *Stream) bool {
 	t := &s.rt
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if !t.direct || t.waiters == 0 || t.waiters != st.rwaits || isClosed(s.done) {
 		return false
 	}
@@ -123,12 +120,11 @@ func (s *Session) yield(st *Stream) bool {
 	return true
 }
 
-// takeDirect gives st's Read the token if it is parked. Otherwise the Read is counted as a
-// waiter (st.rwaits) and must wait for its data; it calls endWait after.
-func (s *Session) takeDirect(st *Stream) bool {
+// takeDirectLocked gives st's Read the token if it is parked. Otherwise the Read is counted as
+// a waiter (st.rwaits) and must wait for its data; it calls endWaitLocked after. s.mu must be
+// held.
+func (s *Session) takeDirectLocked(st *Stream) bool {
 	t := &s.rt
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if !t.loop && t.holder == nil && !isClosed(s.done) {
 		t.holder = st
 		return true
@@ -138,12 +134,10 @@ func (s *Session) takeDirect(st *Stream) bool {
 	return false
 }
 
-// parkForTest parks the token from the receive loop when nobody waits on the peer, for the
-// holdParked test hook; it reports whether it did.
-func (s *Session) parkForTest() bool {
+// parkForTestLocked parks the token from the receive loop when nobody waits on the peer, for
+// the holdParked test hook; it reports whether it did. s.mu must be held.
+func (s *Session) parkForTestLocked() bool {
 	t := &s.rt
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.waiters > 0 || isClosed(s.done) {
 		return false
 	}
@@ -151,10 +145,9 @@ func (s *Session) parkForTest() bool {
 	return true
 }
 
-// leaveDirect parks the token after st's direct read.
-func (s *Session) leaveDirect(st *Stream) {
+// leaveDirectLocked parks the token after st's direct read. s.mu must be held.
+func (s *Session) leaveDirectLocked(st *Stream) {
 	t := &s.rt
-	t.mu.Lock()
 	if t.holder == st {
 		if isClosed(s.done) {
 			t.holder = nil
@@ -163,25 +156,36 @@ func (s *Session) leaveDirect(st *Stream) {
 			t.parkLocked()
 		}
 	}
-	t.mu.Unlock()
 }
 
 // addWaiter counts a goroutine waiting on the peer without reading; a parked token goes
-// back to the receive loop. endWait undoes it.
+// back to the receive loop. endWait undoes it. s.mu must not be held.
 func (s *Session) addWaiter() {
+	s.mu.Lock()
+	s.addWaiterLocked()
+	s.mu.Unlock()
+}
+
+// addWaiterLocked is addWaiter with s.mu held.
+func (s *Session) addWaiterLocked() {
 	t := &s.rt
-	t.mu.Lock()
 	t.waiters++
 	if !t.loop && t.holder == nil {
 		notify(t.wake)
 	}
-	t.mu.Unlock()
 }
 
-// endWait ends a wait counted by takeDirect or addWaiter.
+// endWait ends a wait counted by addWaiter. s.mu must not be held.
 func (s *Session) endWait(st *Stream) {
+	s.mu.Lock()
+	s.endWaitLocked(st)
+	s.mu.Unlock()
+}
+
+// endWaitLocked ends a wait counted by takeDirectLocked (st) or addWaiterLocked (nil). s.mu
+// must be held.
+func (s *Session) endWaitLocked(st *Stream) {
 	t := &s.rt
-	t.mu.Lock()
 	switch {
 	case st == nil:
 		t.waiters--
@@ -189,14 +193,12 @@ func (s *Session) endWait(st *Stream) {
 		t.waiters--
 		st.rwaits--
 	}
-	t.mu.Unlock()
 }
 
-// kickReader interrupts st's direct read in progress (any stream's, if st is nil): its
-// connection read fails with a timeout, and it gives the token up.
-func (s *Session) kickReader(st *Stream) {
+// kickReaderLocked interrupts st's direct read in progress (any stream's, if st is nil): its
+// connection read fails with a timeout, and it gives the token up. s.mu must be held.
+func (s *Session) kickReaderLocked(st *Stream) {
 	t := &s.rt
-	t.mu.Lock()
 	if t.holder != nil && (st == nil || t.holder == st) {
 		if !t.kicked {
 			t.kicked = true
@@ -207,17 +209,17 @@ func (s *Session) kickReader(st *Stream) {
 	if st == nil {
 		notify(t.wake)
 	}
-	t.mu.Unlock()
 }
 
-// kicked reports whether err is a kick's timeout, and if so clears the read deadline.
+// kicked reports whether err is a kick's timeout, and if so clears the read deadline. s.mu
+// must not be held.
 func (s *Session) kicked(err error) bool {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return false
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	t := &s.rt
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if !t.kicked {
 		return false
 	}

@@ -4,9 +4,16 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"math"
 	"time"
 )
+
+// The connection reader: whoever holds the read token (readtoken.go) reads frames with the
+// session's receiver and hands each to the core (inbound.go). It never blocks on the
+// application: data goes into stream buffers within the granted window, a full accept backlog
+// means RST, and replies are queued for the writer (a pong that finds the queue full is
+// dropped). The one wait on the writer is for refusals: when refuseBacklog RSTs are queued
+// it waits, at most WriteTimeout, for the writer to take them (waitRefusal), which slows a
+// peer that opens streams past the limits down to the pace at which it reads the refusals.
 
 // readBufferSize is the session's read buffer in bytes: frame headers and small payloads are
 // parsed from it; payloads at least this large are read straight into stream chunks (or a
@@ -14,11 +21,7 @@ import (
 // connection read needs somewhere to put its bytes), so it is kept small.
 const readBufferSize = 4 << 10
 
-// recvLoop reads the connection whenever no stream's Read does (see readtoken.go). It never
-// blocks on the application: data goes into stream buffers within the granted window, a full
-// accept backlog means RST, and replies are queued for the send loop (a pong that finds the
-// queue full is dropped). The one wait on sending is for refusals: when refuseBacklog RSTs
-// are queued it waits, at most WriteTimeout, for the send loop to take them (waitRefusal).
+// recvLoop reads the connection whenever no stream's Read does.
 func (s *Session) recvLoop() {
 	defer s.wg.Done()
 	defer close(s.recvDone)
@@ -38,15 +41,20 @@ func (s *Session) recvLoop() {
 	}
 }
 
-// recvFailed ends the session after a failed read: a *ProtocolError, the peer hanging up
-// after its GoAway (an orderly end on its side), or the connection's error.
+// recvFailed ends the session after a failed read: a *ProtocolError, the peer's *GoAwayError,
+// the peer hanging up after its GoAway (an orderly end on its side), or the connection's error.
 func (s *Session) recvFailed(err error) {
-	if _, ok := err.(*ProtocolError); ok {
-		s.fail(err)
-	} else if errors.Is(err, io.EOF) && s.remoteGoAwaySeen() {
+	var ge *GoAwayError
+	switch {
+	case errors.As(err, &ge):
+		s.end(err, endAbort)
+	case errors.Is(err, io.EOF) && s.remoteGoAwaySeen():
 		s.fail(errClosedAfterGoAway)
-	} else {
-		s.fail(connLost(err))
+	default:
+		if _, ok := err.(*ProtocolError); !ok {
+			err = connLost(err)
+		}
+		s.fail(err)
 	}
 }
 
@@ -58,17 +66,27 @@ var errYielded = errors.New("mux: read token parked")
 // for that reader to read its next data itself. With the holdParked test hook it also parks
 // the token after any frame when nobody waits on the peer.
 func (r *receiver) loop() error {
+	s := r.s
 	stepped := false // a frame header or payload was handled in this call
 	for {
-		if r.last != nil && !r.inFrame && r.br.Buffered() < headerSize {
+		idle := !r.inFrame && r.br.Buffered() < headerSize
+		if idle && r.last != nil {
 			st := r.last
 			r.last = nil
-			if r.s.yield(st) {
+			s.mu.Lock()
+			yielded := s.yieldLocked(st)
+			s.mu.Unlock()
+			if yielded {
 				return errYielded
 			}
 		}
-		if stepped && !r.inFrame && r.br.Buffered() < headerSize && r.s.hooks.holdParked.Load() && r.s.parkForTest() {
-			return errYielded
+		if idle && stepped && s.hooks.holdParked.Load() {
+			s.mu.Lock()
+			parked := s.parkForTestLocked()
+			s.mu.Unlock()
+			if parked {
+				return errYielded
+			}
 		}
 		if _, err := r.step(true); err != nil {
 			return err
@@ -77,24 +95,20 @@ func (r *receiver) loop() error {
 	}
 }
 
-// receiver parses the incoming bytes into frames and acts on them. It is used by the holder
-// of the read token only, and keeps its place across holders: a direct read interrupted in
-// the middle of a frame leaves the rest of it to the next one.
+// receiver parses the incoming bytes into frames and hands them to the core. It is used by the
+// holder of the read token only, and keeps its place across holders: a direct read
+// interrupted in the middle of a frame leaves the rest of it to the next one.
 type receiver struct {
 	s   *Session
 	br  *bufio.Reader
 	hdr header
 
-	// The frame whose payload is being read: left bytes still to come, for dst (nil: to be
-	// discarded), c the chunk being filled. Then tail, with flags, gets the frame's FIN or
-	// RST, and is handed to Accept if accepted.
-	inFrame  bool
-	left     uint32
-	dst      *Stream
-	c        *chunk
-	tail     *Stream
-	flags    uint16
-	accepted bool
+	// The frame whose payload is being read: left bytes still to come, for plan.dst (nil: to
+	// be discarded), c the chunk being filled; then plan's FIN, RST and Accept are acted on.
+	inFrame bool
+	plan    rxPlan
+	left    uint32
+	c       *chunk
 
 	// A direct read: own's data goes straight into p, pn bytes so far, until some of it had
 	// to go to own's buffer instead (queued): after that, only there, to keep the order.
@@ -113,9 +127,9 @@ type receiver struct {
 
 // step reads and handles one frame header or one piece of payload. Unless block is set it
 // only uses bytes already buffered, and reports false when there are none to use. Errors
-// are the connection's or a *ProtocolError.
+// are the connection's, a *ProtocolError, or the peer's *GoAwayError.
 func (r *receiver) step(block bool) (bool, error) {
-	if r.refuseDue != (time.Time{}) {
+	if !r.refuseDue.IsZero() {
 		if !block {
 			return false, nil
 		}
@@ -141,66 +155,88 @@ func (r *receiver) step(block bool) (bool, error) {
 	return true, r.frame()
 }
 
-// frame handles the header just read.
+// frame hands the header just read to the core and carries out its plan.
 func (r *receiver) frame() error {
 	s := r.s
 	s.stats.framesReceived.Add(1)
-	h := &r.hdr
-	if err := h.validate(); err != nil {
+	if err := r.hdr.validate(); err != nil {
 		return err
 	}
-	if isClosed(s.done) {
-		// Ending: keep the framing in sync while lingering, act on nothing.
-		if h.typ() == typeData {
-			r.expect(nil, h.length())
+	s.mu.Lock()
+	p := s.onHeaderLocked(&r.hdr, r.own)
+	if p.end == nil && p.n == 0 {
+		s.onFrameEndLocked(&p)
+	}
+	s.mu.Unlock()
+	if w := p.answered; w != nil {
+		if o := s.cfg.RTTObserver; o != nil {
+			o.ObserveRTT(w.rtt)
 		}
-		return nil
+		close(w.done)
 	}
-	switch h.typ() {
-	case typePing:
-		return r.ping(h)
-	case typeGoAway:
-		return r.goAway(h)
+	if p.end != nil {
+		return p.end
 	}
-	return r.streamFrame(h)
-}
-
-// expect starts reading a payload of n bytes for st (nil: discard it).
-func (r *receiver) expect(st *Stream, n uint32) {
-	if n > 0 {
-		r.inFrame, r.dst, r.left = true, st, n
+	if p.n > 0 {
+		r.inFrame, r.plan, r.left = true, p, p.n
 	}
+	if p.refuse != 0 {
+		r.refusing, r.refuseDue = p.refuse, time.Now().Add(s.cfg.WriteTimeout)
+		return r.waitRefusal()
+	}
+	return nil
 }
 
 // payload reads the next piece of the frame's payload; the frame's FIN and RST follow the last.
 func (r *receiver) payload(block bool) error {
+	s := r.s
 	want := int(r.left)
 	if !block {
 		want = min(want, r.br.Buffered())
 	}
 	var k int
 	var err error
-	switch st := r.dst; {
+	var c *chunk // a chunk to hand over
+	direct := 0  // bytes read into the direct reader's p
+	switch st := r.plan.dst; {
 	case st == nil:
 		k, err = r.br.Discard(min(want, largeChunk))
-		r.left -= uint32(k)
 	case st == r.own && r.pn < len(r.p) && r.c == nil && !r.queued:
 		k, err = r.br.Read(r.p[r.pn:min(len(r.p), r.pn+want)])
-		r.left -= uint32(k)
-		if k > 0 {
-			r.deliverDirect(k)
-		}
+		direct = k
 	default:
 		if r.c == nil {
 			r.c = getChunk(int(r.left))
 		}
-		c := r.c
-		k, err = r.br.Read(c.b[c.w:min(len(c.b), c.w+want)])
-		r.left -= uint32(k)
-		c.w += k
-		if c.w == len(c.b) || r.left == 0 {
-			r.c = nil
-			r.deliver(st, c)
+		k, err = r.br.Read(r.c.b[r.c.w:min(len(r.c.b), r.c.w+want)])
+		r.c.w += k
+		if r.c.w == len(r.c.b) || r.left == uint32(k) {
+			c, r.c = r.c, nil
+		}
+	}
+	r.left -= uint32(k)
+	if direct > 0 || c != nil || r.left == 0 {
+		st := r.plan.dst
+		s.mu.Lock()
+		switch {
+		case direct > 0:
+			if s.onDirectLocked(st, direct) {
+				r.pn += direct
+			}
+		case c != nil:
+			if s.onChunkLocked(st, c) {
+				r.last = st
+				if st == r.own {
+					r.queued = true
+				}
+			}
+		}
+		if r.left == 0 {
+			s.onFrameEndLocked(&r.plan)
+		}
+		s.mu.Unlock()
+		if r.left == 0 {
+			r.inFrame, r.plan = false, rxPlan{}
 		}
 	}
 	if err != nil {
@@ -209,46 +245,52 @@ func (r *receiver) payload(block bool) error {
 		}
 		return err
 	}
-	if r.left == 0 {
-		r.inFrame, r.dst = false, nil
-		r.finish()
-	}
 	return nil
 }
 
-// deliver appends a filled chunk to st's buffer.
-func (r *receiver) deliver(st *Stream, c *chunk) {
-	st.mu.Lock()
-	st.pending -= uint32(c.w - c.r)
-	if st.recvErr != nil || st.readClosed {
-		st.mu.Unlock()
-		putChunk(c)
-		return
+// readDirect reads the connection for st, which holds the read token and has nothing
+// buffered, until st's own data lands in p (it returns the count) or something else ends the
+// wait (it returns 0, and Read looks again): data, FIN or RST for st in its buffer, a kick
+// (Reset, Close, a new read deadline, the session's end) or a failed read. Frames for other
+// streams are handled on the way, as the receive loop would. s.mu must not be held.
+func (s *Session) readDirect(st *Stream, p []byte) int {
+	// Data that came in since Read looked goes first; a read deadline set since then must be
+	// watched (SetReadDeadline kicks only a reader that already holds the token).
+	s.mu.Lock()
+	if st.readableLocked() || !st.rdeadline.when().IsZero() {
+		s.leaveDirectLocked(st)
+		s.mu.Unlock()
+		return 0
 	}
-	st.buf.add(c)
-	st.mu.Unlock()
-	notify(st.readReady)
-	r.last = st
-	if st == r.own {
-		r.queued = true
+	s.mu.Unlock()
+	r := s.recv
+	r.own, r.p, r.pn, r.queued = st, p, 0, false
+	var err error
+	for {
+		// Block in the connection only while nothing has come for st; after that, handle what
+		// is already buffered and return.
+		block := r.pn == 0
+		if block {
+			s.mu.Lock()
+			block = !st.readableLocked()
+			s.mu.Unlock()
+		}
+		var more bool
+		if more, err = r.step(block); err != nil || !more {
+			break
+		}
 	}
-}
-
-// deliverDirect accounts k bytes read straight into the direct reader's buffer.
-func (r *receiver) deliverDirect(k int) {
-	st := r.own
-	st.mu.Lock()
-	st.pending -= uint32(k)
-	if st.recvErr != nil || st.readClosed {
-		st.mu.Unlock()
-		return // dropped, as buffered data is
+	n := r.pn
+	r.own, r.p, r.pn = nil, nil, 0
+	// A kick ends a direct read in the connection read (a timeout) or in a refusal wait
+	// (errRefusalWait, resumed by the next reader): neither is the session's failure.
+	if err != nil && err != errRefusalWait && !s.kicked(err) && !isClosed(s.done) {
+		s.recvFailed(err)
 	}
-	r.pn += k
-	delta := st.creditLocked(k)
-	st.mu.Unlock()
-	if delta > 0 {
-		r.s.sched.grant(st, delta)
-	}
+	s.mu.Lock()
+	s.leaveDirectLocked(st)
+	s.mu.Unlock()
+	return n
 }
 
 // aliveReader is the connection as the receiver reads it: every read that returns bytes is
@@ -264,178 +306,12 @@ func (a aliveReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *receiver) ping(h *header) error {
-	switch {
-	case h.flags()&flagSYN != 0:
-		if !r.s.sched.pong(h.length()) {
-			r.s.stats.pongsDropped.Add(1)
-		}
-	case h.flags()&flagACK != 0:
-		r.s.pings.answered(r.s, h.length())
-	}
-	return nil
-}
-
-func (r *receiver) goAway(h *header) error {
-	code := h.length()
-	if code == GoAwayNormal {
-		s := r.s
-		s.mu.Lock()
-		s.remoteGoAway = true
-		close(s.ackWait) // Open waiters re-check and fail with ErrRemoteGoAway
-		s.ackWait = make(chan struct{})
-		s.mu.Unlock()
-		return nil
-	}
-	r.s.end(&GoAwayError{Code: code, Remote: true}, endAbort)
-	return nil
-}
-
-// streamFrame handles a Data or WindowUpdate frame: SYN, ACK, payload or credit, FIN, RST,
-// in that order.
-func (r *receiver) streamFrame(h *header) error {
-	s := r.s
-	id, flags, length := h.streamID(), h.flags(), h.length()
-	isData := h.typ() == typeData
-	if isData {
-		s.stats.bytesReceived.Add(uint64(length))
-	}
-
-	var st *Stream
-	var accepted bool
-	if flags&flagSYN != 0 {
-		var err error
-		st, err = r.incoming(id)
-		if err != nil && err != errRefusalWait {
-			return err
-		}
-		if st == nil { // refused
-			if isData {
-				r.expect(nil, length)
-			}
-			return err // errRefusalWait: the RST is queued before anything more is read
-		}
-		accepted = true
-	} else if r.own != nil && id == r.own.id {
-		st = r.own // a direct reader's own stream: no table lookup (a reset one discards)
-	} else {
-		st = s.lookup(id)
-	}
-	if st == nil {
-		// Closed or never opened: keep the framing, ignore the rest (as hashicorp/yamux does).
-		if isData {
-			r.expect(nil, length)
-		}
-		return nil
-	}
-
-	if st.outbound && !st.acked.Load() && flags&flagRST == 0 {
-		// ACK, or any frame from the peer on the stream, settles the open.
-		if st.acked.CompareAndSwap(false, true) {
-			s.mu.Lock()
-			s.ackedLocked()
-			s.mu.Unlock()
-			if st.openTimer != nil {
-				st.openTimer.Stop()
-			}
-		}
-	}
-
-	switch {
-	case flags&flagRST != 0:
-		// Length on an RST is not credit (go-yamux v5 puts an error code there), and data
-		// riding on it is moot: the stream is gone.
-		if isData {
-			r.expect(nil, length)
-		}
-	case isData:
-		r.data(st, length)
-	case length > 0:
-		r.credit(st, length)
-	}
-	r.tail, r.flags, r.accepted = st, flags, accepted
-	if !r.inFrame {
-		r.finish()
-	}
-	return nil
-}
-
-// finish acts on the frame's FIN and RST once its payload is read, and hands a new stream to
-// Accept.
-func (r *receiver) finish() {
-	st, flags := r.tail, r.flags
-	if st == nil {
-		return
-	}
-	r.tail = nil
-	if flags&flagFIN != 0 {
-		st.mu.Lock()
-		already := st.finRecv || st.recvErr != nil
-		st.finRecv = true
-		if st.closeTimer != nil {
-			st.closeTimer.Stop()
-		}
-		st.mu.Unlock()
-		if !already {
-			notify(st.readReady)
-			st.finish(bitRecvDone)
-		}
-	}
-	if flags&flagRST != 0 {
-		r.s.stats.resetsReceived.Add(1)
-		st.reset(errResetByPeer, false)
-	}
-	if r.accepted {
-		r.accepted = false
-		r.s.acceptCh <- st // room was checked in incoming; only the token holder sends
-	}
-}
-
-// incoming handles a SYN: it returns the new stream, nil if the stream was refused with RST,
-// or a *ProtocolError for a duplicate or wrong-parity ID.
-func (r *receiver) incoming(id uint32) (*Stream, error) {
-	s := r.s
-	if (id%2 == 1) == s.client {
-		return nil, protocolErrorf("SYN for stream %d, an ID of this side's parity", id)
-	}
-	s.mu.Lock()
-	if _, dup := s.streams[id]; dup {
-		s.mu.Unlock()
-		return nil, protocolErrorf("duplicate SYN for live stream %d", id)
-	}
-	refuse := s.localGoAway || s.incoming >= s.cfg.MaxIncomingStreams ||
-		len(s.acceptCh) == cap(s.acceptCh) || !s.mem.reserve(initialWindow)
-	var st *Stream
-	if !refuse {
-		st = newStream(s, id, false)
-		s.streams[id] = st
-		s.incoming++
-	}
-	s.mu.Unlock()
-	if refuse {
-		s.stats.streamsRefused.Add(1)
-		return nil, r.refuse(id)
-	}
-	return st, nil
-}
-
-// refuse queues an RST for id. While the refusal queue is full the receiver waits for the
-// send loop to drain it: a peer that opens streams past the limits is slowed down to the pace
-// at which it reads the refusals. If that takes longer than WriteTimeout the peer is not
-// reading, and the session ends with a *ProtocolError.
-func (r *receiver) refuse(id uint32) error {
-	if r.s.sched.refuse(id) {
-		return nil
-	}
-	r.refusing, r.refuseDue = id, time.Now().Add(r.s.cfg.WriteTimeout)
-	return r.waitRefusal()
-}
-
 // errRefusalWait interrupts a direct read waiting for room for a refusal (its stream was
 // reset or closed, or got a read deadline); the next reader resumes the wait.
 var errRefusalWait = errors.New("mux: refusal wait interrupted")
 
-// waitRefusal waits for room for the pending refusal, until refuseDue.
+// waitRefusal waits for room for the pending refusal, until refuseDue; past it, the peer is
+// not reading, and the session ends with a *ProtocolError.
 func (r *receiver) waitRefusal() error {
 	s := r.s
 	var kick chan struct{} // a direct reader's own stream: Reset, Close, a read deadline
@@ -444,7 +320,13 @@ func (r *receiver) waitRefusal() error {
 	}
 	t := time.NewTimer(time.Until(r.refuseDue))
 	defer t.Stop()
-	for !s.sched.refuse(r.refusing) {
+	for {
+		s.mu.Lock()
+		queued := s.sched.refuseLocked(r.refusing)
+		s.mu.Unlock()
+		if queued {
+			break
+		}
 		if h := s.hooks.inRefusalWait.Load(); h != nil {
 			(*h)(r.own)
 		}
@@ -461,54 +343,4 @@ func (r *receiver) waitRefusal() error {
 	}
 	r.refuseDue = time.Time{}
 	return nil
-}
-
-// data starts reading a Data payload of n bytes into st's buffer, within the window granted
-// to the peer. Data beyond the window, after the peer's FIN, or after a local Close resets
-// the stream (the payload is discarded, so the connection stays in sync).
-func (r *receiver) data(st *Stream, n uint32) {
-	if n == 0 {
-		return
-	}
-	st.mu.Lock()
-	var cause error
-	switch {
-	case st.recvErr != nil:
-	case n > st.outstanding:
-		cause = errResetFlowControl
-	case st.finRecv:
-		cause = errResetAfterFIN
-	case st.readClosed:
-		cause = errResetCloseWait
-	}
-	ok := st.recvErr == nil && cause == nil
-	if ok {
-		st.outstanding -= n
-		st.pending = n
-	}
-	st.mu.Unlock()
-	if !ok {
-		if cause != nil {
-			st.reset(cause, true)
-		}
-		r.expect(nil, n)
-		return
-	}
-	r.expect(st, n)
-}
-
-// credit adds a WindowUpdate's delta to st's send window. A window pushed past 2^32-1 bytes
-// cannot come from a correct peer (windows are at most that large), so the stream is reset.
-func (r *receiver) credit(st *Stream, delta uint32) {
-	sc := &r.s.sched
-	sc.mu.Lock()
-	w := st.sendWindow + int64(delta)
-	if w > math.MaxUint32 {
-		sc.mu.Unlock()
-		st.reset(errResetWindowWrap, true)
-		return
-	}
-	st.sendWindow = w
-	sc.queueDataLocked(st)
-	sc.mu.Unlock()
 }

@@ -67,14 +67,14 @@ func (l *streamList) pop(next func(*Stream) **Stream) *Stream {
 func ctrlNext(st *Stream) **Stream { return &st.nextCtrl }
 func dataNext(st *Stream) **Stream { return &st.nextData }
 
-// scheduler owns everything that decides what the connection sends next. Streams and the
-// receive loop record intents under mu (flags, window credit, data to write, pongs) and wake
-// the send loop. Whoever holds the write token (writing) builds frames and writes the
-// connection: the send loop, or a Stream.Write writing inline (send.go). Control frames go
-// first, then data round-robin across streams, one frame per stream per turn; when the
-// session ends, drain writes the pending frames and the GoAway last.
+// scheduler is the core's outbound half: what the connection sends next. Streams and the
+// connection reader record intents (flags, window credit, data to write, pongs) and wake the
+// send loop. Whoever holds the write token (writing) builds frames from them (fillLocked) and
+// writes the connection: the send loop, a Stream.Write writing inline, or drain (writer.go).
+// Control frames go first, then data round-robin across streams, one frame per stream per
+// turn; when the session ends, drain writes the pending frames and the GoAway last. Every
+// field is guarded by s.mu.
 type scheduler struct {
-	mu   sync.Mutex
 	ctrl streamList // streams with flags or window credit to send
 	data streamList // streams with data and send window
 
@@ -89,6 +89,7 @@ type scheduler struct {
 	inlineDeadline  time.Time // WriteTimeout's deadline for the inline write
 	connDeadline    time.Time // the connection's write deadline as last set
 	sessionDeadline time.Time // WriteTimeout's deadline of recent batches (sessionDeadlineLocked)
+	cutting         bool      // the write in progress was cut short on purpose (cutWriteLocked, kickInlineLocked)
 	cut             []byte    // the rest of a batch a Write gave up on: written first, by the send loop
 	writing         bool      // the write token: someone is building or writing a batch
 	wantToken       bool      // the send loop waits for the token: wake it when it is returned
@@ -113,7 +114,7 @@ func (sc *scheduler) notify() {
 	}
 }
 
-// queueCtrlLocked puts st on the control list. sc.mu must be held.
+// queueCtrlLocked puts st on the control list. s.mu must be held.
 func (sc *scheduler) queueCtrlLocked(st *Stream) {
 	if !st.inCtrl && !sc.stopped {
 		st.inCtrl = true
@@ -123,7 +124,7 @@ func (sc *scheduler) queueCtrlLocked(st *Stream) {
 }
 
 // queueDataLocked puts st on the data list if it has data and window, and wakes the send
-// loop. sc.mu must be held.
+// loop. s.mu must be held.
 func (sc *scheduler) queueDataLocked(st *Stream) {
 	if sc.pushDataLocked(st) {
 		sc.notify()
@@ -131,7 +132,7 @@ func (sc *scheduler) queueDataLocked(st *Stream) {
 }
 
 // pushDataLocked is queueDataLocked without the wake-up, for a Write about to write inline:
-// the send loop is woken after that write if work is left. sc.mu must be held.
+// the send loop is woken after that write if work is left. s.mu must be held.
 func (sc *scheduler) pushDataLocked(st *Stream) bool {
 	if st.inData || !st.sendable() || sc.stopped {
 		return false
@@ -141,26 +142,16 @@ func (sc *scheduler) pushDataLocked(st *Stream) bool {
 	return true
 }
 
-// sendFlags asks for flags (SYN, ACK, FIN, RST) to be sent on st.
-func (sc *scheduler) sendFlags(st *Stream, flags uint16) {
-	sc.mu.Lock()
-	st.sendFlags |= flags
-	sc.queueCtrlLocked(st)
-	sc.mu.Unlock()
-}
-
-// grant asks for delta bytes of receive window to be credited to the peer on st.
-func (sc *scheduler) grant(st *Stream, delta uint32) {
-	sc.mu.Lock()
+// grantLocked asks for delta bytes of receive window to be credited to the peer on st. s.mu
+// must be held.
+func (sc *scheduler) grantLocked(st *Stream, delta uint32) {
 	st.sendDelta += delta
 	sc.queueCtrlLocked(st)
-	sc.mu.Unlock()
 }
 
-// pong queues a Ping reply; it reports false when the backlog is full and the reply is dropped.
-func (sc *scheduler) pong(v uint32) bool {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
+// pongLocked queues a Ping reply; it reports false when the backlog is full and the reply is
+// dropped. s.mu must be held.
+func (sc *scheduler) pongLocked(v uint32) bool {
 	if sc.stopped || len(sc.pongs) == cap(sc.pongs) {
 		return false
 	}
@@ -169,10 +160,9 @@ func (sc *scheduler) pong(v uint32) bool {
 	return true
 }
 
-// ping queues a Ping request; false when the backlog is full or the session stopped sending.
-func (sc *scheduler) ping(v uint32) bool {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
+// pingLocked queues a Ping request; false when the backlog is full or the session stopped
+// sending. s.mu must be held.
+func (sc *scheduler) pingLocked(v uint32) bool {
 	if sc.stopped || len(sc.pings) == cap(sc.pings) {
 		return false
 	}
@@ -181,10 +171,9 @@ func (sc *scheduler) ping(v uint32) bool {
 	return true
 }
 
-// refuse queues an RST for a stream ID this side will not open; false when the backlog is full.
-func (sc *scheduler) refuse(id uint32) bool {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
+// refuseLocked queues an RST for a stream ID this side will not open; false when the backlog
+// is full. s.mu must be held.
+func (sc *scheduler) refuseLocked(id uint32) bool {
 	if sc.stopped {
 		return true
 	}
@@ -196,12 +185,11 @@ func (sc *scheduler) refuse(id uint32) bool {
 	return true
 }
 
-// goAwayWith queues a GoAway frame with code; a later code replaces a pending one.
-func (sc *scheduler) goAwayWith(code uint32) {
-	sc.mu.Lock()
+// goAwayLocked queues a GoAway frame with code; a later code replaces a pending one. s.mu
+// must be held.
+func (sc *scheduler) goAwayLocked(code uint32) {
 	sc.goAway, sc.code = true, code
 	sc.notify()
-	sc.mu.Unlock()
 }
 
 func (sc *scheduler) hasWorkLocked() bool {
@@ -294,7 +282,7 @@ func (b *batch) payloadBytes(p []byte) {
 	b.mark = len(b.out)
 }
 
-// fillLocked moves pending intents into b, control first, until b is full. sc.mu must be held.
+// fillLocked moves pending intents into b, control first, until b is full. s.mu must be held.
 // ctrlOnly leaves data alone (the session is ending).
 func (sc *scheduler) fillLocked(b *batch, ctrlOnly bool) {
 	b.reset()
@@ -316,7 +304,7 @@ func (sc *scheduler) fillLocked(b *batch, ctrlOnly bool) {
 		}
 		st.inCtrl = false
 		flags := st.sendFlags
-		if st.sendErr != nil && flags&flagRST == 0 {
+		if st.send == sendReset && flags&flagRST == 0 {
 			// Reset by the peer, or our RST already went: nothing more is said about it.
 			st.sendFlags, st.sendDelta = 0, 0
 			continue
@@ -386,7 +374,7 @@ func fillSession(b *batch, q []uint32, t frameType, flags uint16) []uint32 {
 }
 
 // completeLocked records that b's data frames were written (or failed) and wakes their
-// writers. sc.mu must be held.
+// writers. s.mu must be held.
 func (sc *scheduler) completeLocked(b *batch) {
 	for _, it := range b.items {
 		st := it.st
@@ -431,4 +419,9 @@ func (b *batch) writeRest(conn net.Conn, rest []byte) ([]byte, error) {
 	}
 	clear(b.wvArr[:cap(b.wvArr)])
 	return rest, err
+}
+
+// sendable reports whether a Data frame of st can go on the wire now. s.mu must be held.
+func (st *Stream) sendable() bool {
+	return len(st.wbuf) > 0 && st.sendWindow > 0 && st.send != sendReset
 }

@@ -31,14 +31,14 @@ func TestSchedulerRoundRobin(t *testing.T) {
 	ack.sendFlags = flagACK
 	ack.sendDelta = 1000
 
-	sc.mu.Lock()
+	s.mu.Lock()
 	sc.queueDataLocked(bulk1)
 	sc.queueDataLocked(bulk2)
 	sc.queueDataLocked(small)
 	sc.queueCtrlLocked(ack)
 	sc.queueCtrlLocked(small) // the FIN must wait for small's data
 	sc.fillLocked(b, false)
-	sc.mu.Unlock()
+	s.mu.Unlock()
 
 	type frame struct {
 		typ   frameType

@@ -28,7 +28,8 @@ const (
 //
 // A session runs three goroutines: a receive loop that reads frames (when no Read reads them
 // itself: a Read with nothing buffered reads the connection in its own goroutine), a send
-// loop that writes them (when no Write writes its own), and a keepalive timer when enabled.
+// loop that writes them (when no Write writes its own), and a keepalive goroutine when
+// enabled (doc.go, "Design").
 // They end when the session ends: Close, a protocol violation by the peer, a connection
 // error, or a keepalive timeout. Done and Err report it.
 type Session struct {
@@ -38,6 +39,11 @@ type Session struct {
 	client    bool
 	log       *slog.Logger
 
+	// mu guards the session's protocol state (the core, see doc.go): the fields below through
+	// tuneProbe (among them the scheduler, the read token, the ping table and the memory
+	// budget) and every stream's fields but its wmu and deadlines. Nobody reads or writes the connection while
+	// holding it; the only connection calls made under it are SetReadDeadline and
+	// SetWriteDeadline, the drivers' interrupts, which do not block.
 	mu           sync.Mutex
 	streams      map[uint32]*Stream
 	nextID       uint32 // next ID this side opens
@@ -47,20 +53,20 @@ type Session struct {
 	localGoAway  bool
 	remoteGoAway bool
 	goAwayIdle   chan struct{} // made by idleAfterGoAway; closed once localGoAway is set and streams is empty
+	sched        scheduler
+	rt           readToken
+	mem          memBudget
+	pings        pingTable
+	rtt          time.Duration // smoothed round-trip time; 0 until measured
+	minRTT       time.Duration // smallest round-trip time seen; 0 until measured
+	tuneProbe    bool          // an auto-tuning RTT probe is out
 
-	acceptCh chan *Stream
-	sched    scheduler
-	rt       readToken
-	recv     *receiver
-	mem      memBudget
-	pings    pingTable
+	acceptCh chan *Stream // sent to only by the read token's holder, under mu
+	recv     *receiver    // the read token's holder's parser (readtoken.go)
 
-	lastRecv  atomic.Int64 // time.Now().UnixNano() of the last read that got bytes (keepalive)
-	rtt       atomic.Int64 // smoothed round-trip time in ns; 0 until measured
-	minRTT    atomic.Int64 // smallest round-trip time seen in ns; 0 until measured
-	tuneProbe atomic.Bool  // an auto-tuning RTT probe is out
-	stats     counters
-	hooks     testHooks
+	lastRecv atomic.Int64 // time.Now().UnixNano() of the last read that got bytes (keepalive)
+	stats    counters     // atomics, read only by Stats
+	hooks    testHooks
 
 	endOnce  sync.Once
 	endedAt  time.Time // when the session ended; drain's deadline counts from it
@@ -112,31 +118,12 @@ func newSession(rwc io.ReadWriteCloser, c *Config, client bool) (*Session, error
 	}
 	cfg := c.withDefaults()
 	conn, deadlines := asConn(rwc)
-	s := &Session{
-		conn:      conn,
-		deadlines: deadlines,
-		cfg:       cfg,
-		client:    client,
-		log:       cfg.Logger,
-		streams:   make(map[uint32]*Stream),
-		nextID:    2,
-		ackWait:   make(chan struct{}),
-		acceptCh:  make(chan *Stream, cfg.AcceptBacklog),
-		done:      make(chan struct{}),
-		flushed:   make(chan struct{}),
-		recvDone:  make(chan struct{}),
-	}
-	if client {
-		s.nextID = 1
-	}
-	s.sched.init()
+	s := newCore(cfg, client)
+	s.conn, s.deadlines = conn, deadlines
 	s.rt.init(conn.SetReadDeadline(time.Time{}) == nil)
 	s.recv = &receiver{s: s, br: bufio.NewReaderSize(aliveReader{s}, readBufferSize)}
 	s.sched.batch = newBatch(conn)
 	limitUnsent(conn, unsentLimit)
-	s.mem.limit = int64(cfg.MaxSessionMemory)
-	s.pings.init()
-	s.lastRecv.Store(time.Now().UnixNano())
 	s.wg.Add(2)
 	go s.recvLoop()
 	go s.sendLoop()
@@ -144,8 +131,36 @@ func newSession(rwc io.ReadWriteCloser, c *Config, client bool) (*Session, error
 		s.wg.Add(1)
 		go s.keepalive()
 	}
-	s.probeRTT(startupProbes - 1)
+	s.mu.Lock()
+	s.probeRTTLocked(startupProbes - 1)
+	s.mu.Unlock()
 	return s, nil
+}
+
+// newCore returns a session's core with no connection and no drivers: frames go in through
+// the on*Locked methods and come out of sched.fillLocked. newSession adds the drivers; tests
+// drive the core alone.
+func newCore(cfg Config, client bool) *Session {
+	s := &Session{
+		cfg:      cfg,
+		client:   client,
+		log:      cfg.Logger,
+		streams:  make(map[uint32]*Stream),
+		nextID:   2,
+		ackWait:  make(chan struct{}),
+		acceptCh: make(chan *Stream, cfg.AcceptBacklog),
+		done:     make(chan struct{}),
+		flushed:  make(chan struct{}),
+		recvDone: make(chan struct{}),
+	}
+	if client {
+		s.nextID = 1
+	}
+	s.sched.init()
+	s.mem.limit = int64(cfg.MaxSessionMemory)
+	s.pings.init()
+	s.lastRecv.Store(time.Now().UnixNano())
+	return s
 }
 
 // Open opens a new stream. It does not wait for the peer's ACK (0-RTT): data can be written at
@@ -176,16 +191,19 @@ func (s *Session) Open(ctx context.Context) (*Stream, error) {
 		}
 		if s.unacked >= s.cfg.AcceptBacklog {
 			wait := s.ackWait
+			s.addWaiterLocked() // ACKs must be read
 			s.mu.Unlock()
-			s.addWaiter() // ACKs must be read
+			var err error
 			select {
 			case <-wait:
 			case <-ctx.Done():
-				s.endWait(nil)
-				return nil, ctx.Err()
+				err = ctx.Err()
 			case <-s.done:
 			}
 			s.endWait(nil)
+			if err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if !s.mem.reserve(initialWindow) {
@@ -196,14 +214,11 @@ func (s *Session) Open(ctx context.Context) (*Stream, error) {
 		s.nextID += 2
 		s.streams[st.id] = st
 		s.unacked++
+		st.openTimer = time.AfterFunc(s.cfg.StreamOpenTimeout, func() { s.openTimedOut(st) })
+		st.sendFlags |= flagSYN
+		s.sched.queueCtrlLocked(st)
 		s.mu.Unlock()
 		s.stats.streamsOpened.Add(1)
-		st.openTimer = time.AfterFunc(s.cfg.StreamOpenTimeout, func() {
-			if !st.acked.Load() {
-				st.reset(errResetOpenTimeout, true)
-			}
-		})
-		s.sched.sendFlags(st, flagSYN)
 		return st, nil
 	}
 }
@@ -229,13 +244,12 @@ func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 }
 
 func (s *Session) accepted(st *Stream) *Stream {
-	sc := &s.sched
-	sc.mu.Lock()
-	if st.sendErr == nil { // a stream reset while in the backlog gets no ACK: it is gone
+	s.mu.Lock()
+	if st.send != sendReset { // a stream reset while in the backlog gets no ACK: it is gone
 		st.sendFlags |= flagACK
-		sc.queueCtrlLocked(st)
+		s.sched.queueCtrlLocked(st)
 	}
-	sc.mu.Unlock()
+	s.mu.Unlock()
 	s.stats.streamsAccepted.Add(1)
 	return st
 }
@@ -278,14 +292,13 @@ func (s *Session) GoAway() error {
 		s.mu.Unlock()
 		return s.Err()
 	}
-	already := s.localGoAway
-	s.localGoAway = true
+	if !s.localGoAway {
+		s.localGoAway = true
+		s.sched.goAwayLocked(GoAwayNormal)
+	}
 	close(s.ackWait)
 	s.ackWait = make(chan struct{})
 	s.mu.Unlock()
-	if !already {
-		s.sched.goAwayWith(GoAwayNormal)
-	}
 	return nil
 }
 
@@ -329,23 +342,32 @@ func (s *Session) end(err error, mode endMode) {
 		if err != ErrSessionClosed {
 			err = fmt.Errorf("%w: %w", ErrSessionClosed, err)
 		}
+		s.mu.Lock()
 		s.err = err
 		s.mode = mode
 		s.endedAt = time.Now()
-		if mode == endGraceful {
+		switch mode {
+		case endGraceful:
 			// Queued before done is closed, so the drain that done starts finds it pending;
 			// drain writes it after the frames queued before Close.
-			s.sched.goAwayWith(GoAwayNormal)
+			s.sched.goAwayLocked(GoAwayNormal)
+		case endProtocol:
+			var pe *ProtocolError
+			if errors.As(err, &pe) {
+				s.sched.goAwayLocked(pe.Code)
+			}
 		}
 		close(s.done)
-		s.kickReader(nil)
+		s.kickReaderLocked(nil)
+		s.sched.notify()
+		open := len(s.streams)
+		s.mu.Unlock()
 		if mode == endAbort {
 			s.conn.Close() // unblocks both loops
 		}
-		s.sched.notify()
 		switch {
 		case mode == endGraceful:
-		case errors.Is(err, ErrRemoteGoAway), errors.Is(err, io.ErrUnexpectedEOF) && s.NumStreams() == 0:
+		case errors.Is(err, ErrRemoteGoAway), errors.Is(err, io.ErrUnexpectedEOF) && open == 0:
 			// The peer closed the connection after GoAway, or with no stream open (as
 			// hashicorp/yamux's Close does, without GoAway): an orderly end on its side.
 			s.log.Debug("mux: session closed by peer", "remote", s.conn.RemoteAddr())
@@ -361,11 +383,12 @@ func (s *Session) remoteGoAwaySeen() bool {
 	return s.remoteGoAway
 }
 
-// fail ends the session because of an error seen by one of its loops.
+// fail ends the session because of an error seen by one of its drivers: a *ProtocolError is
+// answered with GoAway carrying its code; a *GoAwayError (the peer's) and connection errors
+// close the connection at once. s.mu must not be held.
 func (s *Session) fail(err error) {
 	var pe *ProtocolError
 	if errors.As(err, &pe) {
-		s.sched.goAwayWith(pe.Code)
 		s.end(err, endProtocol)
 		return
 	}
@@ -378,30 +401,6 @@ func connLost(err error) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return fmt.Errorf("connection lost: %w", err)
-}
-
-// lookup returns the live stream with id, or nil.
-func (s *Session) lookup(id uint32) *Stream {
-	s.mu.Lock()
-	st := s.streams[id]
-	s.mu.Unlock()
-	return st
-}
-
-// removeStream drops st from the stream table once both directions are done.
-func (s *Session) removeStream(st *Stream) {
-	s.mu.Lock()
-	if s.streams[st.id] == st {
-		delete(s.streams, st.id)
-		if !st.outbound {
-			s.incoming--
-		}
-	}
-	if st.outbound && st.acked.CompareAndSwap(false, true) {
-		s.ackedLocked()
-	}
-	s.checkGoAwayIdleLocked()
-	s.mu.Unlock()
 }
 
 // idleAfterGoAway returns a channel that is closed once GoAway has been called and no stream
@@ -436,7 +435,7 @@ func (s *Session) ackedLocked() {
 // Stats returns a snapshot of the session's counters.
 func (s *Session) Stats() Stats {
 	s.mu.Lock()
-	open := len(s.streams)
+	open, rtt, reserved := len(s.streams), s.rtt, s.mem.used
 	s.mu.Unlock()
 	return Stats{
 		Streams:         open,
@@ -450,8 +449,8 @@ func (s *Session) Stats() Stats {
 		ResetsReceived:  s.stats.resetsReceived.Load(),
 		PongsDropped:    s.stats.pongsDropped.Load(),
 		WindowGrowths:   s.stats.windowGrowths.Load(),
-		RTT:             s.RTT(),
-		MemoryReserved:  s.mem.used.Load(),
+		RTT:             rtt,
+		MemoryReserved:  reserved,
 		MemoryLimit:     s.mem.limit,
 	}
 }

@@ -247,8 +247,8 @@ func TestWriteThenCloseEverything(t *testing.T) {
 // startupProbesDone reports whether s has sent its startup RTT probes and every ping it sent
 // has been answered.
 func startupProbesDone(s *Session) bool {
-	s.pings.mu.Lock()
-	defer s.pings.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.pings.next >= startupProbes && len(s.pings.out) == 0
 }
 

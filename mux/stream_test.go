@@ -197,8 +197,8 @@ func TestStalledReaderStallsOnlyItsStream(t *testing.T) {
 		fillDone <- n
 	}()
 	waitFor(t, func() bool {
-		stalled.mu.Lock()
-		defer stalled.mu.Unlock()
+		stalled.s.mu.Lock()
+		defer stalled.s.mu.Unlock()
 		return stalled.buf.len() == initialWindow
 	})
 

@@ -1,40 +1,33 @@
 package mux
 
-import (
-	"sync/atomic"
-	"time"
-)
+import "time"
 
 // memBudget is a session's receive-memory budget in bytes (Config.MaxSessionMemory). Streams
 // reserve their whole receive window from it before granting it, so the data the peer may
-// legitimately have in flight or buffered never exceeds the budget.
+// legitimately have in flight or buffered never exceeds the budget. Guarded by s.mu.
 type memBudget struct {
 	limit int64
-	used  atomic.Int64
+	used  int64
 }
 
 // reserve takes n bytes from the budget; false if they are not there.
 func (m *memBudget) reserve(n int64) bool {
-	for {
-		u := m.used.Load()
-		if u+n > m.limit {
-			return false
-		}
-		if m.used.CompareAndSwap(u, u+n) {
-			return true
-		}
+	if m.used+n > m.limit {
+		return false
 	}
+	m.used += n
+	return true
 }
 
-func (m *memBudget) release(n int64) { m.used.Add(-n) }
+func (m *memBudget) release(n int64) { m.used -= n }
 
 // creditLocked accounts n bytes just read and decides the window credit to send back: none
 // until at least half the window is free again (one WindowUpdate per half window, as
 // hashicorp/yamux does), then everything free. Before granting, the window may double
-// (auto-tuning). st.mu must be held.
-func (st *Stream) creditLocked(n int) uint32 {
+// (auto-tuning). s.mu must be held.
+func (s *Session) creditLocked(st *Stream, n int) uint32 {
 	st.readTotal += uint64(n)
-	if st.finRecv || st.recvErr != nil || st.readClosed {
+	if st.recv != recvOpen {
 		return 0
 	}
 	// The window is what the peer may send, what it sent that is still on its way to the
@@ -43,7 +36,7 @@ func (st *Stream) creditLocked(n int) uint32 {
 	if int64(st.window)-used < int64(st.window/2) {
 		return 0
 	}
-	st.autoTuneLocked(time.Now())
+	s.autoTuneLocked(st, time.Now())
 	delta := int64(st.window) - used
 	st.outstanding += uint32(delta)
 	return uint32(delta)
@@ -61,17 +54,16 @@ const minTuneEpoch = time.Millisecond
 // not by the reader. That is quic-go's test (an epoch that consumed fraction f of the window
 // within k·f·RTT), with k = 2 as gRPC's BDP estimator uses, judged over at least minTuneEpoch.
 // A stalled reader sends no updates and so never grows its window; go-yamux's fixed 4·RTT
-// threshold (libp2p/go-yamux#136) is avoided by scaling with f. st.mu must be held.
-func (st *Stream) autoTuneLocked(now time.Time) {
-	s := st.s
+// threshold (libp2p/go-yamux#136) is avoided by scaling with f. s.mu must be held.
+func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	elapsed := now.Sub(st.epochStart)
 	if elapsed < minTuneEpoch {
 		return // keep accumulating
 	}
 	consumed := st.readTotal - st.epochRead
 	st.epochStart, st.epochRead = now, st.readTotal
-	s.probeForTuning()
-	rtt := time.Duration(s.minRTT.Load())
+	s.probeForTuningLocked()
+	rtt := s.minRTT
 	if rtt <= 0 || st.window >= s.cfg.MaxStreamWindow {
 		return
 	}

@@ -64,9 +64,9 @@ func TestWindowAutoTuneGrows(t *testing.T) {
 	if err != nil || n != size || sum != sha(data) {
 		t.Fatalf("read %d bytes, err %v, checksum ok %v", n, err, sum == sha(data))
 	}
-	st.mu.Lock()
+	st.s.mu.Lock()
 	window := st.window
-	st.mu.Unlock()
+	st.s.mu.Unlock()
 	t.Logf("window %d bytes after %d growths", window, server.Stats().WindowGrowths)
 	if window < 1<<20 {
 		t.Errorf("window grew to %d bytes, want >= 1 MiB (4x the initial window)", window)
@@ -99,9 +99,9 @@ func TestWindowStalledReaderDoesNotGrow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sst.mu.Lock()
+	sst.s.mu.Lock()
 	window, buffered := sst.window, sst.buf.len()
-	sst.mu.Unlock()
+	sst.s.mu.Unlock()
 	if window != initialWindow || buffered != initialWindow {
 		t.Errorf("stalled reader: window %d, buffered %d; want %d each", window, buffered, initialWindow)
 	}

@@ -78,8 +78,8 @@ func TestHostileWriteUnblocks(t *testing.T) {
 			sc := &s.sched
 			if tc.queued {
 				waitFor(t, func() bool { // once the send loop is idle, take its token
-					sc.mu.Lock()
-					defer sc.mu.Unlock()
+					s.mu.Lock()
+					defer s.mu.Unlock()
 					idle := !sc.writing && !sc.hasWorkLocked()
 					sc.writing = sc.writing || idle
 					return idle
@@ -92,19 +92,19 @@ func TestHostileWriteUnblocks(t *testing.T) {
 			}()
 			if tc.queued {
 				waitFor(t, func() bool { // the Write queued its data
-					sc.mu.Lock()
-					defer sc.mu.Unlock()
+					s.mu.Lock()
+					defer s.mu.Unlock()
 					return len(st.wbuf) > 0
 				})
-				sc.mu.Lock()
+				s.mu.Lock()
 				sc.writing = false
 				sc.notify() // the send loop takes the token and writes the queued data
-				sc.mu.Unlock()
+				s.mu.Unlock()
 			}
 			if tc.stuck {
 				// The peer does not read: once its socket buffers are full, the connection
 				// write carrying the Write's frames cannot progress. This wait is the silence.
-				waitFor(t, func() bool { sc.mu.Lock(); defer sc.mu.Unlock(); return sc.writing })
+				waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return sc.writing })
 				time.Sleep(100 * time.Millisecond)
 			} else {
 				waitFor(t, func() bool { return writeWaitsForWindow(s, st) })

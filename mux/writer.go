@@ -6,34 +6,40 @@ import (
 	"time"
 )
 
-// The connection is written by whoever holds the scheduler's write token (sc.writing): the
-// send loop goroutine, a Stream.Write that finds the token free and writes its own frames
-// (and whatever else is queued) inline (only on a net.Conn, whose write deadline can cut an
-// inline write short), or, once the session has ended, drain. Writing inline saves two goroutine hand-offs per
-// Write; holding the token keeps a single writer at a time, and batches are built the same
-// way either way, so control frames still go first and data stays round-robin.
+// The connection writer. The connection is written by whoever holds the scheduler's write
+// token (sc.writing, under s.mu): the send loop goroutine, a Stream.Write that finds the token
+// free and writes its own frames (and whatever else is queued) inline (only on a net.Conn,
+// whose write deadline can cut an inline write short), or, once the session has ended, drain.
+// Writing inline saves two goroutine hand-offs per Write; holding the token keeps a single
+// writer at a time, and batches are built the same way either way (fillLocked), so control
+// frames still go first and data stays round-robin.
+//
+// The holder's write is interrupted only explicitly, under s.mu: cutWriteLocked and
+// kickInlineLocked move the connection's write deadline and record why (sc.cutting, or a
+// stream's deadline in sc.connDeadline), so a timed-out write is known to be a cut for a
+// stream's sake, not a peer that stopped reading, without looking at the clock.
 
 // sendLoop writes what others queued while no Write is writing inline. When the session ends
 // it writes what the end mode asks for and closes the connection.
 func (s *Session) sendLoop() {
 	defer s.wg.Done()
 	sc := &s.sched
-	sc.mu.Lock()
+	s.mu.Lock()
 	for !isClosed(s.done) {
 		if sc.writing || !sc.hasWorkLocked() {
 			sc.wantToken = sc.writing
-			sc.mu.Unlock()
+			s.mu.Unlock()
 			select {
 			case <-sc.wake:
 			case <-s.done:
 			}
-			sc.mu.Lock()
+			s.mu.Lock()
 			continue
 		}
 		if h := s.hooks.beforeSendLoopWrite.Load(); h != nil {
-			sc.mu.Unlock()
+			s.mu.Unlock()
 			(*h)()
-			sc.mu.Lock()
+			s.mu.Lock()
 			continue
 		}
 		var err error
@@ -43,18 +49,18 @@ func (s *Session) sendLoop() {
 			err = s.writeOnceLocked(nil)
 		}
 		if err != nil && err != errInlineCut { // a cut batch's rest is in sc.cut, next
-			sc.mu.Unlock()
+			s.mu.Unlock()
 			s.fail(err)
-			sc.mu.Lock()
+			s.mu.Lock()
 			break
 		}
 	}
-	sc.mu.Unlock()
+	s.mu.Unlock()
 	s.drain()
 }
 
 // writeCutLocked finishes the batch an inline Write gave up on, so the frame it cut short is
-// completed before anything else is written. sc.mu must be held; it is released while writing.
+// completed before anything else is written. s.mu must be held; it is released while writing.
 func (s *Session) writeCutLocked() error {
 	sc := &s.sched
 	sc.writing = true
@@ -64,14 +70,14 @@ func (s *Session) writeCutLocked() error {
 }
 
 // flushCutLocked writes sc.cut by deadline and empties it; a failure marks the connection
-// broken. The caller holds the write token and sc.mu, which is released while writing.
+// broken. The caller holds the write token and s.mu, which is released while writing.
 func (s *Session) flushCutLocked(deadline time.Time) error {
 	sc := &s.sched
 	cut := sc.cut
 	s.setWriteDeadlineLocked(deadline)
-	sc.mu.Unlock()
+	s.mu.Unlock()
 	_, err := s.conn.Write(cut)
-	sc.mu.Lock()
+	s.mu.Lock()
 	sc.cut = sc.cut[:0]
 	if err != nil {
 		sc.broken = true
@@ -82,7 +88,7 @@ func (s *Session) flushCutLocked(deadline time.Time) error {
 
 // writeInlineLocked lets a Write put st's data on the wire itself while the token is free.
 // It writes whole batches (other streams' queued frames ride along) until st's data is out or
-// st cannot send. sc.mu must be held; it is released while writing.
+// st cannot send. s.mu must be held; it is released while writing.
 //
 // The connection write is bounded by st's write deadline as well as WriteTimeout, and Reset or
 // Close of st cuts it short (kickInline). A write cut short for st's sake is not the
@@ -99,16 +105,16 @@ func (s *Session) writeInlineLocked(st *Stream) {
 			return
 		}
 		if err != nil {
-			sc.mu.Unlock()
+			s.mu.Unlock()
 			s.fail(err)
-			sc.mu.Lock()
+			s.mu.Lock()
 			return
 		}
 	}
 }
 
 // canWriteInlineLocked reports whether a Write may take the free write token: only on a
-// connection with deadlines, which an inline write needs to be cut short. sc.mu must be held.
+// connection with deadlines, which an inline write needs to be cut short. s.mu must be held.
 func (s *Session) canWriteInlineLocked() bool {
 	sc := &s.sched
 	return s.deadlines && !sc.writing && !sc.stopped && len(sc.cut) == 0 && !isClosed(s.done)
@@ -124,32 +130,34 @@ var errInlineCut = errors.New("mux: inline write cut short")
 // batch, which on a peer that stopped reading is WriteTimeout (as it does on a connection
 // without deadlines, where nothing is cut). As for an inline cut, the
 // unwritten rest of the batch is copied to sc.cut and written first, later; the Write
-// returns at once with its bytes counted up to there. sc.mu must be held.
+// returns at once with its bytes counted up to there. s.mu must be held.
 func (s *Session) cutWriteLocked() {
 	sc := &s.sched
-	now := time.Now()
-	if !s.deadlines || !sc.writing || isClosed(s.done) || !sc.connDeadline.After(now) {
+	if !s.deadlines || !sc.writing || isClosed(s.done) || sc.cutting {
 		return // no deadlines to cut with, not writing, or cut already
 	}
-	s.setWriteDeadlineLocked(now)
+	sc.cutting = true
+	s.setWriteDeadlineLocked(aLongTimeAgo)
 }
 
 // kickInlineLocked interrupts st's inline connection write, if one is in progress: now cuts it
 // at once (Reset, Close), otherwise the connection's deadline follows st's current write
-// deadline. sc.mu must be held.
+// deadline (a timeout before the session's WriteTimeout deadline is then st's). s.mu must be
+// held.
 func (s *Session) kickInlineLocked(st *Stream, now bool) {
 	sc := &s.sched
-	if sc.inline != st {
+	if sc.inline != st || sc.cutting {
 		return
 	}
-	t := time.Now()
-	if !now {
-		t = st.inlineDeadline(sc.inlineDeadline)
+	if now {
+		sc.cutting = true
+		s.setWriteDeadlineLocked(aLongTimeAgo)
+		return
 	}
-	s.setWriteDeadlineLocked(t)
+	s.setWriteDeadlineLocked(st.inlineDeadline(sc.inlineDeadline))
 }
 
-// setWriteDeadlineLocked sets the connection's write deadline and remembers it. sc.mu must be
+// setWriteDeadlineLocked sets the connection's write deadline and remembers it. s.mu must be
 // held.
 func (s *Session) setWriteDeadlineLocked(t time.Time) {
 	s.conn.SetWriteDeadline(t)
@@ -159,7 +167,7 @@ func (s *Session) setWriteDeadlineLocked(t time.Time) {
 // sessionDeadlineLocked returns the WriteTimeout deadline for a batch written now. The one
 // already set on the connection is kept while it is at most a tenth of WriteTimeout older than
 // a fresh one would be: moving a connection deadline costs a runtime timer update, a measurable
-// part of a small write. sc.mu must be held.
+// part of a small write. s.mu must be held.
 func (s *Session) sessionDeadlineLocked() time.Time {
 	sc := &s.sched
 	fresh := time.Now().Add(s.cfg.WriteTimeout)
@@ -178,13 +186,14 @@ func (st *Stream) inlineDeadline(session time.Time) time.Time {
 	return session
 }
 
-// writeOnceLocked takes the token, writes one batch and gives the token back. sc.mu must be
+// writeOnceLocked takes the token, writes one batch and gives the token back. s.mu must be
 // held; it is released during the write.
 //
 // inline is the stream whose Write is writing, or nil for the send loop.
 func (s *Session) writeOnceLocked(inline *Stream) error {
 	sc := &s.sched
 	sc.writing = true
+	sc.cutting = false
 	b := sc.batch
 	sc.fillLocked(b, false)
 	sessionDeadline := s.sessionDeadlineLocked()
@@ -193,26 +202,27 @@ func (s *Session) writeOnceLocked(inline *Stream) error {
 		sc.inlineDeadline = sessionDeadline
 		deadline = inline.inlineDeadline(sessionDeadline)
 	}
-	// Set under sc.mu, so a kick (kickInlineLocked) that comes after cannot be overwritten.
+	// Set under s.mu, so a kick (kickInlineLocked) that comes after cannot be overwritten.
 	if !deadline.Equal(sc.connDeadline) {
 		s.setWriteDeadlineLocked(deadline)
 	}
-	sc.mu.Unlock()
+	s.mu.Unlock()
 	err := s.writeBatch(b)
-	sc.mu.Lock()
-	// A timeout before WriteTimeout's deadline was a cut for a stream's sake (its deadline,
-	// Reset or Close: kickInlineLocked, cutWriteLocked), not the peer: the rest is in sc.cut.
-	if err != nil && errors.Is(err, ErrWriteTimeout) && time.Now().Before(sessionDeadline) {
+	s.mu.Lock()
+	// A timeout is a cut for a stream's sake, not the peer, when someone cut the write
+	// (Reset, Close, a Write that gave up: sc.cutting) or the deadline in force was a
+	// stream's write deadline, earlier than WriteTimeout's: the rest is in sc.cut.
+	if err != nil && errors.Is(err, ErrWriteTimeout) &&
+		(sc.cutting || sc.connDeadline.Before(sessionDeadline)) {
 		err = errInlineCut
 	} else if err != nil {
 		sc.broken = true
 		sc.cut = sc.cut[:0]
 	}
+	sc.cutting = false
 	sc.completeLocked(b)
 	b.giveBack()
-	sc.mu.Unlock()
-	s.finishSent(b)
-	sc.mu.Lock()
+	s.finishSentLocked(b)
 	sc.writing = false
 	if sc.wantToken || sc.hasWorkLocked() || isClosed(s.done) {
 		// Hand the token (and what is left) to the send loop, or to drain. Without work and
@@ -248,10 +258,10 @@ func writeError(err error) error {
 	return connLost(err)
 }
 
-// finishSent marks the streams whose FIN or RST went out in b.
-func (s *Session) finishSent(b *batch) {
+// finishSentLocked records the FINs that went out in b. s.mu must be held.
+func (s *Session) finishSentLocked(b *batch) {
 	for _, st := range b.finished {
-		st.finish(bitSendDone)
+		s.finSentLocked(st)
 	}
 	clear(b.finished)
 	b.finished = b.finished[:0]
@@ -267,12 +277,12 @@ func (s *Session) finishSent(b *batch) {
 // still in flight.
 func (s *Session) drain() {
 	sc := &s.sched
-	sc.mu.Lock()
+	s.mu.Lock()
 	for sc.writing { // an inline Write is finishing its batch
 		sc.wantToken = true
-		sc.mu.Unlock()
+		s.mu.Unlock()
 		<-sc.wake
-		sc.mu.Lock()
+		s.mu.Lock()
 	}
 	sc.writing = true // for good
 	b := sc.batch
@@ -299,7 +309,7 @@ func (s *Session) drain() {
 	}
 	broken := sc.broken
 	sc.stopped = true
-	sc.mu.Unlock()
+	s.mu.Unlock()
 	close(s.flushed)
 
 	if s.mode == endGraceful && !broken {
@@ -316,19 +326,17 @@ func (s *Session) drain() {
 }
 
 // drainBatchLocked writes one batch for drain by deadline and completes it; a failure marks
-// the connection broken. sc.mu must be held; it is released while writing.
+// the connection broken. s.mu must be held; it is released while writing.
 func (s *Session) drainBatchLocked(b *batch, ctrlOnly bool, deadline time.Time) error {
 	sc := &s.sched
 	sc.fillLocked(b, ctrlOnly)
 	s.setWriteDeadlineLocked(deadline)
-	sc.mu.Unlock()
+	s.mu.Unlock()
 	err := b.write(s.conn)
-	sc.mu.Lock()
+	s.mu.Lock()
 	sc.completeLocked(b)
 	b.giveBack()
-	sc.mu.Unlock()
-	s.finishSent(b)
-	sc.mu.Lock()
+	s.finishSentLocked(b)
 	if err != nil {
 		sc.broken = true
 	}
