@@ -236,6 +236,47 @@ func BenchmarkMuxBulk(b *testing.B) {
 	}
 }
 
+// deadlineSink reads a stream to EOF with a read deadline set before every Read, as
+// net/http's server does on the conns it serves, then closes it.
+func deadlineSink(c net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(buf); err != nil {
+			break
+		}
+	}
+	c.Close()
+}
+
+// BenchmarkMuxBulkDeadlines: one stream writing 64 KiB per op to a sink, with a write
+// deadline set before every Write and a read deadline before every Read (deadlineSink), as
+// net/http sets them; MB/s. tcp is one plain connection doing the same.
+func BenchmarkMuxBulkDeadlines(b *testing.B) {
+	for _, impl := range muxImpls {
+		b.Run("streams=1/impl="+impl.name, func(b *testing.B) {
+			open, stop := impl.start(b, deadlineSink)
+			defer stop()
+			c, err := open()
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 64<<10)
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := c.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			c.Close()
+		})
+	}
+}
+
 // BenchmarkMuxEcho: a 64-byte round trip on an already open stream; ns/op is the latency.
 func BenchmarkMuxEcho(b *testing.B) {
 	for _, impl := range muxImpls {

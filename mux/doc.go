@@ -45,7 +45,8 @@
 //     free, which then reads frames itself until its own data arrives (a direct read; only on
 //     a net.Conn). The holder owns the receiver (the bufio.Reader and the place in the current
 //     frame). It is interrupted explicitly: kickReaderLocked sets the connection's read
-//     deadline in the past and records it (readToken.kicked).
+//     deadline in the past and records it (readToken.kicked); a Read with a deadline puts its
+//     deadline on the connection while it holds the token (readToken.timed).
 //   - The connection writer (writer.go) is whoever holds the write token (scheduler.writing):
 //     the send loop goroutine, a Stream.Write that finds the token free and writes its own
 //     frames inline (only on a net.Conn), or drain once the session has ended. The holder owns

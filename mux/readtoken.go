@@ -30,7 +30,8 @@ var aLongTimeAgo = time.Unix(1, 0)
 type readToken struct {
 	loop    bool          // the receive loop reads
 	holder  *Stream       // a Read of this stream reads
-	kicked  bool          // the connection's read deadline was set to interrupt the holder
+	kicked  bool          // the connection's read deadline was set in the past to interrupt the holder
+	timed   bool          // the connection's read deadline is the holder's own read deadline
 	waiters int           // goroutines waiting on the peer through another's reading
 	direct  bool          // the connection supports read deadlines, so direct reads are on
 	parks   uint64        // times the token was parked (neither loop nor holder reads)
@@ -148,6 +149,14 @@ func (s *Session) parkForTestLocked() bool {
 // leaveDirectLocked parks the token after st's direct read. s.mu must be held.
 func (s *Session) leaveDirectLocked(st *Stream) {
 	t := &s.rt
+	if t.timed {
+		// The next reader reads without st's deadline. A kick still pending keeps its
+		// deadline in the past: the next read fails at once and clears it (interrupted).
+		t.timed = false
+		if !t.kicked {
+			s.conn.SetReadDeadline(time.Time{})
+		}
+	}
 	if t.holder == st {
 		if isClosed(s.done) {
 			t.holder = nil
@@ -211,19 +220,36 @@ func (s *Session) kickReaderLocked(st *Stream) {
 	}
 }
 
-// kicked reports whether err is a kick's timeout, and if so clears the read deadline. s.mu
-// must not be held.
-func (s *Session) kicked(err error) bool {
+// timeDirectLocked puts the read deadline of st, whose Read holds the token, on the
+// connection, so a direct read ends when it passes; false if it has passed already. s.mu
+// must be held.
+func (s *Session) timeDirectLocked(st *Stream) bool {
+	d := st.rdeadline.when()
+	if d.IsZero() {
+		return true
+	}
+	if !time.Now().Before(d) {
+		return false
+	}
+	s.rt.timed = true
+	s.conn.SetReadDeadline(d)
+	return true
+}
+
+// interrupted reports whether err is the timeout of a read the session interrupted on
+// purpose (a kick, or a direct reader's own deadline), and if so clears the connection's read
+// deadline. Any other error is the connection's. s.mu must not be held.
+func (s *Session) interrupted(err error) bool {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := &s.rt
-	if !t.kicked {
+	if !t.kicked && !t.timed {
 		return false
 	}
-	t.kicked = false
+	t.kicked, t.timed = false, false
 	s.conn.SetReadDeadline(time.Time{})
 	return true
 }

@@ -30,7 +30,7 @@ func (s *Session) recvLoop() {
 	for {
 		s.takeForLoop(err == errYielded)
 		err = r.loop()
-		if err == errYielded || s.kicked(err) {
+		if err == errYielded || s.interrupted(err) {
 			continue
 		}
 		if isClosed(s.done) {
@@ -254,10 +254,10 @@ func (r *receiver) payload(block bool) error {
 // (Reset, Close, a new read deadline, the session's end) or a failed read. Frames for other
 // streams are handled on the way, as the receive loop would. s.mu must not be held.
 func (s *Session) readDirect(st *Stream, p []byte) int {
-	// Data that came in since Read looked goes first; a read deadline set since then must be
-	// watched (SetReadDeadline kicks only a reader that already holds the token).
+	// Data that came in since Read looked goes first. Read looked at the deadline when it
+	// took the token, under s.mu, so one set since has kicked this read.
 	s.mu.Lock()
-	if st.readableLocked() || !st.rdeadline.when().IsZero() {
+	if st.readableLocked() || !s.timeDirectLocked(st) {
 		s.leaveDirectLocked(st)
 		s.mu.Unlock()
 		return 0
@@ -282,9 +282,10 @@ func (s *Session) readDirect(st *Stream, p []byte) int {
 	}
 	n := r.pn
 	r.own, r.p, r.pn = nil, nil, 0
-	// A kick ends a direct read in the connection read (a timeout) or in a refusal wait
-	// (errRefusalWait, resumed by the next reader): neither is the session's failure.
-	if err != nil && err != errRefusalWait && !s.kicked(err) && !isClosed(s.done) {
+	// A kick or st's deadline ends a direct read in the connection read (a timeout), a kick
+	// also in a refusal wait (errRefusalWait, resumed by the next reader): neither is the
+	// session's failure.
+	if err != nil && err != errRefusalWait && !s.interrupted(err) && !isClosed(s.done) {
 		s.recvFailed(err)
 	}
 	s.mu.Lock()
@@ -314,9 +315,9 @@ var errRefusalWait = errors.New("mux: refusal wait interrupted")
 // not reading, and the session ends with a *ProtocolError.
 func (r *receiver) waitRefusal() error {
 	s := r.s
-	var kick chan struct{} // a direct reader's own stream: Reset, Close, a read deadline
+	var kick, expired chan struct{} // a direct reader's own stream: Reset, Close, its read deadline
 	if r.own != nil {
-		kick = r.own.readReady
+		kick, expired = r.own.readReady, r.own.rdeadline.wait()
 	}
 	t := time.NewTimer(time.Until(r.refuseDue))
 	defer t.Stop()
@@ -338,6 +339,8 @@ func (r *receiver) waitRefusal() error {
 			r.refuseDue = time.Time{}
 			return nil
 		case <-kick:
+			return errRefusalWait
+		case <-expired:
 			return errRefusalWait
 		}
 	}

@@ -121,11 +121,16 @@ func (st *Stream) Read(p []byte) (int, error) {
 			notify(st.readReady) // one wake-up per event: pass it on to another waiting Read
 			return 0, err
 		}
+		if d := st.rdeadline.when(); !d.IsZero() && !time.Now().Before(d) {
+			s.mu.Unlock()
+			return 0, ErrTimeout
+		}
 		// The deadline is looked at under s.mu, in the same critical section that takes the
 		// read token: SetReadDeadline sets it before it kicks the holder under s.mu, so a
-		// deadline set now is either seen here or kicks this Read once it holds the token.
+		// deadline set now is either seen by the direct read (which puts it on the
+		// connection) or kicks it.
 		waiter := st // counted by takeDirectLocked, or by addWaiterLocked as nil
-		if len(p) > 0 && s.rt.direct && st.rdeadline.when().IsZero() {
+		if len(p) > 0 && s.rt.direct {
 			if h := s.hooks.beforeTakeDirect.Load(); h != nil && !hooked {
 				hooked = true
 				s.mu.Unlock()
@@ -382,7 +387,7 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 	if !t.IsZero() {
 		s := st.s
 		s.mu.Lock()
-		s.kickReaderLocked(st) // a direct read does not watch the deadline: it reads again
+		s.kickReaderLocked(st) // a direct read in progress reads again, under the new deadline
 		s.mu.Unlock()
 	}
 	return nil
