@@ -448,3 +448,14 @@ func TestInlineWriteCutKeepsFraming(t *testing.T) {
 	}
 	a.Close()
 }
+
+// gatedConn blocks Reads until open is closed: a peer that stops reading its socket.
+type gatedConn struct {
+	net.Conn
+	open chan struct{}
+}
+
+func (g *gatedConn) Read(p []byte) (int, error) {
+	<-g.open
+	return g.Conn.Read(p)
+}
