@@ -523,7 +523,7 @@ func TestBlockedCallsEnd(t *testing.T) {
 // Write blocked on an exhausted window both return well under a second, with a non-EOF error
 // of the right kind, whatever ends them (an RST, the peer hanging up, GoAway with an error
 // code, a protocol error on another stream, a keepalive timeout). TestBlockedCallsEnd checks
-// the same against a mux peer, TestInteropBlockedCallsEnd against hashicorp/yamux.
+// the same against a mux peer, TestBlockedCallsEndAcrossPeers against every peer.
 func TestHostileBlockedCallsEnd(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -766,7 +766,13 @@ func TestHostileNeverACK(t *testing.T) {
 	}
 	p.expect(5*time.Second, "SYN", func(f rawFrame) bool { return f.id == st2.ID() && f.flags&flagSYN != 0 })
 	p.frame(typeWindowUpdate, flagACK, st2.ID(), nil)
-	time.Sleep(2 * cfg.StreamOpenTimeout)
+	// A stream opened after st2 and never ACKed: once its open timer has reset it, st2's,
+	// started earlier, would have fired too.
+	st3, err := s.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.expect(5*time.Second, "RST for the later un-ACKed stream", isRST(st3.ID()))
 	p.frame(typeData, 0, st2.ID(), []byte("late but fine"))
 	buf := make([]byte, 13)
 	st2.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -888,75 +894,77 @@ func TestHostileResetIsAtomic(t *testing.T) {
 	}
 }
 
-// TestInteropHalfClose: a FIN ends only one direction, both ways. Our CloseWrite makes their
-// Read return EOF while they keep writing and we keep reading; their Close (a half-close in
-// HC) makes our Read return EOF while we keep writing and they keep reading.
-func TestInteropHalfClose(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			p := newInteropPair(t, top.ourClient, nil, nil)
-			ctx := testCtx(t, 10*time.Second)
-			reply := randomBytes(1<<20, 7)
+// TestHalfCloseAcrossPeers: a FIN ends only one direction, both ways, against every peer. Our
+// CloseWrite makes their Read return EOF while they keep writing and we keep reading (our Write
+// after CloseWrite fails with ErrStreamClosed, which matches net.ErrClosed); their half-close
+// (CloseWrite, or Close on hashicorp/yamux) makes our Read return EOF while we keep writing and
+// they keep reading. Both streams are then freed on both sides.
+func TestHalfCloseAcrossPeers(t *testing.T) {
+	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 10*time.Second)
+		reply := randomBytes(1<<20, 7)
 
-			// Our CloseWrite → their EOF; they answer afterwards.
-			ost, err := p.ours.Open(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ost.Write([]byte("request")); err != nil {
-				t.Fatal(err)
-			}
-			if err := ost.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			hst := p.theirAccept(t, 5*time.Second)
-			hst.SetDeadline(time.Now().Add(10 * time.Second))
-			got, err := io.ReadAll(hst)
-			if err != nil || string(got) != "request" {
-				t.Fatalf("their read %q, %v; want request then EOF", got, err)
-			}
-			go func() {
-				hst.Write(reply)
-				hst.Close()
-			}()
-			ost.SetReadDeadline(time.Now().Add(10 * time.Second))
-			back, err := io.ReadAll(ost)
-			if err != nil || !bytes.Equal(back, reply) {
-				t.Fatalf("our read after CloseWrite: %d bytes, %v", len(back), err)
-			}
-			if _, err := ost.Write([]byte("x")); !errors.Is(err, ErrStreamClosed) {
-				t.Fatalf("Write after CloseWrite: %v, want ErrStreamClosed", err)
-			}
-			ost.Close()
+		// Our CloseWrite → their EOF; they answer afterwards.
+		ost, err := ours.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ost.Write([]byte("request")); err != nil {
+			t.Fatal(err)
+		}
+		if err := ost.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ost.Write([]byte("more")); !errors.Is(err, ErrStreamClosed) || !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Write after CloseWrite: %v, want ErrStreamClosed (net.ErrClosed)", err)
+		}
+		pst := acceptPeer(t, p)
+		pst.SetDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(pst)
+		if err != nil || string(got) != "request" {
+			t.Fatalf("their read %q, %v; want request then EOF", got, err)
+		}
+		go func() {
+			pst.Write(reply)
+			peerHalfClose(pst)
+		}()
+		ost.SetReadDeadline(time.Now().Add(10 * time.Second))
+		back, err := io.ReadAll(ost)
+		if err != nil || !bytes.Equal(back, reply) {
+			t.Fatalf("our read after CloseWrite: %d bytes, %v", len(back), err)
+		}
+		if _, err := ost.Write([]byte("x")); !errors.Is(err, ErrStreamClosed) {
+			t.Fatalf("Write after CloseWrite: %v, want ErrStreamClosed", err)
+		}
+		ost.Close()
 
-			// Their Close (FIN) → our EOF; we answer afterwards.
-			hst2, err := p.theirs.OpenStream()
-			if err != nil {
-				t.Fatal(err)
-			}
-			hst2.Write([]byte("their request"))
-			hst2.Close()
-			ost2, err := p.ours.AcceptStream(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ost2.SetDeadline(time.Now().Add(10 * time.Second))
-			got, err = io.ReadAll(ost2)
-			if err != nil || string(got) != "their request" {
-				t.Fatalf("our read %q, %v", got, err)
-			}
-			go func() {
-				ost2.Write(reply)
-				ost2.CloseWrite()
-			}()
-			hst2.SetDeadline(time.Now().Add(10 * time.Second))
-			back, err = io.ReadAll(hst2)
-			if err != nil || !bytes.Equal(back, reply) {
-				t.Fatalf("their read after their Close: %d bytes, %v", len(back), err)
-			}
-			waitFor(t, func() bool { return p.ours.NumStreams() == 0 && p.theirs.NumStreams() == 0 })
-		})
-	}
+		// Their half-close (FIN) → our EOF; we answer afterwards.
+		pst2, err := p.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pst2.Write([]byte("their request"))
+		peerHalfClose(pst2)
+		ost2, err := ours.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ost2.SetDeadline(time.Now().Add(10 * time.Second))
+		got, err = io.ReadAll(ost2)
+		if err != nil || string(got) != "their request" {
+			t.Fatalf("our read %q, %v", got, err)
+		}
+		go func() {
+			ost2.Write(reply)
+			ost2.CloseWrite()
+		}()
+		pst2.SetDeadline(time.Now().Add(10 * time.Second))
+		back, err = io.ReadAll(pst2)
+		if err != nil || !bytes.Equal(back, reply) {
+			t.Fatalf("their read after their half-close: %d bytes, %v", len(back), err)
+		}
+		waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+	})
 }
 
 // TestInteropReset: our Reset reaches HC (their blocked Read and later Write fail with
@@ -1004,7 +1012,7 @@ func TestInteropReset(t *testing.T) {
 					_, err := hst.Read(buf) // blocks: nothing more is coming
 					readErr <- err
 				}()
-				time.Sleep(20 * time.Millisecond)
+				waitParked(t, "yamux.(*Stream).Read", 1)
 				ost.Reset()
 				select {
 				case err := <-readErr:
@@ -1052,67 +1060,109 @@ func TestInteropReset(t *testing.T) {
 	}
 }
 
-// TestInteropWriteThenClose: bytes for which our Write returned reach HC even when we close
-// the stream and the whole session right after: HC reads every byte (checksummed) and then
-// EOF, in both topologies, several streams at once.
-func TestInteropWriteThenClose(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			p := newInteropPair(t, top.ourClient, nil, nil)
-			ctx := testCtx(t, 20*time.Second)
-			const streams = 4
-			sizes := []int{1, 100 << 10, 1 << 20, 3 << 20}
-			results := make(chan error, 2*streams)
-			for range streams {
-				go func() {
-					actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					defer cancel()
-					hst, err := p.theirs.AcceptStreamWithContext(actx)
-					if err != nil {
-						results <- err
-						return
-					}
-					// Accept order among these goroutines is arbitrary: the stream ID says
-					// which Open (1, 3, 5, 7 or 2, 4, 6, 8) this stream is.
-					i := int((hst.StreamID() - 1) / 2)
-					want := sha256Of(randomBytes(sizes[i], uint64(50+i)))
-					hst.SetReadDeadline(time.Now().Add(15 * time.Second))
-					n, sum, err := sumReader(hst)
-					if n == int64(sizes[i]) && sum == want {
-						// Every byte arrived. hashicorp/yamux's Read can still fail after the
-						// last bytes: it returns the error of the window update it sends, and
-						// their session closes its connection once ours is closed.
-						err = nil
-					} else if err == nil {
-						err = fmt.Errorf("HC got %d of %d bytes, checksum match %v", n, sizes[i], sum == want)
-					}
-					results <- err
-				}()
-			}
-			var wg sync.WaitGroup
-			for i := range streams {
-				st, err := p.ours.Open(ctx)
+// TestWriteThenCloseAcrossPeers: bytes for which our Write returned reach the peer even when
+// we close the stream and the whole session right after: the peer reads every byte
+// (checksummed), four streams at once, sizes from 1 byte to 4 MiB. go-yamux is not among the
+// peers: it takes our GoAway as the end of its session, after which its AcceptStream fails
+// (streams not yet accepted are lost) and so does a Read once a window update is due (bytes
+// that did arrive are lost); TestCloseSendsQueuedFramesBeforeGoAway checks it within one
+// window on a stream it has accepted.
+func TestWriteThenCloseAcrossPeers(t *testing.T) {
+	forEachPeer(t, append([]peerKind{muxPeer}, yamuxPeers...), peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 20*time.Second)
+		const streams = 4
+		sizes := []int{1, 100 << 10, 1 << 20, 4 << 20}
+		results := make(chan error, 2*streams)
+		for range streams {
+			go func() {
+				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				pst, err := p.Accept(actx)
 				if err != nil {
-					t.Fatal(err)
+					results <- err
+					return
 				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if _, err := st.Write(randomBytes(sizes[i], uint64(50+i))); err != nil {
-						results <- fmt.Errorf("our Write: %w", err)
-					}
-					st.Close()
-				}()
-			}
-			wg.Wait()
-			p.ours.Close()
-			for range streams {
-				if err := <-results; err != nil {
-					t.Error(err)
+				// Accept order among these goroutines is arbitrary: the stream ID says
+				// which Open (1, 3, 5, 7 or 2, 4, 6, 8) this stream is.
+				i := int((streamID(pst) - 1) / 2)
+				want := sha256Of(randomBytes(sizes[i], uint64(50+i)))
+				pst.SetReadDeadline(time.Now().Add(15 * time.Second))
+				n, sum, err := sumReader(pst)
+				if n == int64(sizes[i]) && sum == want {
+					// Every byte arrived. hashicorp/yamux's Read can still fail after the
+					// last bytes: it returns the error of the window update it sends, and
+					// their session closes its connection once ours is closed.
+					err = nil
+				} else if err == nil {
+					err = fmt.Errorf("peer got %d of %d bytes, checksum match %v", n, sizes[i], sum == want)
 				}
+				results <- err
+			}()
+		}
+		var wg sync.WaitGroup
+		for i := range streams {
+			st, err := ours.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := st.Write(randomBytes(sizes[i], uint64(50+i))); err != nil {
+					results <- fmt.Errorf("our Write: %w", err)
+				}
+				st.Close()
+			}()
+		}
+		wg.Wait()
+		ours.Close()
+		for range streams {
+			if err := <-results; err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// TestDataAfterCloseGetsRSTAcrossPeers: data arriving after our full Close is answered with
+// RST, so the peer's writer fails promptly with its reset error, on a stream either side
+// opened; the session goes on and the stream is freed on both sides.
+func TestDataAfterCloseGetsRSTAcrossPeers(t *testing.T) {
+	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		for _, weOpen := range []bool{true, false} {
+			var ost *Stream
+			var pst net.Conn
+			if weOpen {
+				ost, pst = openToPeer(t, ours, p)
+			} else {
+				pst, ost = openFromPeer(t, ours, p)
+			}
+			pst.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := pst.Write([]byte("hello")); err != nil {
+				t.Fatalf("their Write before our Close: %v", err)
+			}
+			ost.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(ost, buf); err != nil || string(buf) != "hello" {
+				t.Fatalf("our read %q, %v", buf, err)
+			}
+			ost.Close()
+			// Their next writes are answered with RST; those sent before it arrives succeed.
+			var werr error
+			waitFor(t, func() bool {
+				_, werr = pst.Write([]byte("anyone there?"))
+				return werr != nil
+			})
+			if !isPeerReset(werr) {
+				t.Fatalf("their Write after our Close: %v, want their reset error", werr)
+			}
+			pst.Close()
+			waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+		}
+		if ours.Err() != nil || peerEnded(p) {
+			t.Fatalf("a session ended: ours %v, theirs ended %v", ours.Err(), peerEnded(p))
+		}
+	})
 }
 
 // TestInteropChaos: both implementations open streams concurrently and do random things on
@@ -1258,49 +1308,6 @@ func TestInteropChaos(t *testing.T) {
 	}
 }
 
-func TestCloseWriteThenRead(t *testing.T) {
-	client, server := sessionPair(t, nil, nil)
-	ctx := testCtx(t, 10*time.Second)
-	st, _ := client.Open(ctx)
-	st.Write([]byte("question"))
-	st.CloseWrite()
-	if _, err := st.Write([]byte("more")); !errors.Is(err, ErrStreamClosed) || !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("Write after CloseWrite: %v", err)
-	}
-	sst, _ := server.AcceptStream(ctx)
-	q, err := io.ReadAll(sst)
-	if err != nil || string(q) != "question" {
-		t.Fatalf("server read %q, %v", q, err)
-	}
-	sst.Write([]byte("answer"))
-	sst.Close()
-	a, err := io.ReadAll(st)
-	if err != nil || string(a) != "answer" {
-		t.Fatalf("client read %q, %v", a, err)
-	}
-	st.Close()
-	waitFor(t, func() bool { return client.NumStreams() == 0 && server.NumStreams() == 0 })
-}
-
-// TestDataAfterCloseGetsRST: data arriving after a full Close is answered with RST, so the
-// peer's writer fails promptly.
-func TestDataAfterCloseGetsRST(t *testing.T) {
-	client, server := sessionPair(t, nil, nil)
-	ctx := testCtx(t, 10*time.Second)
-	st, _ := client.Open(ctx)
-	st.Write([]byte("x"))
-	sst, _ := server.AcceptStream(ctx)
-	st.Close()
-	var err error
-	deadline := time.Now().Add(5 * time.Second)
-	for err == nil && time.Now().Before(deadline) {
-		_, err = sst.Write(make([]byte, 1024))
-	}
-	if !errors.Is(err, ErrStreamReset) {
-		t.Fatalf("writer to a closed stream: %v, want ErrStreamReset", err)
-	}
-}
-
 func TestCloseTimeoutResets(t *testing.T) {
 	cfg := testConfig()
 	cfg.StreamCloseTimeout = 100 * time.Millisecond
@@ -1314,49 +1321,5 @@ func TestCloseTimeoutResets(t *testing.T) {
 	waitFor(t, func() bool { return client.NumStreams() == 0 && server.NumStreams() == 0 })
 	if _, err := io.ReadAll(sst); !errors.Is(err, ErrStreamReset) {
 		t.Fatalf("peer of a timed-out close: %v, want ErrStreamReset", err)
-	}
-}
-
-// TestWriteThenCloseEverything: bytes for which Write returned reach the peer even when the
-// writer closes the stream and the session right away.
-func TestWriteThenCloseEverything(t *testing.T) {
-	for _, size := range []int{1, 100 << 10, 4 << 20} {
-		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			cc, sc := tcpPair(t)
-			client, err := Client(cc, testConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
-			server, err := Server(sc, testConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer server.Close()
-			ctx := testCtx(t, 20*time.Second)
-			data := randomBytes(size, uint64(size))
-			got := make(chan []byte, 1)
-			go func() {
-				st, err := server.AcceptStream(ctx)
-				if err != nil {
-					got <- nil
-					return
-				}
-				b, _ := io.ReadAll(st)
-				got <- b
-			}()
-			st, err := client.Open(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
-			client.Close()
-			if b := <-got; !bytes.Equal(b, data) {
-				t.Fatalf("peer got %d of %d bytes", len(b), len(data))
-			}
-			client.Wait()
-		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+	lp "github.com/libp2p/go-yamux/v5"
 )
 
 // The tests in this file protect the limits that keep a flood from costing unbounded memory or
@@ -473,127 +474,120 @@ func TestHostileStreamChurn(t *testing.T) {
 	checkLegitStream(t, s, p, 2*n+1)
 }
 
-// TestInteropRefusalAndCloseRST: our RSTs in the two other situations where mux sends them
-// reach HC as resets: SYNs past our AcceptBacklog (their streams fail with
-// ErrConnectionReset while the ones we keep work), and data arriving after our full Close
-// (their Write fails promptly instead of filling a window nobody reads).
-func TestInteropRefusalAndCloseRST(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			ocfg := interopConfig()
-			ocfg.AcceptBacklog = 4
-			p := newInteropPair(t, top.ourClient, ocfg, nil)
-			ctx := testCtx(t, 10*time.Second)
-
-			var hsts []*yamux.Stream
-			for range 10 {
-				hst, err := p.theirs.OpenStream()
+// TestRefusalAcrossPeers: SYNs past our AcceptBacklog are refused with RST, against every
+// peer: their streams fail with their reset error while the ones we keep are accepted in
+// order and carry data, and both sessions go on.
+func TestRefusalAcrossPeers(t *testing.T) {
+	ocfg := interopConfig()
+	ocfg.AcceptBacklog = 4
+	forEachPeer(t, allPeers, peerOpts{ours: ocfg}, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 10*time.Second)
+		var psts []net.Conn
+		for range 10 {
+			pst, err := p.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			psts = append(psts, pst)
+		}
+		waitFor(t, func() bool { return ours.Stats().StreamsRefused == 6 })
+		for i, pst := range psts {
+			pst.SetDeadline(time.Now().Add(3 * time.Second))
+			_, err := pst.Write([]byte("hello"))
+			if i < 4 {
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("kept stream %d: Write: %v", i, err)
 				}
-				hsts = append(hsts, hst)
+				continue
 			}
-			waitFor(t, func() bool { return p.ours.Stats().StreamsRefused == 6 })
-			for i, hst := range hsts {
-				hst.SetDeadline(time.Now().Add(3 * time.Second))
-				_, err := hst.Write([]byte("hello"))
-				if i < 4 {
-					if err != nil {
-						t.Fatalf("kept stream %d: Write: %v", i, err)
-					}
-					continue
-				}
-				// The RST may land after a first Write that fitted the initial window.
-				for j := 0; err == nil && j < 100; j++ {
-					time.Sleep(10 * time.Millisecond)
-					_, err = hst.Write([]byte("hello"))
-				}
-				if !errors.Is(err, yamux.ErrConnectionReset) {
-					t.Fatalf("refused stream %d: Write: %v, want ErrConnectionReset", i, err)
-				}
+			// The RST may land after a first Write that fitted the initial window.
+			if err == nil {
+				waitFor(t, func() bool {
+					_, err = pst.Write([]byte("hello"))
+					return err != nil
+				})
 			}
-			for i := range 4 {
-				ost, err := p.ours.AcceptStream(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if ost.ID() != hsts[i].StreamID() {
-					t.Fatalf("accepted stream %d, want %d", ost.ID(), hsts[i].StreamID())
-				}
-				ost.SetReadDeadline(time.Now().Add(3 * time.Second))
-				buf := make([]byte, 5)
-				if _, err := io.ReadFull(ost, buf); err != nil || string(buf) != "hello" {
-					t.Fatalf("kept stream read %q, %v", buf, err)
-				}
-				// Our full Close: their next writes are answered with RST.
-				ost.Close()
-				var werr error
-				for j := 0; werr == nil && j < 100; j++ {
-					_, werr = hsts[i].Write([]byte("anyone there?"))
-					time.Sleep(10 * time.Millisecond)
-				}
-				if !errors.Is(werr, yamux.ErrConnectionReset) {
-					t.Fatalf("their Write after our Close: %v, want ErrConnectionReset", werr)
-				}
+			if !isPeerReset(err) {
+				t.Fatalf("refused stream %d: Write: %v, want their reset error", i, err)
 			}
-			waitFor(t, func() bool { return p.ours.NumStreams() == 0 && p.theirs.NumStreams() == 0 })
-			if p.ours.Err() != nil || p.theirs.IsClosed() {
-				t.Fatalf("a session ended: ours %v, theirs closed %v", p.ours.Err(), p.theirs.IsClosed())
+		}
+		for i := range 4 {
+			ost, err := ours.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+			if ost.ID() != streamID(psts[i]) {
+				t.Fatalf("accepted stream %d, want %d", ost.ID(), streamID(psts[i]))
+			}
+			ost.SetReadDeadline(time.Now().Add(3 * time.Second))
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(ost, buf); err != nil || string(buf) != "hello" {
+				t.Fatalf("kept stream read %q, %v", buf, err)
+			}
+			ost.Reset()
+			psts[i].Close()
+		}
+		waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+		if ours.Err() != nil || peerEnded(p) {
+			t.Fatalf("a session ended: ours %v, theirs ended %v", ours.Err(), peerEnded(p))
+		}
+	})
 }
 
-// TestInteropTheirRefusal: HC refuses SYNs past its AcceptBacklog with RST. Our Open does not
-// wait for ACKs (0-RTT), so the refusal shows up on the stream: Read fails with a
-// remote *StreamError, the refused streams are freed, and the streams HC keeps carry data.
-func TestInteropTheirRefusal(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			hcfg := hcConfig()
-			hcfg.AcceptBacklog = 4
-			p := newInteropPair(t, top.ourClient, nil, hcfg)
-			ctx := testCtx(t, 10*time.Second)
-			var sts []*Stream
-			for i := range 10 {
-				st, err := p.ours.Open(ctx)
-				if err != nil {
-					t.Fatalf("Open %d: %v", i, err)
-				}
-				// A refused stream's RST may already be back: then its Write fails.
-				if _, err := st.Write([]byte("hello")); err != nil && (i < 4 || !errors.Is(err, ErrStreamReset)) {
-					t.Fatalf("0-RTT Write %d: %v", i, err)
-				}
-				sts = append(sts, st)
-			}
-			for i, st := range sts[4:] {
-				st.SetReadDeadline(time.Now().Add(5 * time.Second))
-				var se *StreamError
-				if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) || !se.Remote {
-					t.Fatalf("refused stream %d: Read %v, want a remote *StreamError", i+4, err)
-				}
-				// (That a Write after this Read fails too is TestHostileResetIsAtomic's job.)
-			}
-			for i := range 4 {
-				hst := p.theirAccept(t, 5*time.Second)
-				if hst.StreamID() != sts[i].ID() {
-					t.Fatalf("HC accepted %d, want %d", hst.StreamID(), sts[i].ID())
-				}
-				go func() {
-					io.Copy(hst, hst)
-					hst.Close()
-				}()
-				sts[i].CloseWrite()
-				sts[i].SetReadDeadline(time.Now().Add(5 * time.Second))
-				if got, err := io.ReadAll(sts[i]); err != nil || string(got) != "hello" {
-					t.Fatalf("kept stream %d echoed %q, %v", i, got, err)
-				}
-				sts[i].Close()
-			}
-			waitFor(t, func() bool { return p.ours.NumStreams() == 0 && p.theirs.NumStreams() == 0 })
-			if p.ours.Err() != nil || p.theirs.IsClosed() {
-				t.Fatalf("a session ended: ours %v, theirs closed %v", p.ours.Err(), p.theirs.IsClosed())
-			}
-		})
+// TestPeerRefusalAcrossPeers: every peer refuses SYNs past its AcceptBacklog (4 here) with
+// RST. Our Open does not wait for ACKs (0-RTT), so the refusal shows up on the stream: Read
+// fails with a remote *StreamError, the refused streams are freed, and the streams the peer
+// keeps carry data.
+func TestPeerRefusalAcrossPeers(t *testing.T) {
+	mcfg := interopConfig()
+	mcfg.AcceptBacklog = 4
+	o := peerOpts{
+		mux:     mcfg,
+		yamux:   func(c *yamux.Config) { c.AcceptBacklog = 4 },
+		goyamux: func(c *lp.Config) { c.AcceptBacklog = 4 },
 	}
+	forEachPeer(t, allPeers, o, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 10*time.Second)
+		var sts []*Stream
+		for i := range 10 {
+			st, err := ours.Open(ctx)
+			if err != nil {
+				t.Fatalf("Open %d: %v", i, err)
+			}
+			// A refused stream's RST may already be back: then its Write fails.
+			if _, err := st.Write([]byte("hello")); err != nil && (i < 4 || !errors.Is(err, ErrStreamReset)) {
+				t.Fatalf("0-RTT Write %d: %v", i, err)
+			}
+			sts = append(sts, st)
+		}
+		for i, st := range sts[4:] {
+			st.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var se *StreamError
+			if _, err := st.Read(make([]byte, 1)); !errors.As(err, &se) || !se.Remote {
+				t.Fatalf("refused stream %d: Read %v, want a remote *StreamError", i+4, err)
+			}
+			// (That a Write after this Read fails too is TestHostileResetIsAtomic's job.)
+		}
+		for i := range 4 {
+			pst := acceptPeer(t, p)
+			if streamID(pst) != sts[i].ID() {
+				t.Fatalf("the peer accepted %d, want %d", streamID(pst), sts[i].ID())
+			}
+			go func() {
+				io.Copy(pst, pst)
+				peerHalfClose(pst)
+				pst.Close()
+			}()
+			sts[i].CloseWrite()
+			sts[i].SetReadDeadline(time.Now().Add(5 * time.Second))
+			if got, err := io.ReadAll(sts[i]); err != nil || string(got) != "hello" {
+				t.Fatalf("kept stream %d echoed %q, %v", i, got, err)
+			}
+			sts[i].Close()
+		}
+		waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+		if ours.Err() != nil || peerEnded(p) {
+			t.Fatalf("a session ended: ours %v, theirs ended %v", ours.Err(), peerEnded(p))
+		}
+	})
 }

@@ -793,6 +793,19 @@ func peerEnded(p peer) bool {
 	panic(fmt.Sprintf("unknown peer %T", p))
 }
 
+// peerListener returns the peer's session as a net.Listener (all three implementations' are).
+func peerListener(p peer) net.Listener {
+	switch p := p.(type) {
+	case muxSide:
+		return p.s
+	case yamuxSide:
+		return p.s
+	case lpSide:
+		return p.s
+	}
+	panic(fmt.Sprintf("unknown peer %T", p))
+}
+
 // peerStreams returns how many streams the peer's session holds.
 func peerStreams(p peer) int {
 	switch p := p.(type) {

@@ -224,24 +224,25 @@ func TestOpenWithDoneContext(t *testing.T) {
 	}
 }
 
-// TestInteropHTTP: net/http runs over the sessions, so both implementations' streams work as
-// net.Conn with a real user (deadlines, half-reads, Close): an http.Server uses one session as
-// its net.Listener and an http.Transport dials streams on the other, 40 requests with
+// TestHTTPAcrossPeers: net/http runs over the sessions, so every implementation's streams work
+// as net.Conn with a real user (deadlines, half-reads, Close): an http.Server uses one session
+// as its net.Listener (ours, or the peer's: mux, hashicorp/yamux and go-yamux sessions are all
+// net.Listeners) and an http.Transport dials streams on the other, 40 requests with
 // checksummed bodies each way, then a graceful Shutdown.
-func TestInteropHTTP(t *testing.T) {
-	for _, top := range topologies {
+func TestHTTPAcrossPeers(t *testing.T) {
+	for _, k := range allPeers {
 		for _, ourServer := range []bool{true, false} {
-			name := top.name + "/http-server-theirs"
+			name := k.name + "/http-server-theirs"
 			if ourServer {
-				name = top.name + "/http-server-ours"
+				name = k.name + "/http-server-ours"
 			}
 			t.Run(name, func(t *testing.T) {
-				p := newInteropPair(t, top.ourClient, nil, nil)
-				var ln net.Listener = p.theirs
-				dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return p.ours.Open(ctx) }
+				ours, p := startPeer(t, k, peerOpts{})
+				ln := peerListener(p)
+				dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return ours.Open(ctx) }
 				if ourServer {
-					ln = p.ours
-					dial = func(context.Context, string, string) (net.Conn, error) { return p.theirs.Open() }
+					ln = ours
+					dial = func(ctx context.Context, _, _ string) (net.Conn, error) { return p.Open(ctx) }
 				}
 				srv := &http.Server{
 					Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
