@@ -2,7 +2,6 @@ package mux
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+	lp "github.com/libp2p/go-yamux/v5"
 )
 
 // The tests in this file protect flow control: a sender never sends more than the peer's
@@ -353,65 +353,63 @@ func TestHostileSendRespectsWindow(t *testing.T) {
 	}
 }
 
-// TestInteropBulk: more than 16 MiB each way at once on one stream, checksummed, so each
-// side's window is used up and refilled dozens of times: on a stream we open with HC's default
-// 256 KiB window against our auto-tuned one, and on a stream HC opens with its window raised
-// to 1 MiB (its SYN then carries a 768 KiB window delta and its Data frames reach 1 MiB)
-// against our window fixed at 256 KiB.
-func TestInteropBulk(t *testing.T) {
+// TestBulkAcrossPeers: more than 16 MiB each way at once on one stream, checksummed, so each
+// side's window is used up and refilled dozens of times, against every peer: on a stream we
+// open, with the peer's window at its default against our auto-tuned one, and on a stream the
+// peer opens with its window raised to 1 MiB (hashicorp/yamux's SYN then carries a 768 KiB
+// window delta and its Data frames reach 1 MiB; mux and go-yamux may grow theirs up to it) against
+// our window fixed at 256 KiB; and, against hashicorp/yamux, on a stream we open with its
+// window raised to 1 MiB (its ACK carries the 768 KiB delta).
+func TestBulkAcrossPeers(t *testing.T) {
 	const size = 17 << 20
 	cases := []struct {
-		name      string
-		hcWindow  uint32
-		ourWindow uint32
-		theyOpen  bool
+		name        string
+		kinds       []peerKind
+		theirWindow uint32 // 0: the peer's default
+		ourWindow   uint32
+		theyOpen    bool
 	}{
-		{"we-open/hc256k-ours16m", 256 << 10, 0, false},
-		{"they-open/hc1m-ours256k", 1 << 20, 256 << 10, true},
-		{"we-open/hc1m-ours16m", 1 << 20, 0, false}, // their ACK carries the 768 KiB delta
+		{"we-open/theirs-default-ours16m", allPeers, 0, 0, false},
+		{"they-open/theirs1m-ours256k", allPeers, 1 << 20, 256 << 10, true},
+		{"we-open/theirs1m-ours16m", yamuxPeers, 1 << 20, 0, false},
 	}
-	for _, top := range topologies {
-		for _, tc := range cases {
-			t.Run(top.name+"/"+tc.name, func(t *testing.T) {
-				hcfg := hcConfig()
-				hcfg.MaxStreamWindowSize = tc.hcWindow
-				ocfg := interopConfig()
-				ocfg.MaxStreamWindow = tc.ourWindow
-				p := newInteropPair(t, top.ourClient, ocfg, hcfg)
-				ctx := testCtx(t, 30*time.Second)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ocfg := interopConfig()
+			ocfg.MaxStreamWindow = tc.ourWindow
+			o := peerOpts{ours: ocfg}
+			if tc.theirWindow != 0 {
+				mcfg := interopConfig()
+				mcfg.MaxStreamWindow = tc.theirWindow
+				o.mux = mcfg
+				o.yamux = func(c *yamux.Config) { c.MaxStreamWindowSize = tc.theirWindow }
+				o.goyamux = func(c *lp.Config) { c.MaxStreamWindowSize = tc.theirWindow }
+			}
+			forEachPeer(t, tc.kinds, o, func(t *testing.T, ours *Session, p peer) {
 				up := randomBytes(size, 1)
 				down := randomBytes(size, 2)
 				wantUp, wantDown := sha256Of(up), sha256Of(down)
 
 				var ost *Stream
-				var hst *yamux.Stream
-				var err error
+				var pst net.Conn
 				if tc.theyOpen {
-					if hst, err = p.theirs.OpenStream(); err != nil {
-						t.Fatal(err)
-					}
-					if ost, err = p.ours.AcceptStream(ctx); err != nil {
-						t.Fatal(err)
-					}
+					pst, ost = openFromPeer(t, ours, p)
 				} else {
-					if ost, err = p.ours.Open(ctx); err != nil {
-						t.Fatal(err)
-					}
-					hst = p.theirAccept(t, 10*time.Second)
+					ost, pst = openToPeer(t, ours, p)
 				}
 				// Their side: read everything we send while sending everything back.
 				theirErr := make(chan error, 1)
 				go func() {
-					hst.SetDeadline(time.Now().Add(30 * time.Second))
+					pst.SetDeadline(time.Now().Add(30 * time.Second))
 					werr := make(chan error, 1)
 					go func() {
-						_, err := hst.Write(down)
+						_, err := pst.Write(down)
 						if err == nil {
-							err = hst.Close() // FIN
+							err = peerHalfClose(pst) // FIN
 						}
 						werr <- err
 					}()
-					n, sum, err := sumReader(hst)
+					n, sum, err := sumReader(pst)
 					if err == nil && (n != size || sum != wantUp) {
 						err = fmt.Errorf("they received %d bytes, checksum match %v", n, sum == wantUp)
 					}
@@ -443,59 +441,13 @@ func TestInteropBulk(t *testing.T) {
 					t.Fatal(err)
 				}
 				ost.Close()
-				waitFor(t, func() bool { return p.ours.NumStreams() == 0 && p.theirs.NumStreams() == 0 })
-				st := p.ours.Stats()
+				pst.Close()
+				waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+				st := ours.Stats()
 				if st.BytesSent < size || st.BytesReceived < size {
 					t.Errorf("stats: sent %d received %d, want both >= %d", st.BytesSent, st.BytesReceived, size)
 				}
 			})
-		}
+		})
 	}
-}
-
-// TestLargeTransferChecksum moves 24 MiB each way on one stream, exceeding the initial window
-// many times, and checks every byte.
-func TestLargeTransferChecksum(t *testing.T) {
-	client, server := sessionPair(t, nil, nil)
-	ctx := testCtx(t, 30*time.Second)
-	const size = 24 << 20
-	data := randomBytes(size, 1)
-	want := sha256.Sum256(data)
-
-	errc := make(chan error, 1)
-	go func() {
-		st, err := server.AcceptStream(ctx)
-		if err != nil {
-			errc <- err
-			return
-		}
-		n, sum, err := sumReader(st)
-		if err == nil && (n != size || sum != want) {
-			err = fmt.Errorf("server got %d bytes, checksum match %v", n, sum == want)
-		}
-		if err == nil {
-			_, err = st.Write(data)
-		}
-		st.Close()
-		errc <- err
-	}()
-	st, err := client.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	st.CloseWrite()
-	n, sum, err := sumReader(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != size || sum != want {
-		t.Fatalf("client got %d bytes back, checksum match %v", n, sum == want)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
 }

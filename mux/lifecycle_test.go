@@ -198,7 +198,7 @@ func TestPeerFullCloseEndsOurBlockedWrite(t *testing.T) {
 		// The peer credits nothing back before half its window is read: our Write has sent
 		// the 256 KiB granted and waits.
 		waitFor(t, func() bool { return ours.Stats().BytesSent >= protocolWindow })
-		waitParked(t, "mux.(*Stream).Write", 1)
+		waitParked(t, "muxpool/mux.(*Stream).Write", 1)
 		if m, ok := p.(muxSide); ok {
 			waitFor(t, func() bool { return m.s.Stats().BytesReceived >= protocolWindow })
 		}
@@ -644,8 +644,8 @@ func TestBlockedCallsEndAcrossPeers(t *testing.T) {
 					writeErr <- err
 				}()
 				waitFor(t, func() bool { return ours.Stats().BytesSent >= protocolWindow })
-				waitParked(t, "mux.(*Stream).Write", 1)
-				waitParked(t, "mux.(*Stream).Read", 1)
+				waitParked(t, "muxpool/mux.(*Stream).Write", 1)
+				waitParked(t, "muxpool/mux.(*Stream).Read", 1)
 				// The peer's GoAway 0 is not an end for existing streams. A ping round trip
 				// started after it is answered after it, so our side has seen it when the Ping
 				// returns.
@@ -967,97 +967,87 @@ func TestHalfCloseAcrossPeers(t *testing.T) {
 	})
 }
 
-// TestInteropReset: our Reset reaches HC (their blocked Read and later Write fail with
-// yamux.ErrConnectionReset, the stream is freed on both sides); HC's RSTs reach us: the RST HC
-// sends when its StreamCloseTimeout passes without our FIN, and the RST it sends when it
-// refuses a stream after its own GoAway. The sessions stay up.
-func TestInteropReset(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			hcfg := hcConfig()
-			hcfg.StreamCloseTimeout = 200 * time.Millisecond
-			p := newInteropPair(t, top.ourClient, nil, hcfg)
-			ctx := testCtx(t, 10*time.Second)
-
-			// Ours → theirs, on a stream we opened and on one they opened.
-			for _, weOpen := range []bool{true, false} {
-				var ost *Stream
-				var hst *yamux.Stream
-				var err error
-				if weOpen {
-					if ost, err = p.ours.Open(ctx); err != nil {
-						t.Fatal(err)
-					}
-					ost.Write([]byte("hi"))
-					hst = p.theirAccept(t, 5*time.Second)
-				} else {
-					if hst, err = p.theirs.OpenStream(); err != nil {
-						t.Fatal(err)
-					}
-					hst.Write([]byte("hi"))
-					if ost, err = p.ours.AcceptStream(ctx); err != nil {
-						t.Fatal(err)
-					}
-				}
-				buf := make([]byte, 2)
-				hst.SetDeadline(time.Now().Add(5 * time.Second))
-				ost.SetDeadline(time.Now().Add(5 * time.Second))
-				if weOpen {
-					io.ReadFull(hst, buf)
-				} else {
-					io.ReadFull(ost, buf)
-				}
-				readErr := make(chan error, 1)
-				go func() {
-					_, err := hst.Read(buf) // blocks: nothing more is coming
-					readErr <- err
-				}()
-				waitParked(t, "yamux.(*Stream).Read", 1)
-				ost.Reset()
-				select {
-				case err := <-readErr:
-					if !errors.Is(err, yamux.ErrConnectionReset) {
-						t.Fatalf("their blocked Read after our Reset: %v, want ErrConnectionReset", err)
-					}
-				case <-time.After(3 * time.Second):
-					t.Fatal("their Read still blocked after our Reset")
-				}
-				if _, err := hst.Write([]byte("late")); !errors.Is(err, yamux.ErrConnectionReset) {
-					t.Fatalf("their Write after our Reset: %v, want ErrConnectionReset", err)
-				}
-				if _, err := ost.Read(buf); !errors.Is(err, ErrStreamReset) {
-					t.Fatalf("our Read after our Reset: %v", err)
-				}
-				waitFor(t, func() bool { return p.ours.NumStreams() == 0 && p.theirs.NumStreams() == 0 })
+// TestResetAcrossPeers: our Reset reaches every peer, on a stream either side opened: their
+// blocked Read and their later Write fail with their reset error, our Read fails with
+// ErrStreamReset, and the stream is freed on both sides; the sessions stay up. (The peer's
+// Reset reaching us: TestBlockedCallsEndAcrossPeers.)
+func TestResetAcrossPeers(t *testing.T) {
+	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		for _, weOpen := range []bool{true, false} {
+			var ost *Stream
+			var pst net.Conn
+			if weOpen {
+				ost, pst = openToPeer(t, ours, p)
+			} else {
+				pst, ost = openFromPeer(t, ours, p)
 			}
-
-			// Theirs → ours: HC closes (FIN), we never send FIN; after their
-			// StreamCloseTimeout HC sends RST, and our Write learns it.
-			resets := p.ours.Stats().ResetsReceived
-			ost, err := p.ours.Open(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ost.Write([]byte("hi"))
-			hst := p.theirAccept(t, 5*time.Second)
-			hst.Close()
+			buf := make([]byte, 2)
+			pst.SetDeadline(time.Now().Add(5 * time.Second))
 			ost.SetDeadline(time.Now().Add(5 * time.Second))
-			// They sent nothing but FIN: we read EOF.
-			if b, err := io.ReadAll(ost); err != nil || len(b) != 0 {
-				t.Fatalf("our read before their RST: %q, %v", b, err)
+			if weOpen {
+				ost.Write([]byte("hi"))
+				io.ReadFull(pst, buf)
+			} else {
+				pst.Write([]byte("hi"))
+				io.ReadFull(ost, buf)
 			}
-			waitFor(t, func() bool { return p.ours.Stats().ResetsReceived > resets }) // their RST
-			_, werr := ost.Write([]byte("still writing"))
-			var se *StreamError
-			if !errors.As(werr, &se) || !se.Remote || !errors.Is(werr, ErrStreamReset) {
-				t.Fatalf("our Write after their close timeout: %v, want a remote *StreamError", werr)
+			readErr := make(chan error, 1)
+			go func() {
+				_, err := pst.Read(buf) // blocks: nothing more is coming
+				readErr <- err
+			}()
+			waitParked(t, readFn(pst), 1)
+			ost.Reset()
+			select {
+			case err := <-readErr:
+				if !isPeerReset(err) {
+					t.Fatalf("their blocked Read after our Reset: %v, want their reset error", err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("their Read still blocked after our Reset")
 			}
-			waitFor(t, func() bool { return p.ours.NumStreams() == 0 && p.theirs.NumStreams() == 0 })
-			if p.ours.Err() != nil || p.theirs.IsClosed() {
-				t.Fatalf("a session ended: ours %v, theirs closed %v", p.ours.Err(), p.theirs.IsClosed())
+			if _, err := pst.Write([]byte("late")); !isPeerReset(err) {
+				t.Fatalf("their Write after our Reset: %v, want their reset error", err)
 			}
-		})
-	}
+			if _, err := ost.Read(buf); !errors.Is(err, ErrStreamReset) {
+				t.Fatalf("our Read after our Reset: %v", err)
+			}
+			pst.Close()
+			waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+		}
+		if ours.Err() != nil || peerEnded(p) {
+			t.Fatalf("a session ended: ours %v, theirs ended %v", ours.Err(), peerEnded(p))
+		}
+	})
+}
+
+// TestYamuxCloseTimeoutRSTReachesUs: hashicorp/yamux closes (FIN) and we never send FIN; after
+// its StreamCloseTimeout it sends RST, and our Write learns it (a remote *StreamError); the
+// stream is freed on both sides and the sessions stay up. (Its other RST, for SYNs past its
+// backlog: TestPeerRefusalAcrossPeers.)
+func TestYamuxCloseTimeoutRSTReachesUs(t *testing.T) {
+	o := peerOpts{yamux: func(c *yamux.Config) { c.StreamCloseTimeout = 200 * time.Millisecond }}
+	forEachPeer(t, yamuxPeers, o, func(t *testing.T, ours *Session, p peer) {
+		resets := ours.Stats().ResetsReceived
+		ost, pst := openToPeer(t, ours, p)
+		ost.Write([]byte("hi"))
+		pst.Close()
+		ost.SetDeadline(time.Now().Add(5 * time.Second))
+		// They sent nothing but FIN: we read EOF.
+		if b, err := io.ReadAll(ost); err != nil || len(b) != 0 {
+			t.Fatalf("our read before their RST: %q, %v", b, err)
+		}
+		waitFor(t, func() bool { return ours.Stats().ResetsReceived > resets }) // their RST
+		_, werr := ost.Write([]byte("still writing"))
+		var se *StreamError
+		if !errors.As(werr, &se) || !se.Remote || !errors.Is(werr, ErrStreamReset) {
+			t.Fatalf("our Write after their close timeout: %v, want a remote *StreamError", werr)
+		}
+		waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+		if ours.Err() != nil || peerEnded(p) {
+			t.Fatalf("a session ended: ours %v, theirs ended %v", ours.Err(), peerEnded(p))
+		}
+	})
 }
 
 // TestWriteThenCloseAcrossPeers: bytes for which our Write returned reach the peer even when
@@ -1165,24 +1155,35 @@ func TestDataAfterCloseGetsRSTAcrossPeers(t *testing.T) {
 	})
 }
 
-// TestInteropChaos: both implementations open streams concurrently and do random things on
-// them (write, half-close, reset, full close, read part or all, deadlines) while the other
-// side does the same; then the sessions close mid-traffic. Nothing may panic or hang: every
+// TestChaosAcrossPeers: against every peer, both sides open streams concurrently and do random
+// things on them (write, half-close, reset, full close, read part or all, deadlines) while the
+// other side does the same; then the client's session closes mid-traffic. Nothing may panic or hang: every
 // goroutine returns within a few seconds of the close, and our session ends with an error
 // matching ErrSessionClosed.
-func TestInteropChaos(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
+func TestChaosAcrossPeers(t *testing.T) {
+	for _, k := range allPeers {
+		t.Run(k.name, func(t *testing.T) {
 			ocfg := interopConfig()
 			ocfg.AcceptBacklog = 16
 			ocfg.StreamCloseTimeout = 300 * time.Millisecond
-			hcfg := hcConfig()
-			// Their close timer must not fire during the chaos: hashicorp/yamux v0.1.2's
-			// closeTimeout marks the stream closed before removing it from the session, and a
-			// FIN of ours arriving in between kills their session ("unexpected FIN flag in
-			// state 6"). Ours (300 ms) keeps firing.
-			hcfg.StreamCloseTimeout = 10 * time.Second
-			p := newInteropPair(t, top.ourClient, ocfg, hcfg)
+			o := peerOpts{ours: ocfg, mux: ocfg,
+				// hashicorp/yamux's close timer must not fire during the chaos: v0.1.2's
+				// closeTimeout marks the stream closed before removing it from the session, and
+				// a FIN of ours arriving in between kills their session ("unexpected FIN flag in
+				// state 6"). Ours (300 ms) keeps firing.
+				yamux: func(c *yamux.Config) { c.StreamCloseTimeout = 10 * time.Second },
+			}
+			ours, p := startPeer(t, k, o)
+			// theirOps are the half-close and reset of a peer stream (hashicorp/yamux has
+			// neither: its Close, a half-close, stands for both).
+			theirOps := func(c net.Conn) (closeWrite, reset func() error) {
+				closeWrite = func() error { return peerHalfClose(c) }
+				reset = c.Close
+				if r, ok := c.(interface{ Reset() error }); ok {
+					reset = r.Reset
+				}
+				return closeWrite, reset
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var wg sync.WaitGroup
@@ -1219,7 +1220,7 @@ func TestInteropChaos(t *testing.T) {
 					defer wg.Done()
 					if i == 0 {
 						for {
-							st, err := p.ours.AcceptStream(ctx)
+							st, err := ours.AcceptStream(ctx)
 							if err != nil {
 								return
 							}
@@ -1228,12 +1229,13 @@ func TestInteropChaos(t *testing.T) {
 						}
 					}
 					for {
-						st, err := p.theirs.AcceptStream()
+						st, err := p.Accept(ctx)
 						if err != nil {
 							return
 						}
 						wg.Add(1)
-						go chaos(st, uint64(st.StreamID())+1<<40, st.Close, st.Close)
+						cw, rst := theirOps(st)
+						go chaos(st, uint64(streamID(st))+1<<40, cw, rst)
 					}
 				}()
 			}
@@ -1243,7 +1245,7 @@ func TestInteropChaos(t *testing.T) {
 					defer wg.Done()
 					for j := 0; ctx.Err() == nil; j++ {
 						if i == 0 {
-							st, err := p.ours.Open(ctx)
+							st, err := ours.Open(ctx)
 							if err != nil {
 								if ctx.Err() == nil {
 									t.Errorf("our Open during the chaos: %v", err)
@@ -1253,33 +1255,34 @@ func TestInteropChaos(t *testing.T) {
 							wg.Add(1)
 							go chaos(st, uint64(j)<<20, st.CloseWrite, st.Reset)
 						} else {
-							st, err := p.theirs.OpenStream()
+							st, err := p.Open(ctx)
 							if err != nil {
 								if ctx.Err() == nil {
-									t.Errorf("their OpenStream during the chaos: %v", err)
+									t.Errorf("their Open during the chaos: %v", err)
 								}
 								return
 							}
 							wg.Add(1)
-							go chaos(st, uint64(j)<<21+1, st.Close, st.Close)
+							cw, rst := theirOps(st)
+							go chaos(st, uint64(j)<<21+1, cw, rst)
 						}
 						time.Sleep(2 * time.Millisecond)
 					}
 				}()
 			}
 			time.Sleep(1500 * time.Millisecond)
-			if err := p.ours.Err(); err != nil {
+			if err := ours.Err(); err != nil {
 				t.Errorf("our session ended during the chaos: %v", err)
 			}
-			if p.theirs.IsClosed() {
+			if peerEnded(p) {
 				t.Errorf("their session ended during the chaos")
 			}
-			opened := p.ours.Stats().StreamsOpened + p.ours.Stats().StreamsAccepted
+			opened := ours.Stats().StreamsOpened + ours.Stats().StreamsAccepted
 			cancel()
-			if top.ourClient {
-				p.ours.Close()
+			if k.ourClient {
+				ours.Close()
 			} else {
-				p.theirs.Close()
+				p.Close()
 			}
 			done := make(chan struct{})
 			go func() {
@@ -1293,15 +1296,15 @@ func TestInteropChaos(t *testing.T) {
 				t.Fatal("goroutines still running 10 s after the sessions closed")
 			}
 			select {
-			case <-p.ours.Done():
+			case <-ours.Done():
 			case <-time.After(5 * time.Second):
 				t.Fatal("our session did not end after the close")
 			}
-			if !errors.Is(p.ours.Err(), ErrSessionClosed) {
-				t.Fatalf("our session error %v", p.ours.Err())
+			if !errors.Is(ours.Err(), ErrSessionClosed) {
+				t.Fatalf("our session error %v", ours.Err())
 			}
 			if opened < 10 {
-				st := p.ours.Stats()
+				st := ours.Stats()
 				t.Errorf("only %d streams in 1.5 s of chaos (opened %d, accepted %d, refused %d)", opened, st.StreamsOpened, st.StreamsAccepted, st.StreamsRefused)
 			}
 		})

@@ -916,7 +916,8 @@ var parkedStates = map[string]bool{
 }
 
 // parkedIn counts the goroutines parked (parkedStates) with fn on their stack; fn is a
-// function as stacks print it, e.g. "mux.(*Stream).Write".
+// function as stacks print it, with enough of its package path to be unique, e.g.
+// "muxpool/mux.(*Stream).Write" ("mux.(*Stream).Write" alone would match hashicorp/yamux too).
 func parkedIn(fn string) int {
 	buf := make([]byte, 1<<20)
 	for {
@@ -940,6 +941,19 @@ func parkedIn(fn string) int {
 		}
 	}
 	return count
+}
+
+// readFn names, for parkedIn, the Read method of c's implementation.
+func readFn(c net.Conn) string {
+	switch c.(type) {
+	case *Stream:
+		return "muxpool/mux.(*Stream).Read"
+	case *yamux.Stream:
+		return "hashicorp/yamux.(*Stream).Read"
+	case *lp.Stream:
+		return "go-yamux/v5.(*Stream).Read"
+	}
+	panic(fmt.Sprintf("unknown stream %T", c))
 }
 
 // waitParked waits (bounded, as waitFor) until at least n goroutines are parked in fn: the
