@@ -634,6 +634,9 @@ type peerOpts struct {
 	mux     *Config             // the mux peer's session; nil: interopConfig
 	yamux   func(*yamux.Config) // adjusts hcConfig for the hashicorp/yamux peer
 	goyamux func(*lp.Config)    // adjusts lpConfig for the go-yamux peer
+
+	pipe     bool                    // connect over net.Pipe (no buffering) instead of loopback TCP
+	wrapPeer func(net.Conn) net.Conn // wraps the peer's end of the connection
 }
 
 // forEachPeer runs f as a subtest, named by peer, against each kind in kinds: a session of
@@ -655,32 +658,84 @@ func startPeer(t *testing.T, k peerKind, o peerOpts) (*Session, peer) {
 	if ocfg == nil {
 		ocfg = interopConfig()
 	}
+	var cc, sc net.Conn
+	if o.pipe {
+		cc, sc = net.Pipe()
+	} else {
+		cc, sc = tcpPair(t)
+	}
+	ourConn, theirConn := sc, cc
+	if k.ourClient {
+		ourConn, theirConn = cc, sc
+	}
+	if o.wrapPeer != nil {
+		theirConn = o.wrapPeer(theirConn)
+	}
+	start := Server
+	if k.ourClient {
+		start = Client
+	}
+	ours, err := start(ourConn, ocfg)
+	if err != nil {
+		cc.Close()
+		sc.Close()
+		t.Fatal(err)
+	}
+	var p peer
+	var wait func() // waits for the peer session's end
 	switch k.impl {
 	case "mux":
 		mcfg := o.mux
 		if mcfg == nil {
 			mcfg = interopConfig()
 		}
-		var ours, theirs *Session
+		var s *Session
 		if k.ourClient {
-			ours, theirs = sessionPair(t, ocfg, mcfg)
+			s, err = Server(theirConn, mcfg)
 		} else {
-			theirs, ours = sessionPair(t, mcfg, ocfg)
+			s, err = Client(theirConn, mcfg)
 		}
-		return ours, muxSide{theirs}
+		p, wait = muxSide{s}, func() { s.Wait() }
 	case "yamux":
 		hcfg := hcConfig()
 		if o.yamux != nil {
 			o.yamux(hcfg)
 		}
-		p := newInteropPair(t, k.ourClient, ocfg, hcfg)
-		return p.ours, yamuxSide{p.theirs}
+		var s *yamux.Session
+		if k.ourClient {
+			s, err = yamux.Server(theirConn, hcfg)
+		} else {
+			s, err = yamux.Client(theirConn, hcfg)
+		}
+		p, wait = yamuxSide{s}, func() { <-s.CloseChan() }
 	case "go-yamux":
-		p := newLPPairConfig(t, k.ourClient, ocfg, o.goyamux)
-		return p.ours, lpSide{p.theirs}
+		lcfg := lpConfig()
+		if o.goyamux != nil {
+			o.goyamux(lcfg)
+		}
+		var s *lp.Session
+		if k.ourClient {
+			s, err = lp.Server(theirConn, lcfg, nil)
+		} else {
+			s, err = lp.Client(theirConn, lcfg, nil)
+		}
+		p, wait = lpSide{s}, func() { <-s.CloseChan() }
+	default:
+		err = fmt.Errorf("unknown peer %q", k.impl)
 	}
-	t.Fatalf("unknown peer %q", k.impl)
-	return nil, nil
+	if err != nil {
+		ours.Close()
+		theirConn.Close()
+		ours.Wait()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Close()
+		ours.Close()
+		ours.Wait()
+		wait()
+	})
+	return ours, p
 }
 
 // muxSide is a mux session as the peer.
