@@ -18,9 +18,10 @@ import (
 
 // The tests in this file protect the limits that keep a flood from costing unbounded memory or
 // goroutines: ping floods, SYN floods past AcceptBacklog and MaxIncomingStreams (refused with
-// RST, also by hashicorp/yamux, and answered from a peer that does not read), tiny-frame
-// floods, stream churn, a backlog of our streams that the peer never ACKs, and other sessions
-// left unaffected while one is flooded.
+// RST against every peer, also to a raw peer that does not read the refusals), SYNs past every
+// peer's own backlog (its RST reaches our stream), tiny-frame floods, stream churn, a backlog
+// of our streams that the peer never ACKs, and other sessions left unaffected while one is
+// flooded.
 
 // goroutineCeiling samples runtime.NumGoroutine while f runs and returns the maximum. Callers
 // allow 32 over the start: timers of earlier tests may still fire, but a per-frame or

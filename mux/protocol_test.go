@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
 )
@@ -60,12 +61,16 @@ func TestHostileFatalFrames(t *testing.T) {
 // it and ends with a connection error (not a protocol error) when the peer hangs up.
 func TestHostileHugeDataUnknownStream(t *testing.T) {
 	for _, flags := range []uint16{0, flagSYN} {
-		s, p := hostileServer(t, nil)
+		// Small socket buffers: the raw peer's 1 MiB write completes only once the session
+		// has read (and skipped) all of it but about 128 KiB.
+		s, p := hostileSession(t, nil, false, func(peer, sess *net.TCPConn) {
+			peer.SetWriteBuffer(64 << 10)
+			sess.SetReadBuffer(64 << 10)
+		})
 		p.start()
 		heap0 := heapInUse()
 		p.send(rawHeader(0, uint8(typeData), flags, 99, 0xFFFFFFF0), make([]byte, 1<<20))
 		waitFor(t, func() bool { return s.Stats().FramesReceived >= 1 })
-		time.Sleep(50 * time.Millisecond)
 		if grown := int64(heapInUse()) - int64(heap0); grown > 4<<20 {
 			t.Errorf("heap grew by %d bytes while skipping a huge payload", grown)
 		}
