@@ -1,6 +1,7 @@
 package mux
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"testing"
@@ -142,5 +143,58 @@ func TestHostileGoAwayWakesOpen(t *testing.T) {
 	}
 	if s.Err() != nil {
 		t.Fatal(s.Err())
+	}
+}
+
+// TestHostileFINAfterBlockedWrite: CloseWrite while a Write waits for window. On the wire, no
+// FIN may appear until every byte of that Write went out: the FIN rides on (or follows) the
+// last Data frame, after the peer grants the window.
+func TestHostileFINAfterBlockedWrite(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	p.frame(typeWindowUpdate, flagSYN, 1, nil)
+	st := acceptOne(t, s)
+	const size = initialWindow + 44<<10
+	want := randomBytes(size, 77)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := st.Write(want)
+		werr <- err
+	}()
+	got := 0
+	var wire []byte
+	sawFIN := false
+	take := func(limit int, d time.Duration) {
+		for got < limit {
+			f := p.expect(d, "data", func(f rawFrame) bool { return f.id == 1 && (f.typ == typeData || f.flags&flagFIN != 0) })
+			if sawFIN {
+				t.Fatalf("frame after FIN: %+v", f)
+			}
+			got += len(f.payload)
+			wire = append(wire, f.payload...)
+			if f.flags&flagFIN != 0 {
+				sawFIN = true
+				if got != size {
+					t.Fatalf("FIN after %d of %d bytes", got, size)
+				}
+			}
+		}
+	}
+	take(initialWindow, 5*time.Second) // the whole initial window
+	waitFor(t, func() bool { return writeWaitsForWindow(s, st) })
+	if err := st.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	p.expectNone(200*time.Millisecond, "FIN or data without window", func(f rawFrame) bool { return f.id == 1 })
+	p.send(rawHeader(0, uint8(typeWindowUpdate), 0, 1, 1<<20))
+	take(size, 5*time.Second)
+	if !sawFIN {
+		p.expect(5*time.Second, "FIN", func(f rawFrame) bool { return f.id == 1 && f.flags&flagFIN != 0 })
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if !bytes.Equal(wire, want) {
+		t.Fatal("bytes on the wire differ from the bytes written")
 	}
 }

@@ -3,6 +3,7 @@ package mux
 import (
 	"errors"
 	"io"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -164,30 +165,32 @@ func TestMemoryBudget(t *testing.T) {
 	}
 }
 
-// TestMemoryBudgetRefusesIncoming: a SYN the budget cannot cover is answered with RST, and the
-// opener's stream fails with ErrStreamReset.
-func TestMemoryBudgetRefusesIncoming(t *testing.T) {
-	scfg := testConfig()
-	scfg.MaxSessionMemory = 2 * initialWindow
-	client, server := sessionPair(t, testConfig(), scfg)
-	ctx := testCtx(t, 10*time.Second)
-	var sts []*Stream
-	for range 3 {
-		st, err := client.Open(ctx)
-		if err != nil {
-			t.Fatal(err)
+// TestMemoryBudgetRefusesIncomingAcrossPeers: a SYN our budget cannot cover (two streams'
+// initial windows here) is answered with RST, whatever the peer: the opener's third stream
+// fails with its reset error, and we count one refusal.
+func TestMemoryBudgetRefusesIncomingAcrossPeers(t *testing.T) {
+	ocfg := interopConfig()
+	ocfg.MaxSessionMemory = 2 * protocolWindow
+	forEachPeer(t, allPeers, peerOpts{ours: ocfg}, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 10*time.Second)
+		var psts []net.Conn
+		for range 3 {
+			pst, err := p.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pst.Write([]byte("x"))
+			psts = append(psts, pst)
 		}
-		st.Write([]byte("x"))
-		sts = append(sts, st)
-	}
-	_, err := io.ReadAll(sts[2])
-	if !errors.Is(err, ErrStreamReset) {
-		t.Fatalf("third stream: %v, want ErrStreamReset", err)
-	}
-	if got := server.Stats().StreamsRefused; got != 1 {
-		t.Fatalf("server refused %d streams, want 1", got)
-	}
-	for _, st := range sts {
-		st.Close()
-	}
+		psts[2].SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadAll(psts[2]); !isPeerReset(err) {
+			t.Fatalf("third stream: %v, want their reset error", err)
+		}
+		if got := ours.Stats().StreamsRefused; got != 1 {
+			t.Fatalf("we refused %d streams, want 1", got)
+		}
+		for _, pst := range psts {
+			pst.Close()
+		}
+	})
 }
