@@ -943,59 +943,55 @@ func TestDirectKickStorm(t *testing.T) {
 	t.Logf("%d Reads timed out and were retried", timeouts.Load())
 }
 
-// TestDirectInterop: against hashicorp/yamux, in both topologies, our streams are echoed by
-// their side while our readers use random buffer sizes and get kicked by short read
-// deadlines, and their streams are echoed by ours (our io.Copy reads directly); every byte
-// must come back intact.
-func TestDirectInterop(t *testing.T) {
-	for _, top := range topologies {
-		t.Run(top.name, func(t *testing.T) {
-			p := newInteropPair(t, top.ourClient, nil, nil)
-			ctx := testCtx(t, 20*time.Second)
-			go hcEcho(p.theirs)
-			go muxEcho(ctx, p.ours)
-			const streams = 6
-			var timeouts atomic.Int64
-			errc := make(chan error, 2*streams)
-			for i := range streams {
-				go func() { // ours opens, theirs echoes
-					rng := rand.New(rand.NewPCG(uint64(i), 11))
-					data := randomBytes(rng.IntN(1<<20), uint64(i)+21)
-					st, err := p.ours.Open(ctx)
-					if err != nil {
-						errc <- err
-						return
-					}
-					got, err := kickedEcho(st, data, uint64(i)+100, 100<<10, 1000, func(kr *rand.Rand) {
-						if i%2 == 0 {
-							st.SetReadDeadline(time.Now().Add(time.Duration(kr.IntN(200)) * time.Microsecond))
-						}
-					}, &timeouts)
-					if err == nil && !bytes.Equal(got, data) {
-						err = fmt.Errorf("our stream %d: %d bytes back of %d", st.ID(), len(got), len(data))
-					}
-					st.Close()
+// TestDirectReadsAcrossPeers: against every peer, our streams are echoed by their side while
+// our readers use random buffer sizes and get kicked by short read deadlines, and their
+// streams are echoed by ours (our io.Copy reads directly); every byte must come back intact.
+func TestDirectReadsAcrossPeers(t *testing.T) {
+	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 20*time.Second)
+		go peerEcho(ctx, p)
+		go muxEcho(ctx, ours)
+		const streams = 6
+		var timeouts atomic.Int64
+		errc := make(chan error, 2*streams)
+		for i := range streams {
+			go func() { // ours opens, theirs echoes
+				rng := rand.New(rand.NewPCG(uint64(i), 11))
+				data := randomBytes(rng.IntN(1<<20), uint64(i)+21)
+				st, err := ours.Open(ctx)
+				if err != nil {
 					errc <- err
-				}()
-				go func() { // theirs opens, ours echoes
-					data := randomBytes(1+i*97_000, uint64(i)+31)
-					hst, err := p.theirs.OpenStream()
-					if err != nil {
-						errc <- err
-						return
+					return
+				}
+				got, err := kickedEcho(st, data, uint64(i)+100, 100<<10, 1000, func(kr *rand.Rand) {
+					if i%2 == 0 {
+						st.SetReadDeadline(time.Now().Add(time.Duration(kr.IntN(200)) * time.Microsecond))
 					}
-					err = echoCheck(hst, hst.Close, data) // their Close is a half-close (FIN)
-					hst.Close()
+				}, &timeouts)
+				if err == nil && !bytes.Equal(got, data) {
+					err = fmt.Errorf("our stream %d: %d bytes back of %d", st.ID(), len(got), len(data))
+				}
+				st.Close()
+				errc <- err
+			}()
+			go func() { // theirs opens, ours echoes
+				data := randomBytes(1+i*97_000, uint64(i)+31)
+				pst, err := p.Open(ctx)
+				if err != nil {
 					errc <- err
-				}()
-			}
-			waitStreams(t, ctx, errc, 2*streams)
-			if err := p.ours.Err(); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%d Reads timed out and were retried", timeouts.Load())
-		})
-	}
+					return
+				}
+				err = echoCheck(pst, func() error { return peerHalfClose(pst) }, data)
+				pst.Close()
+				errc <- err
+			}()
+		}
+		waitStreams(t, ctx, errc, 2*streams)
+		if err := ours.Err(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d Reads timed out and were retried", timeouts.Load())
+	})
 }
 
 // TestDirectKickDuringRefusalBackpressure: a direct reader handles every frame it reads as

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,10 +16,14 @@ import (
 	lp "github.com/libp2p/go-yamux/v5"
 )
 
-// The tests in this file check how streams and sessions end, each against every peer that has
-// the behaviour: a scripted raw peer (frames checked on the wire), a mux peer, hashicorp/yamux
-// and go-yamux. Interleavings are forced with the session's test hooks or by waiting for
-// a state, never by sleeping.
+// The tests in this file protect how streams and sessions end, each against every peer that
+// has the behaviour (peers_test.go): half-close (CloseWrite, and hashicorp/yamux's Close),
+// full Close (data after it is answered with RST, a Write blocked on either side's used-up
+// window fails promptly when the other side closes), Reset (atomic, both directions, both
+// ways), the open and close timers, blocked calls that end whatever ends the stream or the
+// session, and bytes for which Write returned that arrive even when the writer closes the
+// stream and the session at once. Interleavings are forced with the session's test hooks
+// (in the tests that use them) or by waiting for a state, never by sleeping.
 
 // msg16k is the writer's message size in the blocked-writer tests: 16 KiB.
 const msg16k = 16 << 10
@@ -154,6 +160,61 @@ func TestPeerCloseEndsBlockedWrite(t *testing.T) {
 		p.expect(time.Second, "RST for the data sent after Close", isRST(1))
 		if err := s.Err(); err != nil {
 			t.Fatalf("session ended: %v", err)
+		}
+	})
+}
+
+// protocolWindow is the receive window every yamux stream starts with (spec.md, "Flow
+// Control"): 256 KiB.
+const protocolWindow = 256 << 10
+
+// TestPeerFullCloseEndsOurBlockedWrite: our Write of 16 KiB messages waits on a window the
+// peer used up (the peer read 80 KiB of the 256 KiB it granted, less than the half window
+// after which every peer here credits it back), and then the peer closes its stream fully.
+// Our Write must fail (any error) within about 2 s, not stay blocked until a close timer
+// (every close timer in the test is a minute). What closing fully is for each closer:
+//
+//   - mux: Close. It stops reading and gives the window back with its FIN, so our next bytes
+//     are answered with RST.
+//   - go-yamux: Close, which is CloseRead (it sends nothing) and CloseWrite (a FIN); the
+//     stream is then forgotten and data for it is dropped without an answer.
+//   - hashicorp/yamux: its Close is a half-close (a FIN, and it reads on), and it has no Reset
+//     and no CloseRead. The most it can do is Close and then read nothing more, which is what
+//     the test does. After its StreamCloseTimeout it would reset the stream: that is the
+//     close timer the Write must not wait for, so it is a minute here.
+//
+// Our side opens the stream; the peer accepts it. For the mux closer the test also waits
+// until every byte sent has arrived, the case in which nothing in flight could be answered.
+func TestPeerFullCloseEndsOurBlockedWrite(t *testing.T) {
+	o := peerOpts{
+		ours:  longCloseConfig(),
+		mux:   longCloseConfig(),
+		yamux: func(c *yamux.Config) { c.StreamCloseTimeout = time.Minute },
+	}
+	forEachPeer(t, allPeers, o, func(t *testing.T, ours *Session, p peer) {
+		w, r := openToPeer(t, ours, p)
+		werr := writeUntilError(w)
+		readN(t, r, 80<<10)
+		// The peer credits nothing back before half its window is read: our Write has sent
+		// the 256 KiB granted and waits.
+		waitFor(t, func() bool { return ours.Stats().BytesSent >= protocolWindow })
+		waitParked(t, "muxpool/mux.(*Stream).Write", 1)
+		if m, ok := p.(muxSide); ok {
+			waitFor(t, func() bool { return m.s.Stats().BytesReceived >= protocolWindow })
+		}
+		if sent := ours.Stats().BytesSent; sent != protocolWindow {
+			t.Fatalf("we sent %d bytes before the close, want the %d-byte window", sent, protocolWindow)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatalf("peer Close: %v", err)
+		}
+		// hashicorp/yamux: from here on the test reads nothing more from r.
+		start := time.Now()
+		select {
+		case err := <-werr:
+			t.Logf("our Write failed %v after the peer's Close: %v", time.Since(start).Round(time.Millisecond), err)
+		case <-time.After(2 * time.Second):
+			t.Fatalf("our Write, blocked on the window the peer used up, still waits 2 s after the peer's full Close")
 		}
 	})
 }
@@ -356,10 +417,12 @@ func TestWriteSucceedsWhenResetAfterLastByte(t *testing.T) {
 // TestReadAfterCloseSaysCloseWrite: code written for hashicorp/yamux, whose Close is a
 // half-close, writes a request, calls Close and reads the reply. Here Close stops reading, so
 // that Read fails, and its error says to call CloseWrite instead (it still matches
-// ErrStreamClosed). Run against a hashicorp/yamux echo server, as such code would be.
+// ErrStreamClosed). Run against a hashicorp/yamux echo server, as such code would be; the
+// server holds its reply until our Read has returned, the usual order (the reply is a round
+// trip away). (When the reply arrives between our Close and our Read, our RST for it makes
+// that Read fail with "stream reset: peer sent data after Close" instead: not tested here.)
 func TestReadAfterCloseSaysCloseWrite(t *testing.T) {
 	p := newInteropPair(t, true, nil, nil)
-	go hcEcho(p.theirs)
 	st, err := p.ours.Open(testCtx(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -367,8 +430,24 @@ func TestReadAfterCloseSaysCloseWrite(t *testing.T) {
 	if _, err := st.Write([]byte("request")); err != nil {
 		t.Fatal(err)
 	}
+	readDone := make(chan struct{})
+	echoed := make(chan struct{})
+	go func() {
+		defer close(echoed)
+		hst, err := p.theirs.AcceptStreamWithContext(testCtx(t, 5*time.Second))
+		if err != nil {
+			return
+		}
+		buf := make([]byte, len("request"))
+		io.ReadFull(hst, buf)
+		<-readDone
+		hst.Write(buf)
+		hst.Close()
+	}()
 	st.Close()
 	_, err = st.Read(make([]byte, 16))
+	close(readDone)
+	<-echoed
 	if !errors.Is(err, ErrStreamClosed) || !strings.Contains(err.Error(), "CloseWrite") {
 		t.Fatalf("Read after Close: %v, want ErrStreamClosed naming CloseWrite", err)
 	}
@@ -444,7 +523,7 @@ func TestBlockedCallsEnd(t *testing.T) {
 // Write blocked on an exhausted window both return well under a second, with a non-EOF error
 // of the right kind, whatever ends them (an RST, the peer hanging up, GoAway with an error
 // code, a protocol error on another stream, a keepalive timeout). TestBlockedCallsEnd checks
-// the same against a mux peer, TestInteropBlockedCallsEnd against hashicorp/yamux.
+// the same against a mux peer, TestBlockedCallsEndAcrossPeers against every peer.
 func TestHostileBlockedCallsEnd(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -520,66 +599,79 @@ func TestHostileBlockedCallsEnd(t *testing.T) {
 	}
 }
 
-// TestInteropBlockedCallsEnd (TestHostileBlockedCallsEnd against HC): our Read blocked on an
-// empty stream and our Write blocked on HC's exhausted window return well under a second with
-// a non-EOF error when HC closes its session (HC sends no FIN for its streams then, so EOF would be a lie) or
-// when HC times out our half-closed stream with RST; HC's GoAway 0 does not end them.
-func TestInteropBlockedCallsEnd(t *testing.T) {
+// TestBlockedCallsEndAcrossPeers: our Read blocked on an empty stream and our Write blocked on
+// the peer's used-up window return promptly with a non-EOF error of the right kind, whatever
+// ends them, against every peer that can end them that way: our own Reset or session Close,
+// the peer's session Close (a peer that closes its session sends no FIN for its streams, so EOF
+// would be a lie), the peer's Reset (not hashicorp/yamux, which has none), hashicorp/yamux's
+// close timer (its RST after its Close), and not the peer's GoAway 0, which leaves existing
+// streams alone.
+// TestBlockedCallsEnd and TestHostileBlockedCallsEnd check the same against a mux peer (also
+// a dropped connection) and a raw peer (also protocol errors and a keepalive timeout).
+func TestBlockedCallsEndAcrossPeers(t *testing.T) {
+	const closeTimeout = 200 * time.Millisecond // hashicorp/yamux's, for its close-timeout RST
 	cases := []struct {
 		name    string
-		trigger func(p *interopPair, hst *yamux.Stream)
+		kinds   []peerKind
+		trigger func(ours *Session, p peer, ost *Stream, pst net.Conn)
 		want    error
+		eofRead bool          // the peer sent FIN first: EOF is right for the Read
+		extra   time.Duration // how much later than 1 s the calls may return
 	}{
-		{"their-session-close", func(p *interopPair, _ *yamux.Stream) { p.theirs.Close() }, ErrSessionClosed},
-		{"their-close-timeout-RST", func(_ *interopPair, hst *yamux.Stream) { hst.Close() }, ErrStreamReset},
+		{"local-reset", allPeers, func(_ *Session, _ peer, ost *Stream, _ net.Conn) { ost.Reset() }, ErrStreamReset, false, 0},
+		{"local-session-close", allPeers, func(ours *Session, _ peer, _ *Stream, _ net.Conn) { ours.Close() }, ErrSessionClosed, false, 0},
+		{"peer-session-close", allPeers, func(_ *Session, p peer, _ *Stream, _ net.Conn) { p.Close() }, ErrSessionClosed, false, 0},
+		// hashicorp/yamux has no Reset.
+		{"peer-reset", append([]peerKind{muxPeer}, lpPeers...), func(_ *Session, _ peer, _ *Stream, pst net.Conn) {
+			pst.(interface{ Reset() error }).Reset()
+		}, ErrStreamReset, false, 0},
+		// hashicorp/yamux's Close is a half-close; its close timer then resets the stream.
+		{"peer-close-timeout-RST", yamuxPeers, func(_ *Session, _ peer, _ *Stream, pst net.Conn) { pst.Close() },
+			ErrStreamReset, true, closeTimeout},
 	}
-	for _, top := range topologies {
-		for _, tc := range cases {
-			t.Run(top.name+"/"+tc.name, func(t *testing.T) {
-				hcfg := hcConfig()
-				hcfg.StreamCloseTimeout = 200 * time.Millisecond
-				p := newInteropPair(t, top.ourClient, nil, hcfg)
-				ctx := testCtx(t, 10*time.Second)
-				ost, err := p.ours.Open(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				hst := p.theirAccept(t, 5*time.Second)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := peerOpts{yamux: func(c *yamux.Config) { c.StreamCloseTimeout = closeTimeout }}
+			forEachPeer(t, tc.kinds, o, func(t *testing.T, ours *Session, p peer) {
+				ost, pst := openToPeer(t, ours, p)
 				readErr, writeErr := make(chan error, 1), make(chan error, 1)
 				go func() {
 					_, err := ost.Read(make([]byte, 10))
 					readErr <- err
 				}()
 				go func() {
-					_, err := ost.Write(make([]byte, initialWindow+1))
+					_, err := ost.Write(make([]byte, protocolWindow+1)) // one byte more than the window
 					writeErr <- err
 				}()
-				waitFor(t, func() bool { return p.ours.Stats().BytesSent >= initialWindow })
-				// HC's GoAway 0 is not an end for existing streams.
-				if err := p.theirs.GoAway(); err != nil {
+				waitFor(t, func() bool { return ours.Stats().BytesSent >= protocolWindow })
+				waitParked(t, "muxpool/mux.(*Stream).Write", 1)
+				waitParked(t, "muxpool/mux.(*Stream).Read", 1)
+				// The peer's GoAway 0 is not an end for existing streams. A ping round trip
+				// started after it is answered after it, so our side has seen it when the Ping
+				// returns.
+				if err := p.(interface{ GoAway() error }).GoAway(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := ours.Ping(testCtx(t, 5*time.Second)); err != nil {
 					t.Fatal(err)
 				}
 				select {
 				case err := <-readErr:
-					t.Fatalf("Read ended by GoAway 0: %v", err)
+					t.Fatalf("Read ended by the peer's GoAway 0: %v", err)
 				case err := <-writeErr:
-					t.Fatalf("Write ended by GoAway 0: %v", err)
-				case <-time.After(100 * time.Millisecond):
+					t.Fatalf("Write ended by the peer's GoAway 0: %v", err)
+				default:
 				}
 				start := time.Now()
-				tc.trigger(p, hst)
-				limit := time.Second
-				if tc.want == ErrStreamReset {
-					limit += hcfg.StreamCloseTimeout
-				}
+				tc.trigger(ours, p, ost, pst)
+				limit := time.Second + tc.extra
 				for _, c := range []struct {
 					what string
 					ch   chan error
 				}{{"Read", readErr}, {"Write", writeErr}} {
 					select {
 					case err := <-c.ch:
-						if c.what == "Read" && tc.want == ErrStreamReset && err == io.EOF {
-							// HC's Close sends FIN first: EOF is right for the Read here.
+						if c.what == "Read" && tc.eofRead && err == io.EOF {
 							continue
 						}
 						if err == nil || err == io.EOF || !errors.Is(err, tc.want) {
@@ -593,7 +685,7 @@ func TestInteropBlockedCallsEnd(t *testing.T) {
 					t.Errorf("blocked calls returned after %v, want within %v", d, limit)
 				}
 			})
-		}
+		})
 	}
 }
 
@@ -612,4 +704,572 @@ func readAllAsync(r io.Reader) <-chan []byte {
 	got := make(chan []byte, 1)
 	go func() { got <- readAllNoting(r) }()
 	return got
+}
+
+// TestHostileDataAfterClose: data arriving after our full Close is answered with RST so the
+// writer learns promptly; the session goes on.
+func TestHostileDataAfterClose(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	p.frame(typeData, flagSYN, 1, []byte("hello"))
+	st := acceptOne(t, s)
+	st.Close()
+	p.expect(5*time.Second, "FIN for stream 1", func(f rawFrame) bool { return f.id == 1 && f.flags&flagFIN != 0 })
+	p.frame(typeData, 0, 1, []byte("nobody reads this"))
+	p.expect(5*time.Second, "RST for stream 1", isRST(1))
+	waitFor(t, func() bool { return s.NumStreams() == 0 })
+	if err := s.Err(); err != nil {
+		t.Fatalf("session ended: %v", err)
+	}
+	checkLegitStream(t, s, p, 3)
+}
+
+// TestHostileNeverACK: a peer that reads our SYN but never ACKs it. The stream alone fails with
+// ErrStreamReset after StreamOpenTimeout (an RST goes out); the session stays up and a stream
+// the peer does ACK works.
+func TestHostileNeverACK(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.StreamOpenTimeout = 300 * time.Millisecond
+	s, p := hostileServer(t, cfg)
+	p.start()
+	ctx := testCtx(t, 5*time.Second)
+	st, err := s.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ID()%2 != 0 {
+		t.Fatalf("server opened odd ID %d", st.ID())
+	}
+	if _, err := st.Write([]byte("0-RTT data")); err != nil {
+		t.Fatalf("0-RTT write: %v", err)
+	}
+	p.expect(5*time.Second, "SYN", func(f rawFrame) bool { return f.id == st.ID() && f.flags&flagSYN != 0 })
+	start := time.Now()
+	st.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = st.Read(make([]byte, 1))
+	if !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("Read on the un-ACKed stream: %v, want ErrStreamReset", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("open timeout took %v", d)
+	}
+	p.expect(5*time.Second, "RST", isRST(st.ID()))
+	if err := s.Err(); err != nil {
+		t.Fatalf("session ended with the stream: %v", err)
+	}
+	waitFor(t, func() bool { return s.NumStreams() == 0 })
+
+	// A stream the peer ACKs is not touched by the timer.
+	st2, err := s.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.expect(5*time.Second, "SYN", func(f rawFrame) bool { return f.id == st2.ID() && f.flags&flagSYN != 0 })
+	p.frame(typeWindowUpdate, flagACK, st2.ID(), nil)
+	// A stream opened after st2 and never ACKed: once its open timer has reset it, st2's,
+	// started earlier, would have fired too.
+	st3, err := s.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.expect(5*time.Second, "RST for the later un-ACKed stream", isRST(st3.ID()))
+	p.frame(typeData, 0, st2.ID(), []byte("late but fine"))
+	buf := make([]byte, 13)
+	st2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(st2, buf); err != nil || string(buf) != "late but fine" {
+		t.Fatalf("ACKed stream read %q, %v", buf, err)
+	}
+	st2.Reset()
+}
+
+// TestHostileNeverFINs: we Close a stream and the peer never sends its FIN; after
+// StreamCloseTimeout the stream alone is reset (RST on the wire) and forgotten, its memory
+// returned; the session goes on.
+func TestHostileNeverFINs(t *testing.T) {
+	cfg := hostileConfig()
+	cfg.StreamCloseTimeout = 300 * time.Millisecond
+	s, p := hostileServer(t, cfg)
+	p.start()
+	p.frame(typeData, flagSYN, 1, []byte("unread"))
+	st := acceptOne(t, s)
+	start := time.Now()
+	st.Close()
+	p.expect(5*time.Second, "FIN", func(f rawFrame) bool { return f.id == 1 && f.flags&flagFIN != 0 })
+	p.expect(5*time.Second, "RST after the close timeout", isRST(1))
+	if d := time.Since(start); d < 250*time.Millisecond || d > 2*time.Second {
+		t.Errorf("RST after %v, want about %v", d, cfg.StreamCloseTimeout)
+	}
+	waitFor(t, func() bool { return s.NumStreams() == 0 && s.Stats().MemoryReserved == 0 })
+	if s.Err() != nil {
+		t.Fatal(s.Err())
+	}
+	checkLegitStream(t, s, p, 3)
+}
+
+// TestHostileResetIsAtomic: a reset ends both directions at once. Once a Read has returned
+// the reset, a Write that follows it in the same goroutine must fail too (and send nothing),
+// however closely it follows. 300 streams, each reset by the peer while a Read waits.
+func TestHostileResetIsAtomic(t *testing.T) {
+	s, p := hostileServer(t, nil)
+	p.start()
+	const n = 300
+	bad := 0
+	for i := range n {
+		id := uint32(2*i + 1)
+		p.frame(typeWindowUpdate, flagSYN, id, nil)
+		st := acceptOne(t, s)
+		res := make(chan error, 1)
+		go func() {
+			st.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := st.Read(make([]byte, 1)); !errors.Is(err, ErrStreamReset) {
+				res <- fmt.Errorf("Read: %v", err)
+				return
+			}
+			_, err := st.Write([]byte("after reset"))
+			res <- err
+		}()
+		p.frame(typeWindowUpdate, flagRST, id, nil)
+		err := <-res
+		if err == nil {
+			bad++
+		} else if !errors.Is(err, ErrStreamReset) {
+			t.Fatalf("stream %d: %v", id, err)
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d Writes after a Read saw the reset succeeded", bad, n)
+	}
+}
+
+// TestHalfCloseAcrossPeers: a FIN ends only one direction, both ways, against every peer. Our
+// CloseWrite makes their Read return EOF while they keep writing and we keep reading (our Write
+// after CloseWrite fails with ErrStreamClosed, which matches net.ErrClosed); their half-close
+// (CloseWrite, or Close on hashicorp/yamux) makes our Read return EOF while we keep writing and
+// they keep reading. Both streams are then freed on both sides.
+func TestHalfCloseAcrossPeers(t *testing.T) {
+	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 10*time.Second)
+		reply := randomBytes(1<<20, 7)
+
+		// Our CloseWrite → their EOF; they answer afterwards.
+		ost, err := ours.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ost.Write([]byte("request")); err != nil {
+			t.Fatal(err)
+		}
+		if err := ost.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ost.Write([]byte("more")); !errors.Is(err, ErrStreamClosed) || !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Write after CloseWrite: %v, want ErrStreamClosed (net.ErrClosed)", err)
+		}
+		pst := acceptPeer(t, p)
+		pst.SetDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(pst)
+		if err != nil || string(got) != "request" {
+			t.Fatalf("their read %q, %v; want request then EOF", got, err)
+		}
+		go func() {
+			pst.Write(reply)
+			peerHalfClose(pst)
+		}()
+		ost.SetReadDeadline(time.Now().Add(10 * time.Second))
+		back, err := io.ReadAll(ost)
+		if err != nil || !bytes.Equal(back, reply) {
+			t.Fatalf("our read after CloseWrite: %d bytes, %v", len(back), err)
+		}
+		if _, err := ost.Write([]byte("x")); !errors.Is(err, ErrStreamClosed) {
+			t.Fatalf("Write after CloseWrite: %v, want ErrStreamClosed", err)
+		}
+		ost.Close()
+
+		// Their half-close (FIN) → our EOF; we answer afterwards.
+		pst2, err := p.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pst2.Write([]byte("their request"))
+		peerHalfClose(pst2)
+		ost2, err := ours.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ost2.SetDeadline(time.Now().Add(10 * time.Second))
+		got, err = io.ReadAll(ost2)
+		if err != nil || string(got) != "their request" {
+			t.Fatalf("our read %q, %v", got, err)
+		}
+		go func() {
+			ost2.Write(reply)
+			ost2.CloseWrite()
+		}()
+		pst2.SetDeadline(time.Now().Add(10 * time.Second))
+		back, err = io.ReadAll(pst2)
+		if err != nil || !bytes.Equal(back, reply) {
+			t.Fatalf("their read after their half-close: %d bytes, %v", len(back), err)
+		}
+		waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+	})
+}
+
+// TestResetAcrossPeers: our Reset reaches every peer, on a stream either side opened: their
+// blocked Read and their later Write fail with their reset error, our Read fails with
+// ErrStreamReset, and the stream is freed on both sides; the sessions stay up. (The peer's
+// Reset reaching us: TestBlockedCallsEndAcrossPeers.)
+func TestResetAcrossPeers(t *testing.T) {
+	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		for _, weOpen := range []bool{true, false} {
+			var ost *Stream
+			var pst net.Conn
+			if weOpen {
+				ost, pst = openToPeer(t, ours, p)
+			} else {
+				pst, ost = openFromPeer(t, ours, p)
+			}
+			buf := make([]byte, 2)
+			pst.SetDeadline(time.Now().Add(5 * time.Second))
+			ost.SetDeadline(time.Now().Add(5 * time.Second))
+			if weOpen {
+				ost.Write([]byte("hi"))
+				io.ReadFull(pst, buf)
+			} else {
+				pst.Write([]byte("hi"))
+				io.ReadFull(ost, buf)
+			}
+			readErr := make(chan error, 1)
+			go func() {
+				_, err := pst.Read(buf) // blocks: nothing more is coming
+				readErr <- err
+			}()
+			waitParked(t, readFn(pst), 1)
+			ost.Reset()
+			select {
+			case err := <-readErr:
+				if !isPeerReset(err) {
+					t.Fatalf("their blocked Read after our Reset: %v, want their reset error", err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("their Read still blocked after our Reset")
+			}
+			if _, err := pst.Write([]byte("late")); !isPeerReset(err) {
+				t.Fatalf("their Write after our Reset: %v, want their reset error", err)
+			}
+			if _, err := ost.Read(buf); !errors.Is(err, ErrStreamReset) {
+				t.Fatalf("our Read after our Reset: %v", err)
+			}
+			pst.Close()
+			waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+		}
+		if ours.Err() != nil || peerEnded(p) {
+			t.Fatalf("a session ended: ours %v, theirs ended %v", ours.Err(), peerEnded(p))
+		}
+	})
+}
+
+// TestYamuxCloseTimeoutRSTReachesUs: hashicorp/yamux closes (FIN) and we never send FIN; after
+// its StreamCloseTimeout it sends RST, and our Write learns it (a remote *StreamError); the
+// stream is freed on both sides and the sessions stay up. (Its other RST, for SYNs past its
+// backlog: TestPeerRefusalAcrossPeers.)
+func TestYamuxCloseTimeoutRSTReachesUs(t *testing.T) {
+	o := peerOpts{yamux: func(c *yamux.Config) { c.StreamCloseTimeout = 200 * time.Millisecond }}
+	forEachPeer(t, yamuxPeers, o, func(t *testing.T, ours *Session, p peer) {
+		resets := ours.Stats().ResetsReceived
+		ost, pst := openToPeer(t, ours, p)
+		ost.Write([]byte("hi"))
+		pst.Close()
+		ost.SetDeadline(time.Now().Add(5 * time.Second))
+		// They sent nothing but FIN: we read EOF.
+		if b, err := io.ReadAll(ost); err != nil || len(b) != 0 {
+			t.Fatalf("our read before their RST: %q, %v", b, err)
+		}
+		waitFor(t, func() bool { return ours.Stats().ResetsReceived > resets }) // their RST
+		_, werr := ost.Write([]byte("still writing"))
+		var se *StreamError
+		if !errors.As(werr, &se) || !se.Remote || !errors.Is(werr, ErrStreamReset) {
+			t.Fatalf("our Write after their close timeout: %v, want a remote *StreamError", werr)
+		}
+		waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+		if ours.Err() != nil || peerEnded(p) {
+			t.Fatalf("a session ended: ours %v, theirs ended %v", ours.Err(), peerEnded(p))
+		}
+	})
+}
+
+// TestWriteThenCloseAcrossPeers: bytes for which our Write returned reach the peer even when
+// we close the stream and the whole session right after: the peer reads every byte
+// (checksummed), four streams at once, sizes from 1 byte to 4 MiB. go-yamux is not among the
+// peers: it takes our GoAway as the end of its session, after which its AcceptStream fails
+// (streams not yet accepted are lost) and so does a Read once a window update is due (bytes
+// that did arrive are lost); TestCloseSendsQueuedFramesBeforeGoAway checks it within one
+// window on a stream it has accepted.
+func TestWriteThenCloseAcrossPeers(t *testing.T) {
+	forEachPeer(t, append([]peerKind{muxPeer}, yamuxPeers...), peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 20*time.Second)
+		const streams = 4
+		sizes := []int{1, 100 << 10, 1 << 20, 4 << 20}
+		results := make(chan error, 2*streams)
+		for range streams {
+			go func() {
+				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				pst, err := p.Accept(actx)
+				if err != nil {
+					results <- err
+					return
+				}
+				// Accept order among these goroutines is arbitrary: the stream ID says
+				// which Open (1, 3, 5, 7 or 2, 4, 6, 8) this stream is.
+				i := int((streamID(pst) - 1) / 2)
+				want := sha256Of(randomBytes(sizes[i], uint64(50+i)))
+				pst.SetReadDeadline(time.Now().Add(15 * time.Second))
+				n, sum, err := sumReader(pst)
+				if n == int64(sizes[i]) && sum == want {
+					// Every byte arrived. hashicorp/yamux's Read can still fail after the
+					// last bytes: it returns the error of the window update it sends, and
+					// their session closes its connection once ours is closed.
+					err = nil
+				} else if err == nil {
+					err = fmt.Errorf("peer got %d of %d bytes, checksum match %v", n, sizes[i], sum == want)
+				}
+				results <- err
+			}()
+		}
+		var wg sync.WaitGroup
+		for i := range streams {
+			st, err := ours.Open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := st.Write(randomBytes(sizes[i], uint64(50+i))); err != nil {
+					results <- fmt.Errorf("our Write: %w", err)
+				}
+				st.Close()
+			}()
+		}
+		wg.Wait()
+		ours.Close()
+		for range streams {
+			if err := <-results; err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// TestDataAfterCloseGetsRSTAcrossPeers: data arriving after our full Close is answered with
+// RST, so the peer's writer fails promptly with its reset error, on a stream either side
+// opened; the session goes on and the stream is freed on both sides.
+func TestDataAfterCloseGetsRSTAcrossPeers(t *testing.T) {
+	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		for _, weOpen := range []bool{true, false} {
+			var ost *Stream
+			var pst net.Conn
+			if weOpen {
+				ost, pst = openToPeer(t, ours, p)
+			} else {
+				pst, ost = openFromPeer(t, ours, p)
+			}
+			pst.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := pst.Write([]byte("hello")); err != nil {
+				t.Fatalf("their Write before our Close: %v", err)
+			}
+			ost.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(ost, buf); err != nil || string(buf) != "hello" {
+				t.Fatalf("our read %q, %v", buf, err)
+			}
+			ost.Close()
+			// Their next writes are answered with RST; those sent before it arrives succeed.
+			var werr error
+			waitFor(t, func() bool {
+				_, werr = pst.Write([]byte("anyone there?"))
+				return werr != nil
+			})
+			if !isPeerReset(werr) {
+				t.Fatalf("their Write after our Close: %v, want their reset error", werr)
+			}
+			pst.Close()
+			waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+		}
+		if ours.Err() != nil || peerEnded(p) {
+			t.Fatalf("a session ended: ours %v, theirs ended %v", ours.Err(), peerEnded(p))
+		}
+	})
+}
+
+// TestChaosAcrossPeers: against every peer, both sides open streams concurrently and do random
+// things on them (write, half-close, reset, full close, read part or all, deadlines) while the
+// other side does the same; then the client's session closes mid-traffic. Nothing may panic or hang: every
+// goroutine returns within a few seconds of the close, and our session ends with an error
+// matching ErrSessionClosed.
+func TestChaosAcrossPeers(t *testing.T) {
+	for _, k := range allPeers {
+		t.Run(k.name, func(t *testing.T) {
+			ocfg := interopConfig()
+			ocfg.AcceptBacklog = 16
+			ocfg.StreamCloseTimeout = 300 * time.Millisecond
+			o := peerOpts{ours: ocfg, mux: ocfg,
+				// hashicorp/yamux's close timer must not fire during the chaos: v0.1.2's
+				// closeTimeout marks the stream closed before removing it from the session, and
+				// a FIN of ours arriving in between kills their session ("unexpected FIN flag in
+				// state 6"). Ours (300 ms) keeps firing.
+				yamux: func(c *yamux.Config) { c.StreamCloseTimeout = 10 * time.Second },
+			}
+			ours, p := startPeer(t, k, o)
+			// theirOps are the half-close and reset of a peer stream (hashicorp/yamux has
+			// neither: its Close, a half-close, stands for both).
+			theirOps := func(c net.Conn) (closeWrite, reset func() error) {
+				closeWrite = func() error { return peerHalfClose(c) }
+				reset = c.Close
+				if r, ok := c.(interface{ Reset() error }); ok {
+					reset = r.Reset
+				}
+				return closeWrite, reset
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var wg sync.WaitGroup
+			// chaos drives one stream with ops picked from seed.
+			chaos := func(c net.Conn, seed uint64, closeWrite, reset func() error) {
+				defer wg.Done()
+				defer c.Close()
+				r := randomBytes(8, seed)
+				c.SetDeadline(time.Now().Add(time.Duration(50+int(r[0])*4) * time.Millisecond))
+				payload := randomBytes(int(r[1])<<10, seed)
+				switch r[2] % 6 {
+				case 0: // write all, half-close, read all
+					c.Write(payload)
+					closeWrite()
+					io.Copy(io.Discard, c)
+				case 1: // write, reset
+					c.Write(payload[:len(payload)/2])
+					reset()
+				case 2: // read a little, close
+					c.Read(make([]byte, 10))
+				case 3: // write concurrently with reading
+					go c.Write(payload)
+					io.Copy(io.Discard, c)
+				case 4: // reset at once
+					reset()
+				case 5: // read everything, then write
+					io.Copy(io.Discard, c)
+					c.Write(payload)
+				}
+			}
+			for i := range 2 { // acceptors
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if i == 0 {
+						for {
+							st, err := ours.AcceptStream(ctx)
+							if err != nil {
+								return
+							}
+							wg.Add(1)
+							go chaos(st, uint64(st.ID()), st.CloseWrite, st.Reset)
+						}
+					}
+					for {
+						st, err := p.Accept(ctx)
+						if err != nil {
+							return
+						}
+						wg.Add(1)
+						cw, rst := theirOps(st)
+						go chaos(st, uint64(streamID(st))+1<<40, cw, rst)
+					}
+				}()
+			}
+			for i := range 2 { // openers
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := 0; ctx.Err() == nil; j++ {
+						if i == 0 {
+							st, err := ours.Open(ctx)
+							if err != nil {
+								if ctx.Err() == nil {
+									t.Errorf("our Open during the chaos: %v", err)
+								}
+								return
+							}
+							wg.Add(1)
+							go chaos(st, uint64(j)<<20, st.CloseWrite, st.Reset)
+						} else {
+							st, err := p.Open(ctx)
+							if err != nil {
+								if ctx.Err() == nil {
+									t.Errorf("their Open during the chaos: %v", err)
+								}
+								return
+							}
+							wg.Add(1)
+							cw, rst := theirOps(st)
+							go chaos(st, uint64(j)<<21+1, cw, rst)
+						}
+						time.Sleep(2 * time.Millisecond)
+					}
+				}()
+			}
+			time.Sleep(1500 * time.Millisecond)
+			if err := ours.Err(); err != nil {
+				t.Errorf("our session ended during the chaos: %v", err)
+			}
+			if peerEnded(p) {
+				t.Errorf("their session ended during the chaos")
+			}
+			opened := ours.Stats().StreamsOpened + ours.Stats().StreamsAccepted
+			cancel()
+			if k.ourClient {
+				ours.Close()
+			} else {
+				p.Close()
+			}
+			done := make(chan struct{})
+			go func() {
+				wg.Wait()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Log(goroutineDump())
+				t.Fatal("goroutines still running 10 s after the sessions closed")
+			}
+			select {
+			case <-ours.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("our session did not end after the close")
+			}
+			if !errors.Is(ours.Err(), ErrSessionClosed) {
+				t.Fatalf("our session error %v", ours.Err())
+			}
+			if opened < 10 {
+				st := ours.Stats()
+				t.Errorf("only %d streams in 1.5 s of chaos (opened %d, accepted %d, refused %d)", opened, st.StreamsOpened, st.StreamsAccepted, st.StreamsRefused)
+			}
+		})
+	}
+}
+
+func TestCloseTimeoutResets(t *testing.T) {
+	cfg := testConfig()
+	cfg.StreamCloseTimeout = 100 * time.Millisecond
+	client, server := sessionPair(t, cfg, nil)
+	ctx := testCtx(t, 10*time.Second)
+	st, _ := client.Open(ctx)
+	st.Write([]byte("x"))
+	sst, _ := server.AcceptStream(ctx)
+	st.Close() // the server never closes its side
+	// Both ends forget the stream: the client after its timer, the server on the RST.
+	waitFor(t, func() bool { return client.NumStreams() == 0 && server.NumStreams() == 0 })
+	if _, err := io.ReadAll(sst); !errors.Is(err, ErrStreamReset) {
+		t.Fatalf("peer of a timed-out close: %v, want ErrStreamReset", err)
+	}
 }

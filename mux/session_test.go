@@ -7,126 +7,116 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-func TestOpenAcceptEcho(t *testing.T) {
-	client, server := sessionPair(t, nil, nil)
-	ctx := testCtx(t, 10*time.Second)
+// The tests in this file protect the basic promise of a session against every peer: streams
+// opened by either side are accepted by the other with IDs of the right parity and carry
+// bytes both ways intact, many at once, with deadlines that work as net.Conn's, and a
+// session serves as a net.Listener for net/http.
 
-	go serveEcho(ctx, server)
-
-	st, err := client.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.ID()%2 != 1 {
-		t.Fatalf("client stream ID %d is not odd", st.ID())
-	}
-	msg := []byte("hello, multiplexed world")
-	if _, err := st.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, msg) {
-		t.Fatalf("echo = %q, want %q", got, msg)
-	}
-	st.Close()
-}
-
-func TestBothDirectionsOpen(t *testing.T) {
-	client, server := sessionPair(t, nil, nil)
-	ctx := testCtx(t, 10*time.Second)
-	for _, pair := range []struct {
-		name           string
-		opener, accept *Session
-		parity         uint32
-	}{{"client-opens", client, server, 1}, {"server-opens", server, client, 0}} {
-		t.Run(pair.name, func(t *testing.T) {
-			done := make(chan error, 1)
-			go func() {
-				st, err := pair.accept.AcceptStream(ctx)
+// TestOpenAcceptAcrossPeers: against every peer, in both roles for the foreign ones, a stream
+// opened by either side is accepted by the other, carries a checksummed echo both ways, and
+// the stream IDs follow the client-odd/server-even rule; the streams are freed on both sides.
+func TestOpenAcceptAcrossPeers(t *testing.T) {
+	// Our mux also as the server: the parity rule both ways between two mux sessions.
+	for _, k := range append([]peerKind{{"mux-server", "mux", false}}, allPeers...) {
+		t.Run(k.name, func(t *testing.T) {
+			ours, p := startPeer(t, k, peerOpts{})
+			ctx := testCtx(t, 10*time.Second)
+			go peerEcho(ctx, p)
+			go muxEcho(ctx, ours)
+			wantOurParity := uint32(0)
+			if k.ourClient {
+				wantOurParity = 1
+			}
+			for i := range 3 {
+				st, err := ours.Open(ctx)
 				if err != nil {
-					done <- err
-					return
+					t.Fatal(err)
 				}
-				b, err := io.ReadAll(st)
-				if err == nil && string(b) != "ping" {
-					err = fmt.Errorf("got %q", b)
+				if st.ID()%2 != wantOurParity {
+					t.Fatalf("our stream ID %d has the wrong parity", st.ID())
+				}
+				if err := echoCheck(st, st.CloseWrite, randomBytes(1000+i, uint64(i))); err != nil {
+					t.Fatalf("ours→theirs stream %d: %v", st.ID(), err)
 				}
 				st.Close()
-				done <- err
-			}()
-			st, err := pair.opener.Open(ctx)
-			if err != nil {
-				t.Fatal(err)
+
+				pst, err := p.Open(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if streamID(pst)%2 == wantOurParity {
+					t.Fatalf("their stream ID %d has the wrong parity", streamID(pst))
+				}
+				// hashicorp/yamux's Close is a half-close (FIN), reads go on until our FIN.
+				if err := echoCheck(pst, func() error { return peerHalfClose(pst) }, randomBytes(2000+i, uint64(i+10))); err != nil {
+					t.Fatalf("theirs→ours stream %d: %v", streamID(pst), err)
+				}
+				pst.Close()
 			}
-			if st.ID()%2 != pair.parity {
-				t.Fatalf("ID %d has wrong parity", st.ID())
-			}
-			st.Write([]byte("ping"))
-			st.Close()
-			if err := <-done; err != nil {
-				t.Fatal(err)
+			waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+			if err := ours.Err(); err != nil {
+				t.Fatalf("our session ended: %v", err)
 			}
 		})
 	}
 }
 
-// TestLargeTransferChecksum moves 24 MiB each way on one stream, exceeding the initial window
-// many times, and checks every byte.
-func TestLargeTransferChecksum(t *testing.T) {
-	client, server := sessionPair(t, nil, nil)
-	ctx := testCtx(t, 30*time.Second)
-	const size = 24 << 20
-	data := randomBytes(size, 1)
-	want := sha256.Sum256(data)
-
-	errc := make(chan error, 1)
-	go func() {
-		st, err := server.AcceptStream(ctx)
-		if err != nil {
-			errc <- err
-			return
+// TestManyStreamsAcrossPeers: 128 concurrent streams, half opened by each side, each echoed by
+// the other side and checksummed, against every peer.
+func TestManyStreamsAcrossPeers(t *testing.T) {
+	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 30*time.Second)
+		go peerEcho(ctx, p)
+		go muxEcho(ctx, ours)
+		const perSide = 64
+		var wg sync.WaitGroup
+		errc := make(chan error, 2*perSide)
+		for i := range perSide {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				data := randomBytes(1+i*4099%(64<<10), uint64(i))
+				st, err := ours.Open(ctx)
+				if err != nil {
+					errc <- err
+					return
+				}
+				defer st.Close()
+				if err := echoCheck(st, st.CloseWrite, data); err != nil {
+					errc <- fmt.Errorf("our stream %d: %w", st.ID(), err)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				data := randomBytes(1+i*7919%(64<<10), uint64(1000+i))
+				st, err := p.Open(ctx)
+				if err != nil {
+					errc <- err
+					return
+				}
+				defer st.Close()
+				if err := echoCheck(st, func() error { return peerHalfClose(st) }, data); err != nil {
+					errc <- fmt.Errorf("their stream %d: %w", streamID(st), err)
+				}
+			}()
 		}
-		n, sum, err := sumReader(st)
-		if err == nil && (n != size || sum != want) {
-			err = fmt.Errorf("server got %d bytes, checksum match %v", n, sum == want)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Error(err)
 		}
-		if err == nil {
-			_, err = st.Write(data)
-		}
-		st.Close()
-		errc <- err
-	}()
-	st, err := client.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	st.CloseWrite()
-	n, sum, err := sumReader(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != size || sum != want {
-		t.Fatalf("client got %d bytes back, checksum match %v", n, sum == want)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+		waitFor(t, func() bool { return ours.NumStreams() == 0 && peerStreams(p) == 0 })
+	})
 }
 
 // TestManyShortStreams runs many concurrent short-lived streams; each delivers every byte.
@@ -188,62 +178,6 @@ func TestManyShortStreams(t *testing.T) {
 	waitFor(t, func() bool { return client.NumStreams() == 0 && server.NumStreams() == 0 })
 }
 
-// waitFor polls cond for up to five seconds.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// TestWriteThenCloseEverything: bytes for which Write returned reach the peer even when the
-// writer closes the stream and the session right away.
-func TestWriteThenCloseEverything(t *testing.T) {
-	for _, size := range []int{1, 100 << 10, 4 << 20} {
-		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			cc, sc := tcpPair(t)
-			client, err := Client(cc, testConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
-			server, err := Server(sc, testConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer server.Close()
-			ctx := testCtx(t, 20*time.Second)
-			data := randomBytes(size, uint64(size))
-			got := make(chan []byte, 1)
-			go func() {
-				st, err := server.AcceptStream(ctx)
-				if err != nil {
-					got <- nil
-					return
-				}
-				b, _ := io.ReadAll(st)
-				got <- b
-			}()
-			st, err := client.Open(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
-			client.Close()
-			if b := <-got; !bytes.Equal(b, data) {
-				t.Fatalf("peer got %d of %d bytes", len(b), len(data))
-			}
-			client.Wait()
-		})
-	}
-}
-
 // startupProbesDone reports whether s has sent its startup RTT probes and every ping it sent
 // has been answered.
 func startupProbesDone(s *Session) bool {
@@ -273,43 +207,6 @@ func TestKeepAlivePingsEveryInterval(t *testing.T) {
 	}
 }
 
-// TestPeerCloseIsOrderly: when the peer's Close sends GoAway and hangs up, this session's
-// Err says so (ErrRemoteGoAway); a connection dropped without GoAway is a lost connection
-// (io.ErrUnexpectedEOF, or a reset if the dropped end had unread input). Both match
-// ErrSessionClosed, neither io.EOF.
-func TestPeerCloseIsOrderly(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		hangUp    func(server *Session, sc net.Conn)
-		is, isNot error
-	}{
-		{"close", func(server *Session, _ net.Conn) { server.Close() }, ErrRemoteGoAway, io.ErrUnexpectedEOF},
-		{"conn-drop", func(_ *Session, sc net.Conn) { sc.Close() }, ErrSessionClosed, ErrRemoteGoAway},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cc, sc := tcpPair(t)
-			client, server := startPair(t, cc, sc, nil, nil)
-			ctx := testCtx(t, 10*time.Second)
-			st, sst := openedStream(t, ctx, client, server)
-			defer st.Close()
-			defer sst.Close()
-			tc.hangUp(server, sc)
-			select {
-			case <-client.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatal("client session still running 5 s after the peer hung up")
-			}
-			err := client.Err()
-			if !errors.Is(err, tc.is) || errors.Is(err, tc.isNot) || !errors.Is(err, ErrSessionClosed) || errors.Is(err, io.EOF) {
-				t.Fatalf("Err() = %v, want %v and ErrSessionClosed, not %v or io.EOF", err, tc.is, tc.isNot)
-			}
-			if _, err := st.Read(make([]byte, 1)); !errors.Is(err, tc.is) {
-				t.Errorf("Read after the session ended: %v, want %v", err, tc.is)
-			}
-		})
-	}
-}
-
 // TestOpenWithDoneContext: Open with a context already done fails with its error and sends
 // nothing, as net.Dialer does.
 func TestOpenWithDoneContext(t *testing.T) {
@@ -325,4 +222,146 @@ func TestOpenWithDoneContext(t *testing.T) {
 	if n := server.NumStreams(); n != 0 {
 		t.Errorf("server has %d streams, want 0", n)
 	}
+}
+
+// TestHTTPAcrossPeers: net/http runs over the sessions, so every implementation's streams work
+// as net.Conn with a real user (deadlines, half-reads, Close): an http.Server uses one session
+// as its net.Listener (ours, or the peer's: mux, hashicorp/yamux and go-yamux sessions are all
+// net.Listeners) and an http.Transport dials streams on the other, 40 requests with
+// checksummed bodies each way, then a graceful Shutdown.
+func TestHTTPAcrossPeers(t *testing.T) {
+	for _, k := range allPeers {
+		for _, ourServer := range []bool{true, false} {
+			name := k.name + "/http-server-theirs"
+			if ourServer {
+				name = k.name + "/http-server-ours"
+			}
+			t.Run(name, func(t *testing.T) {
+				ours, p := startPeer(t, k, peerOpts{})
+				ln := peerListener(p)
+				dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return ours.Open(ctx) }
+				if ourServer {
+					ln = ours
+					dial = func(ctx context.Context, _, _ string) (net.Conn, error) { return p.Open(ctx) }
+				}
+				srv := &http.Server{
+					Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						n, sum, err := sumReader(r.Body)
+						if err != nil {
+							http.Error(w, err.Error(), 500)
+							return
+						}
+						fmt.Fprintf(w, "%d %x", n, sum)
+					}),
+					ReadTimeout: 10 * time.Second,
+					ErrorLog:    log.New(io.Discard, "", 0),
+				}
+				served := make(chan error, 1)
+				go func() { served <- srv.Serve(ln) }()
+				tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4}
+				defer tr.CloseIdleConnections()
+				client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+				var wg sync.WaitGroup
+				errc := make(chan error, 40)
+				for i := range 40 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						body := randomBytes(i*1500, uint64(i))
+						resp, err := client.Post("http://mux/", "application/octet-stream", bytes.NewReader(body))
+						if err != nil {
+							errc <- err
+							return
+						}
+						defer resp.Body.Close()
+						got, err := io.ReadAll(resp.Body)
+						want := fmt.Sprintf("%d %x", len(body), sha256Of(body))
+						if err != nil || string(got) != want {
+							errc <- fmt.Errorf("request %d: %q, %v; want %q", i, got, err, want)
+						}
+					}()
+				}
+				wg.Wait()
+				close(errc)
+				for err := range errc {
+					t.Error(err)
+				}
+				tr.CloseIdleConnections()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := srv.Shutdown(ctx); err != nil {
+					t.Errorf("Shutdown: %v", err)
+				}
+				if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+					t.Errorf("Serve returned %v", err)
+				}
+			})
+		}
+	}
+}
+
+func TestDeadlines(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	ctx := testCtx(t, 10*time.Second)
+	st, err := client.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err = st.Read(make([]byte, 1))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past deadline: %v, want a net.Error timeout", err)
+	}
+	// Clearing the deadline makes the stream usable again.
+	st.SetReadDeadline(time.Time{})
+	sst, err := server.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sst.Write([]byte("ok"))
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(st, buf); err != nil || string(buf) != "ok" {
+		t.Fatalf("read after clearing the deadline: %q, %v", buf, err)
+	}
+	// A deadline in the past fails at once.
+	st.SetWriteDeadline(time.Now().Add(-time.Second))
+	if _, err := st.Write([]byte("x")); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Write with a past deadline: %v", err)
+	}
+	sst.Close()
+}
+
+// TestSessionIsListener serves HTTP/1.1 over streams with net/http, each request on its own
+// stream.
+func TestSessionIsListener(t *testing.T) {
+	client, server := sessionPair(t, nil, nil)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.URL.Path)
+	})}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(server) }()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return client.Open(ctx)
+	}}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	for _, p := range []string{"/a", "/b"} {
+		resp, err := hc.Get("http://mux" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "hello "+p {
+			t.Fatalf("got %q", b)
+		}
+	}
+	tr.CloseIdleConnections()
+	server.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("Serve ended with %v", err)
+	}
+	srv.Close()
 }

@@ -2,7 +2,6 @@ package mux
 
 import (
 	"errors"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -107,80 +106,6 @@ func TestWindowStalledReaderDoesNotGrow(t *testing.T) {
 	}
 	if g := server.Stats().WindowGrowths; g != 0 {
 		t.Errorf("%d window growths for a reader that never read", g)
-	}
-}
-
-// TestMemoryBudget: streams reserve their windows from MaxSessionMemory; past it Open fails
-// with ErrMemoryBudget and the peer's SYNs are refused with RST, and growth stops at the
-// budget, so reservations never exceed it.
-func TestMemoryBudget(t *testing.T) {
-	cfg := testConfig()
-	cfg.MaxSessionMemory = 4 * initialWindow
-	client, server := delayedPair(t, 2*time.Millisecond, cfg, cfg)
-	ctx := testCtx(t, 20*time.Second)
-
-	var open []*Stream
-	for range 4 {
-		st, err := client.Open(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		open = append(open, st)
-	}
-	if _, err := client.Open(ctx); !errors.Is(err, ErrMemoryBudget) {
-		t.Fatalf("fifth Open: %v, want ErrMemoryBudget", err)
-	}
-	// Three of the four accepted: the server has room for one more incoming stream only after
-	// a growth it cannot make. Its own opens count against its own budget.
-	for range 4 {
-		if _, err := server.AcceptStream(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := server.Open(ctx); !errors.Is(err, ErrMemoryBudget) {
-		t.Fatalf("server Open past its budget: %v, want ErrMemoryBudget", err)
-	}
-	if r, l := server.Stats().MemoryReserved, server.Stats().MemoryLimit; r > l {
-		t.Fatalf("reserved %d > limit %d", r, l)
-	}
-	// Freeing a stream frees its reservation.
-	open[0].Reset()
-	waitFor(t, func() bool { return client.Stats().MemoryReserved == 3*initialWindow })
-	st, err := client.Open(ctx)
-	if err != nil {
-		t.Fatalf("Open after a reset freed memory: %v", err)
-	}
-	st.Close()
-	for _, st := range open[1:] {
-		st.Close()
-	}
-}
-
-// TestMemoryBudgetRefusesIncoming: a SYN the budget cannot cover is answered with RST, and the
-// opener's stream fails with ErrStreamReset.
-func TestMemoryBudgetRefusesIncoming(t *testing.T) {
-	scfg := testConfig()
-	scfg.MaxSessionMemory = 2 * initialWindow
-	client, server := sessionPair(t, testConfig(), scfg)
-	ctx := testCtx(t, 10*time.Second)
-	var sts []*Stream
-	for range 3 {
-		st, err := client.Open(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.Write([]byte("x"))
-		sts = append(sts, st)
-	}
-	_, err := io.ReadAll(sts[2])
-	if !errors.Is(err, ErrStreamReset) {
-		t.Fatalf("third stream: %v, want ErrStreamReset", err)
-	}
-	if got := server.Stats().StreamsRefused; got != 1 {
-		t.Fatalf("server refused %d streams, want 1", got)
-	}
-	for _, st := range sts {
-		st.Close()
 	}
 }
 

@@ -392,59 +392,70 @@ func cutWrites(t *testing.T, resetOne bool) {
 	}
 }
 
-// TestInlineWriteCutKeepsFraming: a Write blocked inside the connection write (the peer is not
-// reading) returns at its deadline with the count it got out; the frame it was cut in the
-// middle of is finished later, so the peer parses every later frame, and both the cut
-// stream's prefix and another stream's data arrive intact.
-func TestInlineWriteCutKeepsFraming(t *testing.T) {
-	c1, c2 := net.Pipe()
-	gate := &gatedConn{Conn: c2, open: make(chan struct{})}
-	client, server := startPair(t, c1, gate, nil, nil)
-	ctx := testCtx(t, 10*time.Second)
-
-	a, err := client.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := randomBytes(200<<10, 9)
-	a.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	n, err := a.Write(data)
-	if !errors.Is(err, ErrTimeout) {
-		t.Fatalf("Write to a peer that does not read: %d, %v; want ErrTimeout", n, err)
-	}
-	if client.Err() != nil {
-		t.Fatalf("a stream deadline ended the session: %v", client.Err())
-	}
-	a.SetWriteDeadline(time.Time{})
-	a.CloseWrite()
-	close(gate.open)
-
-	other := randomBytes(1<<20, 10)
-	go func() {
-		b, err := client.Open(ctx)
-		if err != nil {
-			return
-		}
-		b.Write(other)
-		b.CloseWrite()
-	}()
-	for range 2 {
-		st, err := server.AcceptStream(ctx)
+// TestCutWriteKeepsFramingAcrossPeers: a Write blocked inside the connection write (the peer
+// is not reading its end of a net.Pipe) returns at its deadline with the count it got out; the
+// frame it was cut in the middle of is finished later, so every peer's parser reads every
+// later frame, and both the cut stream's prefix and another stream's data arrive intact.
+func TestCutWriteKeepsFramingAcrossPeers(t *testing.T) {
+	var gate *gatedConn
+	o := peerOpts{pipe: true, wrapPeer: func(c net.Conn) net.Conn {
+		gate = &gatedConn{Conn: c, open: make(chan struct{})}
+		return gate
+	}}
+	forEachPeer(t, allPeers, o, func(t *testing.T, ours *Session, p peer) {
+		ctx := testCtx(t, 10*time.Second)
+		a, err := ours.Open(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := io.ReadAll(st)
-		if err != nil {
-			t.Fatalf("stream %d: %v", st.ID(), err)
+		data := randomBytes(200<<10, 9)
+		a.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := a.Write(data)
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("Write to a peer that does not read: %d, %v; want ErrTimeout", n, err)
 		}
-		want := other
-		if st.ID() == a.ID() {
-			want = data[:n]
+		if ours.Err() != nil {
+			t.Fatalf("a stream deadline ended the session: %v", ours.Err())
 		}
-		if sha(got) != sha(want) {
-			t.Fatalf("stream %d: %d bytes, want %d intact", st.ID(), len(got), len(want))
+		a.SetWriteDeadline(time.Time{})
+		a.CloseWrite()
+		close(gate.open)
+
+		other := randomBytes(1<<20, 10)
+		go func() {
+			b, err := ours.Open(ctx)
+			if err != nil {
+				return
+			}
+			b.Write(other)
+			b.CloseWrite()
+		}()
+		for range 2 {
+			pst := acceptPeer(t, p)
+			got, err := io.ReadAll(pst)
+			if err != nil {
+				t.Fatalf("stream %d: %v", streamID(pst), err)
+			}
+			want := other
+			if streamID(pst) == a.ID() {
+				want = data[:n]
+			}
+			if sha(got) != sha(want) {
+				t.Fatalf("stream %d: %d bytes, want %d intact", streamID(pst), len(got), len(want))
+			}
+			pst.Close()
 		}
-		st.Close()
-	}
-	a.Close()
+		a.Close()
+	})
+}
+
+// gatedConn blocks Reads until open is closed: a peer that stops reading its socket.
+type gatedConn struct {
+	net.Conn
+	open chan struct{}
+}
+
+func (g *gatedConn) Read(p []byte) (int, error) {
+	<-g.open
+	return g.Conn.Read(p)
 }
