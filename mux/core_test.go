@@ -268,6 +268,16 @@ func TestCoreDataAfterCloseIsReset(t *testing.T) {
 	c.expect("ACK and FIN (the peer holds the whole window: nothing to give back)", wu(flagACK|flagFIN, 1, 0))
 	c.in(typeData, 0, 1, 4, []byte("late"))
 	c.expect("RST for data after Close", wu(flagRST, 1, 0))
+	// The reset the data caused does not change what Close promised callers.
+	if _, err := st.Read(make([]byte, 1)); err != errReadAfterClose {
+		t.Fatalf("Read after Close and the peer's late data: %v, want the Read-after-Close error", err)
+	}
+	if _, err := st.Write([]byte("x")); !errors.Is(err, ErrStreamClosed) {
+		t.Fatalf("Write after Close and the peer's late data: %v, want ErrStreamClosed", err)
+	}
+	if c.streams() != 0 {
+		t.Fatal("stream still in the table after its RST")
+	}
 }
 
 // An outbound stream the peer does not ACK within StreamOpenTimeout is reset alone; its

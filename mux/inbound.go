@@ -138,11 +138,11 @@ func (s *Session) onDataLocked(st *Stream, n uint32) *Stream {
 	}
 	var cause error
 	switch {
-	case st.recv == recvReset:
-		return nil
+	case st.cause != nil:
+		return nil // reset: discarded
 	case n > st.outstanding:
 		cause = errResetFlowControl
-	case st.recv == recvFIN || st.recv == recvClosedFIN:
+	case st.recv == recvFIN || st.recv == recvClosedDone:
 		cause = errResetAfterFIN
 	case st.recv == recvClosed:
 		cause = errResetCloseWait

@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,7 +25,7 @@ import (
 //     the foreign ones in both roles, each behind the small peer interface;
 //   - the raw peer (rawPeer): a goroutine that writes hand-built frames and parses what comes
 //     back, for protocol violations only a raw peer can produce, and for checks on the wire;
-//   - waitFor and waitParked, which wait for a visible state instead of sleeping.
+//   - waitFor, which waits for a visible state instead of sleeping.
 //
 // HC and LP differ from mux where it matters for ending streams and sessions: HC's Close is a
 // half-close and it has no Reset and no CloseWrite; LP's Close also ends reading, it has Reset
@@ -958,63 +956,4 @@ func peerHalfClose(c net.Conn) error {
 // or go-yamux's ErrStreamReset.
 func isPeerReset(err error) bool {
 	return errors.Is(err, ErrStreamReset) || errors.Is(err, yamux.ErrConnectionReset) || errors.Is(err, lp.ErrStreamReset)
-}
-
-// ---- Waiting for a call to block ----
-
-// parkedStates are the goroutine states (as runtime.Stack prints them) of a call that waits
-// for something outside it: a channel, a condition, the network. A goroutine that is running,
-// runnable or waiting for a mutex is still on its way.
-var parkedStates = map[string]bool{
-	"select": true, "select (no cases)": true, "chan receive": true, "chan send": true,
-	"IO wait": true, "sync.Cond.Wait": true, "sleep": true,
-}
-
-// parkedIn counts the goroutines parked (parkedStates) with fn on their stack; fn is a
-// function as stacks print it, with enough of its package path to be unique, e.g.
-// "muxpool/mux.(*Stream).Write" ("mux.(*Stream).Write" alone would match hashicorp/yamux too).
-func parkedIn(fn string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		head, _, _ := strings.Cut(g, "\n")
-		i, j := strings.IndexByte(head, '['), strings.IndexByte(head, ']')
-		if i < 0 || j < i {
-			continue
-		}
-		state, _, _ := strings.Cut(head[i+1:j], ",")
-		if parkedStates[state] && strings.Contains(g, fn+"(") {
-			count++
-		}
-	}
-	return count
-}
-
-// readFn names, for parkedIn, the Read method of c's implementation.
-func readFn(c net.Conn) string {
-	switch c.(type) {
-	case *Stream:
-		return "muxpool/mux.(*Stream).Read"
-	case *yamux.Stream:
-		return "hashicorp/yamux.(*Stream).Read"
-	case *lp.Stream:
-		return "go-yamux/v5.(*Stream).Read"
-	}
-	panic(fmt.Sprintf("unknown stream %T", c))
-}
-
-// waitParked waits (bounded, as waitFor) until at least n goroutines are parked in fn: the
-// calls a test started have got as far as waiting, so what the test does next happens to a
-// blocked call, not before the call.
-func waitParked(t testing.TB, fn string, n int) {
-	t.Helper()
-	waitFor(t, func() bool { return parkedIn(fn) >= n })
 }

@@ -192,7 +192,7 @@ func (st *Stream) readErrLocked() error {
 		return st.cause
 	case recvFIN:
 		return io.EOF
-	case recvClosed, recvClosedFIN:
+	case recvClosed, recvClosedDone:
 		return errReadAfterClose
 	}
 	if isClosed(st.s.done) {
@@ -218,6 +218,8 @@ func (st *Stream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	var err error
 	switch {
+	case st.closedLocally():
+		err = ErrStreamClosed // also when a reset followed the Close
 	case st.send == sendReset:
 		err = st.cause
 	case st.send != sendOpen:

@@ -17,21 +17,24 @@ const (
 
 // recvState is where a stream's receiving direction is. Transitions, all under s.mu:
 //
-//	recvOpen --FIN received--> recvFIN --Close--> recvClosedFIN
-//	recvOpen --Close--> recvClosed --FIN received--> recvClosedFIN
-//	any --Reset, RST received, a violation, a timeout--> recvReset
+//	recvOpen --FIN received--> recvFIN --Close--> recvClosedDone
+//	recvOpen --Close--> recvClosed --FIN received, or a reset--> recvClosedDone
+//	recvOpen, recvFIN --Reset, RST received, a violation, a timeout--> recvReset
 type recvState uint8
 
 const (
-	recvOpen      recvState = iota // data may arrive and is buffered for Read
-	recvFIN                        // the peer's FIN arrived: Read drains the buffer, then io.EOF
-	recvClosed                     // Close was called: buffer dropped, arriving data answered with RST, FIN awaited
-	recvClosedFIN                  // Close was called and the peer's FIN arrived
-	recvReset                      // the stream was reset: Reads fail with cause
+	recvOpen       recvState = iota // data may arrive and is buffered for Read
+	recvFIN                         // the peer's FIN arrived: Read drains the buffer, then io.EOF
+	recvClosed                      // Close was called: buffer dropped, arriving data answered with RST, FIN awaited
+	recvClosedDone                  // Close was called and nothing more arrives: the peer's FIN came, or a reset
+	recvReset                       // the stream was reset: Reads fail with cause
 )
 
 // sendDone reports whether nothing more will be sent on the stream but a pending RST.
 func (st *Stream) sendDone() bool { return st.send == sendFINSent || st.send == sendReset }
+
+// closedLocally reports whether Close was called on the stream.
+func (st *Stream) closedLocally() bool { return st.recv == recvClosed || st.recv == recvClosedDone }
 
 // recvDone reports whether nothing more will be received on the stream.
 func (st *Stream) recvDone() bool { return st.recv != recvOpen && st.recv != recvClosed }
@@ -45,7 +48,12 @@ func (s *Session) resetLocked(st *Stream, cause error, sendRST bool) {
 		return
 	}
 	st.cause = cause
-	st.send, st.recv = sendReset, recvReset
+	st.send = sendReset
+	if st.closedLocally() {
+		st.recv = recvClosedDone // Reads keep saying Close stopped them
+	} else {
+		st.recv = recvReset
+	}
 	st.wbuf = nil
 	s.kickInlineLocked(st, true)
 	if sendRST {
@@ -71,7 +79,7 @@ func (s *Session) closeReadLocked(st *Stream) {
 	case recvOpen:
 		st.recv = recvClosed
 	case recvFIN:
-		st.recv = recvClosedFIN
+		st.recv = recvClosedDone
 	default:
 		return
 	}
@@ -95,7 +103,7 @@ func (s *Session) finReceivedLocked(st *Stream) {
 	case recvOpen:
 		st.recv = recvFIN
 	case recvClosed:
-		st.recv = recvClosedFIN
+		st.recv = recvClosedDone
 	default:
 		return // a second FIN, or one after a reset: nothing to do
 	}
@@ -148,7 +156,7 @@ func (s *Session) releaseMemLocked(st *Stream) {
 	if st.reserved == 0 {
 		return
 	}
-	closed := st.recv == recvClosed || st.recv == recvClosedFIN || st.recv == recvReset
+	closed := st.recv == recvClosed || st.recv == recvClosedDone || st.recv == recvReset
 	if !closed && !(st.removed && st.buf.len() == 0) {
 		return
 	}
