@@ -29,7 +29,10 @@ func heapAfterGC() int64 {
 // chunk; the application reads nothing. The heap the buffered data holds stays within a
 // quarter above MaxSessionMemory.
 func TestFragmentedDataStaysWithinBudget(t *testing.T) {
-	patterns := [][2]int{{1, 4096}, {2, 4096}, {100, 4000}, {4097, 61440}}
+	// Alternating sizes that waste half a chunk each if stored one per chunk; frames of four
+	// fifths of a large chunk, each left in its own chunk (the packing's worst case: 1.25x);
+	// frames just over a small chunk, each taking a large one unless packed.
+	patterns := [][2]int{{1, 4096}, {2, 4096}, {100, 4000}, {4097, 61440}, {52430, 52430}, {4097, 4097}}
 	const perPattern = 4
 	streams := len(patterns) * perPattern
 	cfg := hostileConfig()
