@@ -42,7 +42,7 @@ func putChunk(c *chunk) {
 }
 
 // recvBuffer is a stream's queue of received, unread bytes: a FIFO of pooled chunks. Not safe
-// for concurrent use; the stream's mutex guards it.
+// for concurrent use; the session's mutex guards it.
 type recvBuffer struct {
 	chunks []*chunk // chunks[head:] hold data, oldest first
 	head   int
@@ -52,7 +52,7 @@ type recvBuffer struct {
 func (b *recvBuffer) len() int { return b.n }
 
 // add takes ownership of a filled chunk (the receiver reads payload into it without holding
-// the stream's lock). A chunk that fits is copied into the free tail of the last buffered
+// the session's lock). A chunk that fits is copied into the free tail of the last buffered
 // chunk, so a stream of small frames holds one chunk, not one per frame. One that does not fit
 // fills that tail first when the tail is at least a fifth of its chunk, and its rest moves to
 // the front of its own chunk, leaving all its free space at the tail for what comes next. So

@@ -81,7 +81,7 @@ type Session struct {
 // testHooks let a test stop a goroutine at a chosen point to force an interleaving. They are
 // nil outside tests; each costs one atomic load where it is consulted.
 type testHooks struct {
-	beforeSendLoopWrite atomic.Pointer[func()]        // the send loop, before it writes a batch (sc.mu not held)
+	beforeSendLoopWrite atomic.Pointer[func()]        // the send loop, before it writes a batch (s.mu not held)
 	afterWriteWait      atomic.Pointer[func(*Stream)] // a Write, after waiting for its frames and before it looks at the outcome
 	beforeTakeDirect    atomic.Pointer[func(*Stream)] // a Read with no deadline, before it tries to take the read token
 	inRefusalWait       atomic.Pointer[func(*Stream)] // the reader waiting for room for a refusal (its stream for a direct reader, else nil), before each wait
