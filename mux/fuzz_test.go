@@ -74,10 +74,6 @@ func FuzzFrameDecoder(f *testing.F) {
 	})
 }
 
-// knownSessionInputBugs are checked-in crashers of FuzzSessionInput whose bug is not fixed
-// yet; they stay in testdata as regression seeds and run again once removed from here.
-var knownSessionInputBugs = map[string]string{}
-
 // FuzzSessionInput feeds arbitrary bytes to a Server session as its peer's side of the
 // connection, with an application that accepts, reads, answers and closes every stream. The
 // session must never panic or hang: it either ends (with an error matching ErrSessionClosed)
@@ -86,9 +82,6 @@ var knownSessionInputBugs = map[string]string{}
 // ones let Close end a running session.
 func FuzzSessionInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if why, ok := knownSessionInputBugs[string(data)]; ok {
-			t.Skip(why)
-		}
 		runSessionOn(t, data, false, false)
 	})
 }
