@@ -83,7 +83,7 @@ type Session struct {
 type testHooks struct {
 	beforeSendLoopWrite atomic.Pointer[func()]        // the send loop, before it writes a batch (s.mu not held)
 	afterWriteWait      atomic.Pointer[func(*Stream)] // a Write, after waiting for its frames and before it looks at the outcome
-	beforeTakeDirect    atomic.Pointer[func(*Stream)] // a Read with no deadline, before it tries to take the read token
+	beforeTakeDirect    atomic.Pointer[func(*Stream)] // a Read, once per call, before it tries to take the read token (s.mu not held)
 	inRefusalWait       atomic.Pointer[func(*Stream)] // the reader waiting for room for a refusal (its stream for a direct reader, else nil), before each wait
 	holdParked          atomic.Bool                   // the receive loop parks the read token after each frame when nobody waits on the peer, and does not take it back when its lease runs out
 }
