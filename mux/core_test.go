@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 )
 
 // The tests in this file drive the core alone (doc.go, "Design"): no connection, no drivers,
 // no goroutines of the session's. Frames go in as the connection reader hands them over,
-// frames come out of the scheduler as the writer would take them, and time passing is the
-// timers' expiry functions called directly. Each test is one exact sequence of events.
+// frames come out of the scheduler as the writer would take them, and time is a fake clock
+// (Session.now) that moves only when a test advances it, with the timers' expiry functions
+// called directly. Each test is one exact sequence of events.
 
 // coreFrame is one frame the core sent.
 type coreFrame struct {
@@ -24,9 +26,13 @@ type coreFrame struct {
 
 // core is a session core under test.
 type core struct {
-	t *testing.T
-	s *Session
+	t     *testing.T
+	s     *Session
+	clock time.Time // the core's time: it moves only by advance
 }
+
+// advance moves the core's clock forward by d.
+func (c *core) advance(d time.Duration) { c.clock = c.clock.Add(d) }
 
 func newTestCore(t *testing.T, client bool, cfg *Config) *core {
 	t.Helper()
@@ -35,7 +41,9 @@ func newTestCore(t *testing.T, client bool, cfg *Config) *core {
 	}
 	s := newCore(cfg.withDefaults(), client)
 	s.sched.batch = newBatch(nil) // no vectored writes: every payload is copied into out
-	return &core{t, s}
+	c := &core{t: t, s: s, clock: time.Unix(1e9, 0)}
+	s.now = func() time.Time { return c.clock }
+	return c
 }
 
 // in hands the core one frame as the connection reader would: the header, the payload into a
@@ -173,6 +181,42 @@ func TestCoreWindowCreditedAfterHalfIsRead(t *testing.T) {
 	c.expect("less than half the window read")
 	io.ReadFull(st, make([]byte, 1))
 	c.expect("half the window read", wu(0, 1, initialWindow/2))
+}
+
+// A reader that keeps up with the round trip grows its window (auto-tuning): it consumed half
+// the window in 2 ms with a 10 ms minimum RTT, so the window doubles to 512 KiB, the credit
+// covers it, and an RTT probe goes out to refine the minimum.
+func TestCoreWindowGrowsForAFastReader(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxStreamWindow = 4 * initialWindow
+	c := newTestCore(t, false, cfg)
+	c.s.mu.Lock()
+	c.s.observeRTTLocked(10 * time.Millisecond)
+	c.s.mu.Unlock()
+	half := bytes.Repeat([]byte{7}, initialWindow/2)
+	c.in(typeData, flagSYN, 1, uint32(len(half)), half)
+	st := c.accept()
+	c.expect("ACK", wu(flagACK, 1, 0))
+	c.advance(2 * time.Millisecond)
+	io.ReadFull(st, make([]byte, len(half)))
+	c.expect("RTT probe and the grown window's credit",
+		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, 2*initialWindow-initialWindow/2))
+	if got := c.s.Stats().WindowGrowths; got != 1 {
+		t.Fatalf("%d window growths, want 1", got)
+	}
+	// The same read rate with a 100 µs minimum RTT would not have grown it: the sender was
+	// not held back by the window.
+	c2 := newTestCore(t, false, cfg)
+	c2.s.mu.Lock()
+	c2.s.observeRTTLocked(100 * time.Microsecond)
+	c2.s.mu.Unlock()
+	c2.in(typeData, flagSYN, 1, uint32(len(half)), half)
+	st2 := c2.accept()
+	c2.out()
+	c2.advance(2 * time.Millisecond)
+	io.ReadFull(st2, make([]byte, len(half)))
+	c2.expect("RTT probe and the unchanged window's credit",
+		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, initialWindow/2))
 }
 
 // Data beyond the granted window resets that stream alone (RST), and the session goes on.

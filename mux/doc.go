@@ -34,7 +34,7 @@
 // and the memory budget. It is guarded by one mutex, Session.mu, and does no I/O, starts no
 // goroutines and never blocks: frames come in (inbound.go: onHeaderLocked, onChunkLocked,
 // onDirectLocked, onFrameEndLocked), time comes in (the timers' openTimedOut and
-// closeTimedOut), and state changes and frames to send come out (sched.go: fillLocked builds a
+// closeTimedOut, and the core's clock Session.now), and state changes and frames to send come out (sched.go: fillLocked builds a
 // batch of frames from the queued intents). Its wake-ups are sends on buffered channels of
 // capacity one (readReady, writeDone, the loops' wake channels) that never block.
 //

@@ -224,11 +224,9 @@ func TestGoAwayKeepsExistingStreams(t *testing.T) {
 					t.Fatalf("the mux peer's Open after its own GoAway: %v, want ErrLocalGoAway", err)
 				}
 			}
-			// The peer wrote its GoAway before GoAway returned; a ping round trip started
-			// after it is answered after it, so our receive loop has seen it.
-			if _, err := ours.Ping(ctx); err != nil {
-				t.Fatal(err)
-			}
+			// A ping round trip would not order it: go-yamux queues GoAway behind data and
+			// sends pongs ahead of both.
+			waitFor(t, ours.remoteGoAwaySeen)
 			if _, err := ours.Open(ctx); !errors.Is(err, ErrRemoteGoAway) {
 				t.Fatalf("our Open after their GoAway: %v, want ErrRemoteGoAway", err)
 			}

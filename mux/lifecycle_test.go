@@ -252,7 +252,9 @@ func TestCloseSendsQueuedFramesBeforeGoAway(t *testing.T) {
 		if _, err := st.Write(data); err != nil {
 			t.Fatalf("Write: %v", err)
 		}
-		held, release := make(chan struct{}), make(chan struct{})
+		// held has room for one signal, so the send loop's first stop is seen even if it
+		// comes before the test waits for it (other frames, a pong, may take it there first).
+		held, release := make(chan struct{}, 1), make(chan struct{})
 		hook := func() {
 			select {
 			case held <- struct{}{}:

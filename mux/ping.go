@@ -37,7 +37,7 @@ func (s *Session) startPingLocked() (uint32, *pingWait, bool) {
 	if !s.sched.pingLocked(id) {
 		return 0, nil, false
 	}
-	w := &pingWait{sent: time.Now(), done: make(chan struct{})}
+	w := &pingWait{sent: s.now(), done: make(chan struct{})}
 	t.out[id] = w
 	s.addWaiterLocked()
 	return id, w, true
@@ -61,7 +61,7 @@ func (s *Session) pingAnsweredLocked(v uint32) *pingWait {
 	}
 	delete(s.pings.out, v)
 	s.endWaitLocked(nil)
-	w.rtt = time.Since(w.sent)
+	w.rtt = s.now().Sub(w.sent)
 	s.observeRTTLocked(w.rtt)
 	if w.probes > 0 {
 		s.probeRTTLocked(w.probes - 1)

@@ -12,9 +12,8 @@ import (
 // then one Data frame of at most 64 KiB per stream per turn, so a small write waits behind at
 // most one frame of each bulk stream, and FIN rides on the last Data frame.
 func TestSchedulerRoundRobin(t *testing.T) {
-	s := &Session{}
+	s := newCore(testConfig().withDefaults(), true)
 	sc := &s.sched
-	sc.init()
 	c1, c2 := net.Pipe()
 	defer c1.Close()
 	defer c2.Close()

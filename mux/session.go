@@ -64,8 +64,9 @@ type Session struct {
 	acceptCh chan *Stream // sent to only by the read token's holder, under mu
 	recv     *receiver    // the read token's holder's parser (readtoken.go)
 
-	lastRecv atomic.Int64 // time.Now().UnixNano() of the last read that got bytes (keepalive)
-	stats    counters     // atomics, read only by Stats
+	now      func() time.Time // the core's clock: time.Now, or a test's
+	lastRecv atomic.Int64     // time.Now().UnixNano() of the last read that got bytes (keepalive)
+	stats    counters         // atomics, read only by Stats
 	hooks    testHooks
 
 	endOnce  sync.Once
@@ -152,6 +153,7 @@ func newCore(cfg Config, client bool) *Session {
 		done:     make(chan struct{}),
 		flushed:  make(chan struct{}),
 		recvDone: make(chan struct{}),
+		now:      time.Now,
 	}
 	if client {
 		s.nextID = 1

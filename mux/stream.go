@@ -72,7 +72,7 @@ func newStream(s *Session, id uint32, outbound bool) *Stream {
 		writeDone:   make(chan struct{}, 1),
 		rdeadline:   newDeadline(),
 		wdeadline:   newDeadline(),
-		epochStart:  time.Now(),
+		epochStart:  s.now(),
 	}
 }
 

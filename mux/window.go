@@ -36,7 +36,7 @@ func (s *Session) creditLocked(st *Stream, n int) uint32 {
 	if int64(st.window)-used < int64(st.window/2) {
 		return 0
 	}
-	s.autoTuneLocked(st, time.Now())
+	s.autoTuneLocked(st, s.now())
 	delta := int64(st.window) - used
 	st.outstanding += uint32(delta)
 	return uint32(delta)
