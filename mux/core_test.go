@@ -219,6 +219,63 @@ func TestCoreWindowGrowsForAFastReader(t *testing.T) {
 		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, initialWindow/2))
 }
 
+// A growth is a probe: when the next epoch is not read faster (the sender was not held back by
+// the window), the window goes back to its size before, no credit is renewed beyond it, the
+// memory returns once the peer's credit is used, and the stream does not grow again for
+// tuneRetry. When it is read faster, the growth stays.
+func TestCoreWindowGrowthKeptOnlyIfItPays(t *testing.T) {
+	for _, pays := range []bool{true, false} {
+		cfg := testConfig()
+		cfg.MaxStreamWindow = 4 * initialWindow
+		c := newTestCore(t, false, cfg)
+		c.s.mu.Lock()
+		c.s.observeRTTLocked(10 * time.Millisecond)
+		c.s.mu.Unlock()
+		half := bytes.Repeat([]byte{7}, initialWindow/2)
+		c.in(typeData, flagSYN, 1, uint32(len(half)), half)
+		st := c.accept()
+		c.out()
+		c.advance(2 * time.Millisecond)
+		io.ReadFull(st, make([]byte, len(half))) // 64 KiB/ms: the window doubles to 512 KiB
+		c.out()
+		// The peer sends half the grown window; it is read in 2 ms (twice the rate: the
+		// growth paid) or in 4 ms (the same rate: it did not).
+		c.in(typeData, 0, 1, initialWindow, bytes.Repeat([]byte{8}, initialWindow))
+		if pays {
+			c.advance(2 * time.Millisecond)
+		} else {
+			c.advance(4 * time.Millisecond)
+		}
+		io.ReadFull(st, make([]byte, initialWindow))
+		c.s.mu.Lock()
+		window, reserved := st.window, st.reserved
+		c.s.mu.Unlock()
+		if pays {
+			if window != 2*initialWindow {
+				t.Fatalf("paid: window %d, want %d", window, 2*initialWindow)
+			}
+			c.expect("paid: the grown window's credit", wu(0, 1, initialWindow))
+			continue
+		}
+		if window != initialWindow || reserved != 2*initialWindow {
+			t.Fatalf("did not pay: window %d reserved %d, want %d and %d until the credit is used", window, reserved, initialWindow, 2*initialWindow)
+		}
+		c.expect("did not pay: no credit beyond the smaller window (the peer still holds 256 KiB)")
+		// The peer uses its credit; reading it frees the growth's memory, and no new growth
+		// comes before tuneRetry, however fast the reading.
+		c.in(typeData, 0, 1, initialWindow, bytes.Repeat([]byte{9}, initialWindow))
+		c.advance(time.Millisecond)
+		io.ReadFull(st, make([]byte, initialWindow))
+		c.s.mu.Lock()
+		window, reserved = st.window, st.reserved
+		c.s.mu.Unlock()
+		if window != initialWindow || reserved != initialWindow {
+			t.Fatalf("after the credit was used: window %d reserved %d, want %d for both", window, reserved, initialWindow)
+		}
+		c.expect("credit for the initial window", wu(0, 1, initialWindow))
+	}
+}
+
 // Data beyond the granted window resets that stream alone (RST), and the session goes on.
 func TestCoreDataBeyondWindowResetsStream(t *testing.T) {
 	c := newTestCore(t, false, nil)

@@ -18,7 +18,7 @@ type Stats struct {
 	BytesReceived   uint64        // Data payload bytes read
 	ResetsReceived  uint64        // RST frames received
 	PongsDropped    uint64        // Ping replies dropped because the peer pinged too fast
-	WindowGrowths   uint64        // receive-window doublings by auto-tuning
+	WindowGrowths   uint64        // receive-window doublings by auto-tuning, counting those taken back
 	RTT             time.Duration // smoothed round-trip time from Pings; 0 until measured
 	MemoryReserved  int64         // bytes of receive window reserved from the budget
 	MemoryLimit     int64         // the budget, MaxSessionMemory

@@ -35,6 +35,9 @@ type Stream struct {
 	readTotal   uint64 // bytes Read so far
 	epochStart  time.Time
 	epochRead   uint64        // readTotal at epochStart (window auto-tuning)
+	tuneGrown   uint32        // bytes the window grew at the last judgement, on probation; 0 for none
+	tuneRate    float64       // read rate (bytes/ns) of the epoch that grew the window
+	tuneAfter   time.Time     // a growth that did not pay: no new one before this
 	rwaits      int           // this stream's Reads counted as waiters on the peer (readtoken.go)
 	readReady   chan struct{} // capacity 1: "look again", for a Read
 	closeTimer  *time.Timer   // after Close: StreamCloseTimeout for the peer's FIN

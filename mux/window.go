@@ -33,6 +33,12 @@ func (s *Session) creditLocked(st *Stream, n int) uint32 {
 	// The window is what the peer may send, what it sent that is still on its way to the
 	// buffer (the rest of a frame being read), and what is buffered.
 	used := int64(st.outstanding) + int64(st.pending) + int64(st.buf.len())
+	if st.reserved > int64(st.window) && used <= int64(st.window) {
+		// A growth was taken back (autoTuneLocked): the credit for it is used up, so
+		// the memory it reserved is free.
+		s.mem.release(st.reserved - int64(st.window))
+		st.reserved = int64(st.window)
+	}
 	if int64(st.window)-used < int64(st.window/2) {
 		return 0
 	}
@@ -48,13 +54,25 @@ func (s *Session) creditLocked(st *Stream, n int) uint32 {
 // small stream waits behind.
 const minTuneEpoch = time.Millisecond
 
+// growthPays is how much faster a stream must be read in the epoch after its window doubled for
+// the growth to stay: a sender held back by the window sends about twice as fast with twice
+// the window; one held back by anything else (the CPU, on loopback) does not, and a larger
+// window then only lengthens the queues other streams' frames wait behind.
+const growthPays = 1.2
+
+// tuneRetry is how long a stream whose growth did not pay waits before it may grow again.
+const tuneRetry = time.Second
+
 // autoTuneLocked doubles the receive window, up to MaxStreamWindow and as the session budget
 // allows, when the reader's rate over the last epoch times the minimum RTT (the
-// bandwidth-delay product) exceeds half the window: the sender was held back by the window,
-// not by the reader. That is quic-go's test (an epoch that consumed fraction f of the window
-// within k·f·RTT), with k = 2 as gRPC's BDP estimator uses, judged over at least minTuneEpoch.
-// A stalled reader sends no updates and so never grows its window; go-yamux's fixed 4·RTT
-// threshold (libp2p/go-yamux#136) is avoided by scaling with f. s.mu must be held.
+// bandwidth-delay product) exceeds half the window: the sender may be held back by the
+// window, not by the reader. That is quic-go's test (an epoch that consumed fraction f of the
+// window within k·f·RTT), with k = 2 as gRPC's BDP estimator uses, judged over at least
+// minTuneEpoch. A growth is a probe: it stays only if the next epoch is read at least
+// growthPays times as fast; otherwise the window goes back (the peer's credit is not taken
+// back, only not renewed beyond the smaller window) and the stream does not grow again for
+// tuneRetry. A stalled reader sends no updates and so never grows its window; go-yamux's fixed
+// 4·RTT threshold (libp2p/go-yamux#136) is avoided by scaling with f. s.mu must be held.
 func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	elapsed := now.Sub(st.epochStart)
 	if elapsed < minTuneEpoch {
@@ -62,6 +80,18 @@ func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	}
 	consumed := st.readTotal - st.epochRead
 	st.epochStart, st.epochRead = now, st.readTotal
+	rate := float64(consumed) / float64(elapsed)
+	if grown := st.tuneGrown; grown > 0 {
+		st.tuneGrown = 0
+		if rate < growthPays*st.tuneRate {
+			st.window -= grown // the memory is released once its credit is used (creditLocked)
+			st.tuneAfter = now.Add(tuneRetry)
+		}
+		return
+	}
+	if now.Before(st.tuneAfter) {
+		return
+	}
 	s.probeForTuningLocked()
 	rtt := s.minRTT
 	if rtt <= 0 || st.window >= s.cfg.MaxStreamWindow {
@@ -77,5 +107,6 @@ func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	}
 	st.reserved += grow
 	st.window += uint32(grow)
+	st.tuneGrown, st.tuneRate = uint32(grow), rate
 	s.stats.windowGrowths.Add(1)
 }
