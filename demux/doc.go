@@ -61,7 +61,9 @@
 //     and health, and the wait queue; goroutines dial, learn an https:// connection's
 //     stream limit, close connections, resolve host names (one, while names are
 //     configured) and run HealthCheckPath's checks (one, when set); net/http's client
-//     read loops call the frame events and state hook.
+//     read loops call the frame events and state hook. Each h2c connection writes
+//     through a batchConn, whose flusher goroutine (one at a time, while bytes are
+//     queued) has its own mutex.
 //   - Per client connection: the reset budget (connGuard) and the stream share
 //     (clientShares) each have their own mutex.
 //

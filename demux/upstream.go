@@ -19,7 +19,9 @@ import (
 // Goroutines: RoundTrip runs on the request's goroutine; one goroutine per dial in
 // progress (dial), per https:// connection learning its stream limit (pollSettle)
 // and per closing connection (closeAsync); the ClientConns' own read loops call the
-// frame events (settings, goAway) and the state hook (onState).
+// frame events (settings, goAway) and the state hook (onState). An h2c connection's
+// writes go through a batchConn, which runs a flusher goroutine while it has bytes
+// queued.
 //
 // Ownership: mu guards the connection set (conns and every uconn field after cc),
 // dialing, the wait queue, closed and nextID; counters are atomics. Every section
