@@ -72,6 +72,8 @@
 // woken only after it is released. trackedBody's mutex is held while setting a read
 // deadline through net/http, which takes none of this package's locks.
 //
-// Header handling and body streaming use net/http/httputil.ReverseProxy; upstream
-// connections are net/http ClientConns.
+// Header handling and body streaming use net/http/httputil.ReverseProxy, except for
+// GET and HEAD requests without a body or upgrade to an HTTP/2 upstream, which
+// forwardPlain forwards with the same steps and fewer copies; upstream connections
+// are net/http ClientConns.
 package demux

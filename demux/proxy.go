@@ -83,6 +83,10 @@ type reqInfo struct {
 	// before each attempt.
 	wroteHeaders atomic.Bool
 	trace        httptrace.ClientTrace
+	// relay is where forwardPlain's relay1xx writes interim responses, nil once
+	// RoundTrip has returned; guarded by relayMu.
+	relayMu sync.Mutex
+	relay   http.ResponseWriter
 }
 
 type infoKey struct{}
@@ -167,6 +171,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer release()
+	}
+	if p.plainRequest(r) {
+		p.forwardPlain(lw, r, out, info)
+		return
 	}
 	p.rp.ServeHTTP(lw, out)
 }
