@@ -3,7 +3,6 @@ package demux
 import (
 	"io"
 	"net/http"
-	"net/http/httputil"
 	"net/textproto"
 	"strings"
 
@@ -67,9 +66,7 @@ func (p *Proxy) forwardPlain(w *logWriter, in, out *http.Request, info *reqInfo)
 	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 		delete(out.Header, k)
 	}
-	pr := &httputil.ProxyRequest{In: in, Out: out}
-	p.rewrite(pr)
-	out = pr.Out
+	out = p.outbound(in, out)
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // no Go default User-Agent upstream
 	}
