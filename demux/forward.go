@@ -92,8 +92,14 @@ func (p *Proxy) forwardPlain(w *logWriter, in, out *http.Request, info *reqInfo)
 			continue
 		}
 		k = http.CanonicalHeaderKey(k)
-		// Capped so that a later append to either header cannot reach the other.
-		h[k] = append(h[k][:len(h[k]):len(h[k])], vv...)
+		// The response's values are ours: a field the writer does not have yet takes
+		// them as they are. Capped, so that a later append to either header cannot
+		// reach the other.
+		if prior := h[k]; len(prior) > 0 {
+			h[k] = append(prior[:len(prior):len(prior)], vv...)
+		} else {
+			h[k] = vv[:len(vv):len(vv)]
+		}
 	}
 	announced := len(res.Trailer)
 	if announced > 0 {
