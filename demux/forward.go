@@ -45,9 +45,11 @@ func plainQuery(q string) bool {
 }
 
 // forwardPlain proxies a plainRequest as ReverseProxy with the Proxy's Rewrite,
-// ModifyResponse, ErrorHandler and BufferPool would. in is the inbound request; out
-// is ServeHTTP's copy of it, carrying the request's context, which becomes the
-// outbound request: it gets its own header and URL here.
+// ModifyResponse, ErrorHandler and BufferPool would, except that a failed read of the
+// response body is not written to the standard logger (ReverseProxy, whose ErrorLog
+// is nil, logs it there); the response is cut off the same way. in is the inbound
+// request; out is ServeHTTP's copy of it, carrying the request's context, which
+// becomes the outbound request: it gets its own header and URL here.
 func (p *Proxy) forwardPlain(w *logWriter, in, out *http.Request, info *reqInfo) {
 	out.Header = in.Header.Clone()
 	if out.Header == nil {
