@@ -16,8 +16,9 @@ import (
 // parameter added, which sends it through ReverseProxy, which drops that parameter
 // (so the upstream sees the same target). The upstream must receive the same
 // request line and header, and the client the same response: status, header (but
-// Date), interim 103, body and trailers, for hop-by-hop fields, forwarding fields,
-// TE, Via, and responses with trailers, of unknown length and event streams.
+// Date), framing (but that of an empty body), interim 103, body and trailers, for
+// hop-by-hop fields, forwarding fields, TE, Via, and responses with trailers, of
+// unknown length and event streams.
 func TestForwardPlainMatchesReverseProxy(t *testing.T) {
 	type seen struct {
 		uri    string
@@ -75,8 +76,16 @@ func TestForwardPlainMatchesReverseProxy(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Header.Del("Date")
-			fmt.Fprintf(&out, "%d %s %q %q te=%q cl=%d trailer=%s\n", resp.StatusCode, sortedHeader(resp.Header), body,
-				resp.Trailer, resp.TransferEncoding, resp.ContentLength, sortedHeader(resp.Trailer))
+			framing := fmt.Sprintf("te=%q cl=%d", resp.TransferEncoding, resp.ContentLength)
+			if len(body) == 0 && len(resp.Trailer) == 0 {
+				// ReverseProxy flushes the header of a response of unknown length from a
+				// timer goroutine, which may run before or after the handler returns: an
+				// empty body comes chunked or with Content-Length: 0 by timing.
+				resp.Header.Del("Content-Length")
+				framing = "empty"
+			}
+			fmt.Fprintf(&out, "%d %s %q %s trailer=%s\n", resp.StatusCode, sortedHeader(resp.Header), body,
+				framing, sortedHeader(resp.Trailer))
 			if resp.StatusCode >= 200 {
 				break
 			}
