@@ -16,7 +16,6 @@ type logWriter struct {
 	status int
 	bytes  int64
 	idle   time.Duration // <= 0: writes are not bounded
-	rc     *http.ResponseController
 }
 
 // arm sets the write deadline for the next write.
@@ -24,10 +23,7 @@ func (w *logWriter) arm() {
 	if w.idle <= 0 {
 		return
 	}
-	if w.rc == nil {
-		w.rc = http.NewResponseController(w.ResponseWriter)
-	}
-	if w.rc.SetWriteDeadline(time.Now().Add(w.idle)) != nil {
+	if http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.idle)) != nil {
 		w.idle = 0 // the writer cannot set deadlines
 	}
 }

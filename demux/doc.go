@@ -61,7 +61,9 @@
 //     and health, and the wait queue; goroutines dial, learn an https:// connection's
 //     stream limit, close connections, resolve host names (one, while names are
 //     configured) and run HealthCheckPath's checks (one, when set); net/http's client
-//     read loops call the frame events and state hook.
+//     read loops call the frame events and state hook. Each h2c connection writes
+//     through a batchConn, whose flusher goroutine (one at a time, while bytes are
+//     queued) has its own mutex.
 //   - Per client connection: the reset budget (connGuard) and the stream share
 //     (clientShares) each have their own mutex.
 //
@@ -70,6 +72,8 @@
 // woken only after it is released. trackedBody's mutex is held while setting a read
 // deadline through net/http, which takes none of this package's locks.
 //
-// Header handling and body streaming use net/http/httputil.ReverseProxy; upstream
-// connections are net/http ClientConns.
+// Header handling and body streaming use net/http/httputil.ReverseProxy, except for
+// GET and HEAD requests without a body or upgrade to an HTTP/2 upstream, which
+// forwardPlain forwards with the same steps and fewer copies; upstream connections
+// are net/http ClientConns.
 package demux

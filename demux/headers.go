@@ -121,6 +121,12 @@ func newVia(name string) via { return via{name: name, h11: "1.1 " + name, h2: "2
 
 // add appends this proxy to h's Via for a message received over HTTP/major.minor.
 func (v via) add(h http.Header, major, minor int) {
+	h["Via"] = []string{v.entry(h, major, minor)}
+}
+
+// entry is h's Via value with this proxy appended, for a message received over
+// HTTP/major.minor: prior Via fields are joined into one list.
+func (v via) entry(h http.Header, major, minor int) string {
 	var entry string
 	switch {
 	case major == 2:
@@ -133,7 +139,7 @@ func (v via) add(h http.Header, major, minor int) {
 	if prior := h["Via"]; len(prior) > 0 {
 		entry = strings.Join(prior, ", ") + ", " + entry
 	}
-	h["Via"] = []string{entry}
+	return entry
 }
 
 // validFieldName reports whether name is an RFC 9110 §5.1 token.

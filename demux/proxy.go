@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
@@ -83,6 +84,12 @@ type reqInfo struct {
 	// before each attempt.
 	wroteHeaders atomic.Bool
 	trace        httptrace.ClientTrace
+	// relay is where forwardPlain's relay1xx writes interim responses, nil once
+	// RoundTrip has returned; guarded by relayMu.
+	relayMu sync.Mutex
+	relay   http.ResponseWriter
+	// lw is the handler's response writer, allocated with the info.
+	lw logWriter
 }
 
 type infoKey struct{}
@@ -107,9 +114,10 @@ const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"
 // trailers are not forwarded, as ReverseProxy copies them before the body is read.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	lw := &logWriter{ResponseWriter: w, idle: p.cfg.WriteIdleTimeout}
 	info := &reqInfo{deadline: start.Add(p.cfg.QueueTimeout),
-		trailers: r.ProtoMajor == 1 && hasToken(r.Header["Te"], "trailers")}
+		trailers: r.ProtoMajor == 1 && hasToken(r.Header["Te"], "trailers"),
+		lw:       logWriter{ResponseWriter: w, idle: p.cfg.WriteIdleTimeout}}
+	lw := &info.lw
 	defer func() { p.logRequest(r, lw, info, start) }()
 
 	if r.Method == http.MethodConnect {
@@ -168,6 +176,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
+	if p.plainRequest(r) {
+		p.forwardPlain(lw, r, out, info)
+		return
+	}
 	p.rp.ServeHTTP(lw, out)
 }
 
@@ -217,31 +229,63 @@ func checkHeaders(h http.Header) string {
 	return ""
 }
 
-// rewrite builds the outbound request. ReverseProxy has already removed the standard
-// hop-by-hop fields and the inbound Forwarded/X-Forwarded-* (which are never trusted);
-// this removes the HTTP/2-forbidden rest (RFC 9113 §8.2.2), keeps the client's Host as
-// :authority, sets X-Forwarded-For/-Host/-Proto and appends Via (RFC 9110 §7.6.3).
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	pr.SetURL(p.target)
-	pr.Out.Host = pr.In.Host
+// rewrite is ReverseProxy's Rewrite: see outbound.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) { pr.Out = p.outbound(pr.In, pr.Out) }
+
+// outbound builds the outbound request out (a copy of in) and returns it, or the
+// request Config.Rewrite replaced it with. The standard hop-by-hop fields and the
+// inbound Forwarded/X-Forwarded-* (which are never trusted) are already removed;
+// this removes the HTTP/2-forbidden rest (RFC 9113 §8.2.2), keeps the client's Host
+// as :authority, sets X-Forwarded-For/-Host/-Proto and appends Via (RFC 9110 §7.6.3).
+func (p *Proxy) outbound(in, out *http.Request) *http.Request {
+	(&httputil.ProxyRequest{In: in, Out: out}).SetURL(p.target)
+	out.Host = in.Host
 	// ReverseProxy re-adds "Connection: Upgrade" and Upgrade for any upgrade, h2c
 	// included (golang/go#80416); only a real HTTP/1.1 upgrade may keep them, and then
 	// without h2c. It also does not know HTTP2-Settings as connection-specific.
-	up := upgradeRequested(pr.In.Header)
-	sanitizeOutbound(pr.Out.Header)
+	up := upgradeRequested(in.Header)
+	sanitizeOutbound(out.Header)
 	if p.mode == modeH1 && len(up) > 0 {
-		pr.Out.Header.Set("Connection", "Upgrade")
-		pr.Out.Header.Set("Upgrade", strings.Join(up, ", "))
+		out.Header.Set("Connection", "Upgrade")
+		out.Header.Set("Upgrade", strings.Join(up, ", "))
 	}
 	// The front server answers Expect: 100-continue itself when the body is first
 	// read; forwarding it too would send the client a second 100.
-	pr.Out.Header.Del("Expect")
-	pr.SetXForwarded()
-	p.via.add(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor)
+	out.Header.Del("Expect")
+	p.addForwarding(in, out.Header)
 	if p.cfg.Rewrite != nil {
+		pr := &httputil.ProxyRequest{In: in, Out: out}
 		p.cfg.Rewrite(pr)
-		pr.Out.URL.Scheme, pr.Out.URL.Host = p.target.Scheme, p.target.Host
+		out = pr.Out
+		out.URL.Scheme, out.URL.Host = p.target.Scheme, p.target.Host
 	}
+	return out
+}
+
+// addForwarding sets X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto in h as
+// httputil.ProxyRequest.SetXForwarded does (the client's address appended to any
+// X-Forwarded-For already in h, none if in.RemoteAddr has no port; "https" under
+// TLS), and appends this proxy to Via, all four values in one allocation.
+func (p *Proxy) addForwarding(in *http.Request, h http.Header) {
+	vals := make([]string, 4)
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		vals[0] = ip
+		h["X-Forwarded-For"] = vals[0:1:1]
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	vals[1] = in.Host
+	h["X-Forwarded-Host"] = vals[1:2:2]
+	vals[2] = "http"
+	if in.TLS != nil {
+		vals[2] = "https"
+	}
+	h["X-Forwarded-Proto"] = vals[2:3:3]
+	vals[3] = p.via.entry(h, in.ProtoMajor, in.ProtoMinor)
+	h["Via"] = vals[3:4:4]
 }
 
 // modifyResponse adds Via to the response (RFC 9110 §7.6.3) and drops Content-Length

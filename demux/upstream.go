@@ -19,7 +19,9 @@ import (
 // Goroutines: RoundTrip runs on the request's goroutine; one goroutine per dial in
 // progress (dial), per https:// connection learning its stream limit (pollSettle)
 // and per closing connection (closeAsync); the ClientConns' own read loops call the
-// frame events (settings, goAway) and the state hook (onState).
+// frame events (settings, goAway) and the state hook (onState). An h2c connection's
+// writes go through a batchConn, which runs a flusher goroutine while it has bytes
+// queued.
 //
 // Ownership: mu guards the connection set (conns and every uconn field after cc),
 // dialing, the wait queue, closed and nextID; counters are atomics. Every section
@@ -203,12 +205,12 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 // wrapResponse makes the response body release uc's stream when it is closed or,
 // with Config.ResponseBodyBuffer, as soon as the upstream has sent it all.
 func (u *upstream) wrapResponse(resp *http.Response, uc *uconn, stop func()) *http.Response {
-	done := func() { stop(); u.release(uc, true) }
 	if resp.Body == http.NoBody {
-		done()
+		stop()
+		u.release(uc, true)
 		return resp
 	}
-	rb := &releaseBody{ReadCloser: resp.Body, done: done}
+	rb := &releaseBody{ReadCloser: resp.Body, u: u, uc: uc, stop: stop}
 	resp.Body = rb
 	if rwc, ok := rb.ReadCloser.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		// An HTTP/1.1 upgrade: ReverseProxy needs the writable conn. The conn
@@ -226,17 +228,25 @@ func (u *upstream) wrapResponse(resp *http.Response, uc *uconn, stop func()) *ht
 	return resp
 }
 
-// releaseBody releases the stream when the response body is closed.
+// releaseBody releases the stream when the response body is closed: it stops the
+// attempt's timers and contexts (stop) and gives uc's stream back, once.
 type releaseBody struct {
 	io.ReadCloser
 	once sync.Once
-	done func()
+	u    *upstream
+	uc   *uconn
+	stop func()
 }
 
 func (b *releaseBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(b.done)
+	b.once.Do(b.release)
 	return err
+}
+
+func (b *releaseBody) release() {
+	b.stop()
+	b.u.release(b.uc, true)
 }
 
 // releaseRWC is a releaseBody for a 101 response, whose body is the raw connection.

@@ -60,7 +60,7 @@ func newProto(mode upstreamMode, cfg Config) upstreamProto {
 
 // h2cProto: HTTP/2 with prior knowledge. A connection carries no request until the
 // peer's first SETTINGS frame has been processed (RFC 9113 §3.4), which the frame
-// sniffer reports.
+// sniffer reports. Its writes are coalesced by a batchConn.
 type h2cProto struct{}
 
 func (h2cProto) String() string { return "h2c" }
@@ -73,7 +73,7 @@ func (h2cProto) transport(t *http.Transport, uc *uconn) {
 		if err != nil {
 			return nil, err
 		}
-		return &frameSniffer{Conn: c, ev: uc}, nil
+		return &frameSniffer{Conn: newBatchConn(c), ev: uc}, nil
 	}
 }
 func (h2cProto) initial() (int, bool)       { return 0, false }
