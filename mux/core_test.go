@@ -121,6 +121,24 @@ func (c *core) expect(what string, want ...coreFrame) {
 	}
 }
 
+// openAndWrite opens a stream and starts a Write of p on it, which waits for the writer (the
+// core has none: out stands for it); it returns once the Write has queued p, with the channel
+// its result comes on.
+func (c *core) openAndWrite(p []byte) (*Stream, <-chan error) {
+	c.t.Helper()
+	st, err := c.s.Open(context.Background())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := st.Write(p)
+		wrote <- err
+	}()
+	waitFor(c.t, func() bool { c.s.mu.Lock(); defer c.s.mu.Unlock(); return len(st.wbuf) > 0 })
+	return st, wrote
+}
+
 // accept takes the next stream from the accept backlog and accepts it (queuing its ACK).
 func (c *core) accept() *Stream {
 	c.t.Helper()
@@ -187,11 +205,29 @@ func TestCoreWindowCreditedAfterHalfIsRead(t *testing.T) {
 // the window in 2 ms with a 10 ms minimum RTT, so the window doubles to 512 KiB, the credit
 // covers it, and an RTT probe goes out to refine the minimum.
 func TestCoreWindowGrowsForAFastReader(t *testing.T) {
+	c, st := halfWindowRead(t, 10*time.Millisecond)
+	c.expect("RTT probe and the grown window's credit",
+		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, 2*initialWindow-initialWindow/2))
+	if got := c.s.Stats().WindowGrowths; got != 1 || st.window != 2*initialWindow {
+		t.Fatalf("%d window growths, window %d; want 1 and %d", got, st.window, 2*initialWindow)
+	}
+	// The same read rate with a 100 µs minimum RTT does not grow it: the sender was not held
+	// back by the window.
+	c, _ = halfWindowRead(t, 100*time.Microsecond)
+	c.expect("RTT probe and the unchanged window's credit",
+		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, initialWindow/2))
+}
+
+// halfWindowRead sets up a core whose minimum RTT is rtt and one accepted stream, 1 MiB of
+// MaxStreamWindow, on which half the initial window arrives and is read 2 ms later (64 KiB/ms):
+// the first auto-tuning judgement. The frames it sends are left for the caller.
+func halfWindowRead(t *testing.T, rtt time.Duration) (*core, *Stream) {
+	t.Helper()
 	cfg := testConfig()
 	cfg.MaxStreamWindow = 4 * initialWindow
 	c := newTestCore(t, false, cfg)
 	c.s.mu.Lock()
-	c.s.observeRTTLocked(10 * time.Millisecond)
+	c.s.observeRTTLocked(rtt)
 	c.s.mu.Unlock()
 	half := bytes.Repeat([]byte{7}, initialWindow/2)
 	c.in(typeData, flagSYN, 1, uint32(len(half)), half)
@@ -199,24 +235,7 @@ func TestCoreWindowGrowsForAFastReader(t *testing.T) {
 	c.expect("ACK", wu(flagACK, 1, 0))
 	c.advance(2 * time.Millisecond)
 	io.ReadFull(st, make([]byte, len(half)))
-	c.expect("RTT probe and the grown window's credit",
-		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, 2*initialWindow-initialWindow/2))
-	if got := c.s.Stats().WindowGrowths; got != 1 {
-		t.Fatalf("%d window growths, want 1", got)
-	}
-	// The same read rate with a 100 µs minimum RTT would not have grown it: the sender was
-	// not held back by the window.
-	c2 := newTestCore(t, false, cfg)
-	c2.s.mu.Lock()
-	c2.s.observeRTTLocked(100 * time.Microsecond)
-	c2.s.mu.Unlock()
-	c2.in(typeData, flagSYN, 1, uint32(len(half)), half)
-	st2 := c2.accept()
-	c2.out()
-	c2.advance(2 * time.Millisecond)
-	io.ReadFull(st2, make([]byte, len(half)))
-	c2.expect("RTT probe and the unchanged window's credit",
-		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, initialWindow/2))
+	return c, st
 }
 
 // A growth is a probe: when the next epoch is not read faster (the sender was not held back by
@@ -225,18 +244,7 @@ func TestCoreWindowGrowsForAFastReader(t *testing.T) {
 // tuneRetry. When it is read faster, the growth stays.
 func TestCoreWindowGrowthKeptOnlyIfItPays(t *testing.T) {
 	for _, pays := range []bool{true, false} {
-		cfg := testConfig()
-		cfg.MaxStreamWindow = 4 * initialWindow
-		c := newTestCore(t, false, cfg)
-		c.s.mu.Lock()
-		c.s.observeRTTLocked(10 * time.Millisecond)
-		c.s.mu.Unlock()
-		half := bytes.Repeat([]byte{7}, initialWindow/2)
-		c.in(typeData, flagSYN, 1, uint32(len(half)), half)
-		st := c.accept()
-		c.out()
-		c.advance(2 * time.Millisecond)
-		io.ReadFull(st, make([]byte, len(half))) // 64 KiB/ms: the window doubles to 512 KiB
+		c, st := halfWindowRead(t, 10*time.Millisecond) // the window doubles to 512 KiB
 		c.out()
 		// The peer sends half the grown window; it is read in 2 ms (twice the rate: the
 		// growth paid) or in 4 ms (the same rate: it did not).
@@ -322,16 +330,7 @@ func TestCoreFINBothWaysRemovesStream(t *testing.T) {
 // A FIN never overtakes data: CloseWrite behind a Write rides on the last Data frame.
 func TestCoreFINRidesOnLastData(t *testing.T) {
 	c := newTestCore(t, true, nil)
-	st, err := c.s.Open(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrote := make(chan error, 1)
-	go func() {
-		_, err := st.Write([]byte("abc"))
-		wrote <- err
-	}()
-	waitFor(t, func() bool { c.s.mu.Lock(); defer c.s.mu.Unlock(); return len(st.wbuf) > 0 })
+	st, wrote := c.openAndWrite([]byte("abc"))
 	st.CloseWrite()
 	c.expect("SYN, then data with FIN", wu(flagSYN, 1, 0), data(flagFIN, 1, []byte("abc")))
 	if err := <-wrote; err != nil {
@@ -405,16 +404,7 @@ func TestCoreOpenTimeoutResetsStream(t *testing.T) {
 // the stream right after.
 func TestCoreWriteSucceedsWhenSentBeforeReset(t *testing.T) {
 	c := newTestCore(t, true, nil)
-	st, err := c.s.Open(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrote := make(chan error, 1)
-	go func() {
-		_, err := st.Write([]byte("all of it"))
-		wrote <- err
-	}()
-	waitFor(t, func() bool { c.s.mu.Lock(); defer c.s.mu.Unlock(); return len(st.wbuf) > 0 })
+	_, wrote := c.openAndWrite([]byte("all of it"))
 	c.expect("SYN and data", wu(flagSYN, 1, 0), data(0, 1, []byte("all of it")))
 	c.in(typeWindowUpdate, flagRST, 1, 0, nil)
 	if err := <-wrote; err != nil {

@@ -739,20 +739,18 @@ func startPeer(t *testing.T, k peerKind, o peerOpts) (*Session, peer) {
 // muxSide is a mux session as the peer.
 type muxSide struct{ s *Session }
 
-func (m muxSide) Open(ctx context.Context) (net.Conn, error) {
-	st, err := m.s.Open(ctx)
+// streamConn returns a stream as a net.Conn, or a nil net.Conn with err (never a typed nil).
+func streamConn[T net.Conn](st T, err error) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
 	return st, nil
 }
 
+func (m muxSide) Open(ctx context.Context) (net.Conn, error) { return streamConn(m.s.Open(ctx)) }
+
 func (m muxSide) Accept(ctx context.Context) (net.Conn, error) {
-	st, err := m.s.AcceptStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+	return streamConn(m.s.AcceptStream(ctx))
 }
 
 func (m muxSide) Close() error { return m.s.Close() }
@@ -764,20 +762,10 @@ func (m muxSide) GoAway() error { return m.s.GoAway() }
 // yamuxSide is a hashicorp/yamux session as the peer.
 type yamuxSide struct{ s *yamux.Session }
 
-func (y yamuxSide) Open(context.Context) (net.Conn, error) {
-	st, err := y.s.OpenStream()
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
-}
+func (y yamuxSide) Open(context.Context) (net.Conn, error) { return streamConn(y.s.OpenStream()) }
 
 func (y yamuxSide) Accept(ctx context.Context) (net.Conn, error) {
-	st, err := y.s.AcceptStreamWithContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+	return streamConn(y.s.AcceptStreamWithContext(ctx))
 }
 
 func (y yamuxSide) Close() error { return y.s.Close() }
@@ -789,13 +777,7 @@ func (y yamuxSide) GoAway() error { return y.s.GoAway() }
 // lpSide is a go-yamux session as the peer.
 type lpSide struct{ s *lp.Session }
 
-func (l lpSide) Open(ctx context.Context) (net.Conn, error) {
-	st, err := l.s.OpenStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
-}
+func (l lpSide) Open(ctx context.Context) (net.Conn, error) { return streamConn(l.s.OpenStream(ctx)) }
 
 // Accept waits for go-yamux's AcceptStream, which takes no context, until ctx ends; a stream
 // accepted after that is reset.
@@ -811,10 +793,7 @@ func (l lpSide) Accept(ctx context.Context) (net.Conn, error) {
 	}()
 	select {
 	case r := <-ch:
-		if r.err != nil {
-			return nil, r.err
-		}
-		return r.st, nil
+		return streamConn(r.st, r.err)
 	case <-ctx.Done():
 		go func() {
 			if r := <-ch; r.st != nil {
