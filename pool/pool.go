@@ -335,8 +335,10 @@ func (p *Pool[T]) serveLocked(w *waiter[T], r *Resource[T], err error, now int64
 
 // release is Resource.Release (used) and Resource.ReleaseUnused (!used).
 func (p *Pool[T]) release(r *Resource[T], used bool) {
-	now := p.now()
 	p.mu.Lock()
+	// The clock is read under mu: r may go straight to a waiter that queued after a reading
+	// taken before the lock, and must not be past its lifetime when it does.
+	now := p.now()
 	p.releaseLocked(r, used, now)
 	p.unlock()
 }
