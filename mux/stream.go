@@ -36,7 +36,8 @@ type Stream struct {
 	epochStart  time.Time
 	epochRead   uint64        // readTotal at epochStart (window auto-tuning)
 	tuneGrown   uint32        // bytes the window grew at the last judgement, on probation; 0 for none
-	tuneRate    float64       // read rate (bytes/ns) of the epoch that grew the window
+	prevRate    float64       // read rate (bytes/ns) of the last epoch judged; 0 before the first
+	tuneRate    float64       // the rate a growth must beat by growthPays: the faster of the two epochs before it
 	tuneAfter   time.Time     // a growth that did not pay: no new one before this
 	rwaits      int           // this stream's Reads counted as waiters on the peer (readtoken.go)
 	readReady   chan struct{} // capacity 1: "look again", for a Read

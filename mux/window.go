@@ -68,8 +68,9 @@ const tuneRetry = time.Second
 // bandwidth-delay product) exceeds half the window: the sender may be held back by the
 // window, not by the reader. That is quic-go's test (an epoch that consumed fraction f of the
 // window within k·f·RTT), with k = 2 as gRPC's BDP estimator uses, judged over at least
-// minTuneEpoch. A growth is a probe: it stays only if the next epoch is read at least
-// growthPays times as fast; otherwise the window goes back (the peer's credit is not taken
+// minTuneEpoch. The first epoch only sets a baseline. A growth is a probe: it stays only if
+// the next epoch is read at least growthPays times as fast as the faster of the two epochs
+// before it (one slow epoch, a start-up, does not make a growth look as if it paid); otherwise the window goes back (the peer's credit is not taken
 // back, only not renewed beyond the smaller window) and the stream does not grow again for
 // tuneRetry. A stalled reader sends no updates and so never grows its window; go-yamux's fixed
 // 4·RTT threshold (libp2p/go-yamux#136) is avoided by scaling with f. s.mu must be held.
@@ -81,6 +82,8 @@ func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	consumed := st.readTotal - st.epochRead
 	st.epochStart, st.epochRead = now, st.readTotal
 	rate := float64(consumed) / float64(elapsed)
+	prev := st.prevRate
+	st.prevRate = rate
 	if grown := st.tuneGrown; grown > 0 {
 		st.tuneGrown = 0
 		if rate < growthPays*st.tuneRate {
@@ -93,6 +96,9 @@ func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 		return
 	}
 	s.probeForTuningLocked()
+	if prev == 0 {
+		return // the first epoch: a baseline
+	}
 	rtt := s.minRTT
 	if rtt <= 0 || st.window >= s.cfg.MaxStreamWindow {
 		return
@@ -107,6 +113,6 @@ func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	}
 	st.reserved += grow
 	st.window += uint32(grow)
-	st.tuneGrown, st.tuneRate = uint32(grow), rate
+	st.tuneGrown, st.tuneRate = uint32(grow), max(rate, prev)
 	s.stats.windowGrowths.Add(1)
 }
