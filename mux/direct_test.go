@@ -1208,3 +1208,29 @@ func TestDirectCreditOnlyForReceivedBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectSmallReadTakesFrameWhole: a direct Read whose buffer is smaller than the frame it
+// meets (io.Copy's 8 KiB, a bufio.Reader's 4 KiB) does not read the connection one buffer at
+// a time: the frame's payload goes into the stream's buffer in reads of up to 64 KiB, and the
+// Reads after it are served from memory.
+func TestDirectSmallReadTakesFrameWhole(t *testing.T) {
+	s, p := rawPeerForDirect(t)
+	st := openRaw(t, s, p, 1)
+	payload := randomBytes(64<<10, 5)
+	rc := primeDirect(t, s, p, st) // a direct Read of up to 1000 bytes holds the token
+	p.frame(typeData, 0, 1, payload)
+	r := <-rc
+	if r.err != nil || !bytes.Equal(r.b, payload[:len(r.b)]) || len(r.b) == 0 {
+		t.Fatalf("first Read: %d bytes, %v", len(r.b), r.err)
+	}
+	s.mu.Lock()
+	buffered := st.buf.len()
+	s.mu.Unlock()
+	if buffered != len(payload)-len(r.b) {
+		t.Fatalf("after a %d-byte Read of a %d-byte frame, %d bytes buffered: the frame was read a Read at a time", len(r.b), len(payload), buffered)
+	}
+	rest := make([]byte, buffered)
+	if _, err := io.ReadFull(st, rest); err != nil || !bytes.Equal(rest, payload[len(r.b):]) {
+		t.Fatalf("rest of the frame: %v", err)
+	}
+}

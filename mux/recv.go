@@ -201,7 +201,10 @@ func (r *receiver) payload(block bool) error {
 	switch st := r.plan.dst; {
 	case st == nil:
 		k, err = r.br.Discard(min(want, largeChunk))
-	case st == r.own && r.pn < len(r.p) && r.c == nil && !r.queued:
+	case st == r.own && r.c == nil && !r.queued && len(r.p)-r.pn >= min(int(r.left), largeChunk):
+		// Straight into the reader's p only when p takes the rest of the frame, or at least
+		// as much as a chunk would: a small p (io.Copy's 8 KiB, a bufio.Reader's 4 KiB)
+		// would otherwise cost a connection read per p where a chunk costs one per 64 KiB.
 		k, err = r.br.Read(r.p[r.pn:min(len(r.p), r.pn+want)])
 		direct = k
 	default:
