@@ -14,7 +14,9 @@
 //   - Open never waits for the peer's ACK (0-RTT), and a stream that is never accepted or
 //     never closed fails alone after its timeout, not the whole session.
 //   - Per-stream receive windows auto-tune from 256 KiB up to MaxStreamWindow as the reader
-//     keeps up with the round trip, and all windows together stay within MaxSessionMemory.
+//     keeps up with the round trip, a growth staying only if it makes the stream faster (on
+//     loopback it does not, and windows stay small), and all windows together stay within
+//     MaxSessionMemory.
 //   - Writes are cut into frames of at most 64 KiB sent round-robin, control frames first, so
 //     one bulk stream does not starve small ones; frames are batched into vectored writes.
 //   - A Read or Write that finds the connection idle does its own connection read or write,
