@@ -286,18 +286,7 @@ func TestHostileOthersUnaffected(t *testing.T) {
 // it returns the first mismatch or error. It counts completed rounds in done, and goes on
 // past stop until at least three have completed.
 func echoRounds(ctx context.Context, c, s *Session, seed uint64, stop chan struct{}, done *atomic.Int64) error {
-	go func() {
-		for {
-			st, err := s.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(st, st)
-				st.Close()
-			}()
-		}
-	}()
+	go serveEcho(ctx, s)
 	rounds := 0
 	for i := uint64(0); ; i++ {
 		select {

@@ -550,25 +550,11 @@ func newLPPairConfig(t testing.TB, ourClient bool, ours *Config, tune func(*lp.C
 // theirAccept accepts one stream on the go-yamux side within d.
 func (p *lpPair) theirAccept(t testing.TB, d time.Duration) *lp.Stream {
 	t.Helper()
-	type result struct {
-		st  *lp.Stream
-		err error
+	c, err := lpSide{p.theirs}.Accept(testCtx(t, d))
+	if err != nil {
+		t.Fatalf("their AcceptStream within %v: %v", d, err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		st, err := p.theirs.AcceptStream()
-		ch <- result{st, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("their AcceptStream: %v", r.err)
-		}
-		return r.st
-	case <-time.After(d):
-		t.Fatalf("their AcceptStream: nothing within %v", d)
-		return nil
-	}
+	return c.(*lp.Stream)
 }
 
 // openToLP opens a stream on the mux side (Open sends the SYN at once) and accepts it on the
