@@ -206,9 +206,9 @@ func (st *Stream) readErrLocked() error {
 }
 
 // readableLocked reports whether Read has something to return without reading the
-// connection. s.mu must be held.
+// connection: data, or its error. s.mu must be held.
 func (st *Stream) readableLocked() bool {
-	return st.buf.len() > 0 || st.recv != recvOpen || isClosed(st.s.done)
+	return st.buf.len() > 0 || st.readErrLocked() != nil
 }
 
 // Write sends p as Data frames of at most 64 KiB, as the peer's window allows, interleaved
