@@ -1089,9 +1089,22 @@ func TestDirectSessionEndDuringDirectRead(t *testing.T) {
 		{"PeerHalfClose", func(s *Session, p *rawPeer) { p.conn.(*net.TCPConn).CloseWrite() }},
 		{"BadVersion", func(s *Session, p *rawPeer) { p.send(rawHeader(9, uint8(typeData), 0, 1, 0)) }},
 		{"BadVersionSplit", func(s *Session, p *rawPeer) {
+			// The header arrives in two pieces: the rest is sent once the reader has read
+			// the first five bytes.
 			h := rawHeader(9, uint8(typePing), flagSYN, 0, 0)
+			read := make(chan int, 1)
+			hook := func(n int) {
+				select {
+				case read <- n:
+				default:
+				}
+			}
+			s.hooks.afterConnRead.Store(&hook)
 			p.send(h[:5])
-			time.Sleep(2 * time.Millisecond) // the header arrives in two pieces
+			if n := <-read; n != 5 {
+				p.t.Errorf("the reader read %d bytes of the first piece, want 5", n)
+			}
+			s.hooks.afterConnRead.Store(nil)
 			p.send(h[5:])
 		}},
 		{"GoAwayError", func(s *Session, p *rawPeer) { p.send(rawHeader(0, uint8(typeGoAway), 0, 0, GoAwayInternalError)) }},

@@ -304,8 +304,13 @@ type aliveReader struct{ s *Session }
 
 func (a aliveReader) Read(p []byte) (int, error) {
 	n, err := a.s.conn.Read(p)
-	if n > 0 && a.s.cfg.EnableKeepAlive {
-		a.s.lastRecv.Store(time.Now().UnixNano())
+	if n > 0 {
+		if a.s.cfg.EnableKeepAlive {
+			a.s.lastRecv.Store(time.Now().UnixNano())
+		}
+		if h := a.s.hooks.afterConnRead.Load(); h != nil {
+			(*h)(n)
+		}
 	}
 	return n, err
 }

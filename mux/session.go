@@ -87,6 +87,7 @@ type testHooks struct {
 	beforeTakeDirect    atomic.Pointer[func(*Stream)] // a Read, once per call, before it tries to take the read token (s.mu not held)
 	inRefusalWait       atomic.Pointer[func(*Stream)] // the reader waiting for room for a refusal (its stream for a direct reader, else nil), before each wait
 	holdParked          atomic.Bool                   // the receive loop parks the read token after each frame when nobody waits on the peer, and does not take it back when its lease runs out
+	afterConnRead       atomic.Pointer[func(int)]     // the reader (receive loop or a direct Read), after each connection read that returned bytes, with their count
 }
 
 // Client starts the client side of a session over conn: it opens odd stream IDs. A nil cfg
