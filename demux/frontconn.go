@@ -7,7 +7,24 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
+
+// frontReadHook, when set (by tests), is called after each read of a client connection that
+// returned bytes, with the connection and the byte count, so a test can tell that the front
+// has read what it sent.
+var frontReadHook atomic.Pointer[func(net.Conn, int)]
+
+// readClient reads the client connection into p.
+func (c *frontConn) readClient(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		if h := frontReadHook.Load(); h != nil {
+			(*h)(c.Conn, n)
+		}
+	}
+	return n, err
+}
 
 // frontConn is a client connection as the Server's net/http sees it. It is the one
 // parser of the HTTP/1.1 requests the client sends (RFC 9112): it reads each request
@@ -145,7 +162,7 @@ func (c *frontConn) pass(p []byte) (int, error) {
 		n = copy(p, c.in[c.inPos:])
 		c.consume(n)
 	} else {
-		n, err = c.Conn.Read(p)
+		n, err = c.readClient(p)
 	}
 	if c.state == frRaw {
 		return n, err
@@ -171,7 +188,7 @@ func (c *frontConn) fill() error {
 		copy(grown, c.in)
 		c.in = grown
 	}
-	n, err := c.Conn.Read(c.in[len(c.in):cap(c.in)])
+	n, err := c.readClient(c.in[len(c.in):cap(c.in)])
 	c.in = c.in[:len(c.in)+n]
 	if n > 0 {
 		return nil // an error comes back on the next read

@@ -16,6 +16,12 @@ type pieceConn struct {
 	step int
 }
 
+// RemoteAddr is a fixed address: the test hook on the front's reads (frontReadHook)
+// looks connections up by it.
+func (c *pieceConn) RemoteAddr() net.Addr { return pieceAddr }
+
+var pieceAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+
 func (c *pieceConn) Read(p []byte) (int, error) {
 	if len(c.data) == 0 {
 		return 0, io.EOF

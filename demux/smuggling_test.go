@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,7 +24,7 @@ type smuggleCase struct {
 	backend  string   // what the backend must have received: "path:body ..." or "-"
 	upstream string   // "h2c" (default) or "http"
 	rht      time.Duration
-	segments []string // raw bytes, written with a flush and a pause between segments
+	segments []string // raw bytes; each is written once the front has read the ones before
 }
 
 // loadSmuggleCorpus reads every *.txt file of testdata/smuggling.
@@ -213,14 +216,20 @@ func runSmuggleCase(t *testing.T, c smuggleCase, via serveVia) {
 	f := newServedFrontVia(t, Config{Upstream: c.upstream + "://" + be.addr, ResponseHeaderTimeout: c.rht}, via)
 	conn := f.dial(t, 10*time.Second)
 	defer conn.Close()
+	reads := watchFrontReads(conn)
+	defer reads.stop()
 	// The writes run apart from the reads: a server that answers and closes early
 	// must not block the test on a full send buffer.
 	wrote := make(chan error, 1)
 	go func() {
+		sent := 0
 		for i, s := range c.segments {
 			if i > 0 {
-				time.Sleep(50 * time.Millisecond) // the next bytes arrive as a later segment
+				// The next bytes arrive as a later segment, once the front has read
+				// the ones before.
+				reads.await(sent, 5*time.Second)
 			}
+			sent += len(s)
 			if _, err := io.WriteString(conn, s); err != nil {
 				wrote <- err
 				return
@@ -394,5 +403,54 @@ func TestOversizedHeaders431ReadableToEOF(t *testing.T) {
 	}
 	if got := blog.summary(); got != "-" {
 		t.Errorf("backend received %s", got)
+	}
+}
+
+// frontReads counts the bytes the front has read from one client connection (frontReadHook),
+// so a test can send its next bytes once the front has read the ones before.
+type frontReads struct {
+	key  string
+	n    atomic.Int64
+	more chan struct{} // capacity 1: n grew
+}
+
+// frontReaders holds the watched connections by the client's address, the front's
+// RemoteAddr for that connection.
+var frontReaders sync.Map
+
+func init() {
+	hook := func(c net.Conn, n int) {
+		if v, ok := frontReaders.Load(c.RemoteAddr().String()); ok {
+			r := v.(*frontReads)
+			r.n.Add(int64(n))
+			select {
+			case r.more <- struct{}{}:
+			default:
+			}
+		}
+	}
+	frontReadHook.Store(&hook)
+}
+
+// watchFrontReads starts counting what the front reads from the client connection conn.
+func watchFrontReads(conn net.Conn) *frontReads {
+	r := &frontReads{key: conn.LocalAddr().String(), more: make(chan struct{}, 1)}
+	frontReaders.Store(r.key, r)
+	return r
+}
+
+func (r *frontReads) stop() { frontReaders.Delete(r.key) }
+
+// await returns once the front has read at least want bytes, or after limit (a front that
+// refused the request stops reading; the responses then tell).
+func (r *frontReads) await(want int, limit time.Duration) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for r.n.Load() < int64(want) {
+		select {
+		case <-r.more:
+		case <-t.C:
+			return
+		}
 	}
 }
