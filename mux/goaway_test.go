@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -19,8 +20,9 @@ import (
 // directions while existing ones go on, and a peer's Close (GoAway, then hang up) is an
 // orderly end while a dropped connection is not.
 
-// TestHostileKeepAlive: a silent peer is cut off within interval + timeout with
-// ErrKeepAliveTimeout; a peer that keeps sending data (and never answers pings) is not.
+// TestHostileKeepAlive: a silent peer is cut off interval + timeout after the session starts,
+// with ErrKeepAliveTimeout; a peer that keeps sending data (and never answers pings) is not.
+// Both run on the fake clock of a testing/synctest bubble, so the times are exact.
 func TestHostileKeepAlive(t *testing.T) {
 	const interval, timeout = 300 * time.Millisecond, 400 * time.Millisecond
 	cfg := func() *Config {
@@ -31,95 +33,93 @@ func TestHostileKeepAlive(t *testing.T) {
 		return c
 	}
 	t.Run("silent", func(t *testing.T) {
-		start := time.Now()
-		s, p := hostileServer(t, cfg())
-		p.start()
-		select {
-		case <-s.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatal("silent peer not cut off")
-		}
-		d := time.Since(start)
-		if d < interval+timeout-50*time.Millisecond || d > interval+timeout+time.Second {
-			t.Errorf("silent peer cut off after %v, want about %v", d, interval+timeout)
-		}
-		if err := s.Err(); !errors.Is(err, ErrKeepAliveTimeout) || !errors.Is(err, ErrSessionClosed) {
-			t.Fatalf("session error %v, want ErrKeepAliveTimeout", err)
-		}
-		var ne net.Error
-		if !errors.As(s.Err(), &ne) || !ne.Timeout() {
-			t.Errorf("keepalive error %v is not a timeout net.Error", s.Err())
-		}
-		p.expect(5*time.Second, "keepalive ping", func(f rawFrame) bool { return f.typ == typePing && f.flags&flagSYN != 0 })
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			s, p := hostilePipeServer(t, cfg())
+			p.start()
+			<-s.Done()
+			// A ping one interval after the start, then the timeout with nothing heard.
+			if d := time.Since(start); d != interval+timeout {
+				t.Errorf("silent peer cut off after %v, want %v", d, interval+timeout)
+			}
+			if err := s.Err(); !errors.Is(err, ErrKeepAliveTimeout) || !errors.Is(err, ErrSessionClosed) {
+				t.Fatalf("session error %v, want ErrKeepAliveTimeout", err)
+			}
+			var ne net.Error
+			if !errors.As(s.Err(), &ne) || !ne.Timeout() {
+				t.Errorf("keepalive error %v is not a timeout net.Error", s.Err())
+			}
+			p.expect(5*time.Second, "keepalive ping", func(f rawFrame) bool { return f.typ == typePing && f.flags&flagSYN != 0 })
+		})
 	})
 	t.Run("busy", func(t *testing.T) {
-		s, p := hostileServer(t, cfg())
-		p.start() // never answers pings
-		p.frame(typeWindowUpdate, flagSYN, 1, nil)
-		st := acceptOne(t, s)
-		var got atomic.Int64
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			n, _ := io.Copy(io.Discard, st)
-			got.Store(n)
-		}()
-		deadline := time.Now().Add(4 * (interval + timeout))
-		sent := 0
-		for time.Now().Before(deadline) {
-			p.frame(typeData, 0, 1, []byte("tick"))
-			sent += 4
-			time.Sleep(50 * time.Millisecond)
-			if err := s.Err(); err != nil {
-				t.Fatalf("busy peer cut off after %d bytes: %v", sent, err)
+		synctest.Test(t, func(t *testing.T) {
+			s, p := hostilePipeServer(t, cfg())
+			p.start() // never answers pings
+			p.frame(typeWindowUpdate, flagSYN, 1, nil)
+			st := acceptOne(t, s)
+			var got atomic.Int64
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				n, _ := io.Copy(io.Discard, st)
+				got.Store(n)
+			}()
+			// A frame every 50 ms, for four times what a silent peer gets.
+			sent := 0
+			for range 4 * (interval + timeout) / (50 * time.Millisecond) {
+				p.frame(typeData, 0, 1, []byte("tick"))
+				sent += 4
+				time.Sleep(50 * time.Millisecond)
+				if err := s.Err(); err != nil {
+					t.Fatalf("busy peer cut off after %d bytes: %v", sent, err)
+				}
 			}
-		}
-		p.frame(typeWindowUpdate, flagFIN, 1, nil)
-		<-done
-		if got.Load() != int64(sent) {
-			t.Errorf("read %d of %d bytes", got.Load(), sent)
-		}
-		if err := s.Err(); err != nil {
-			t.Fatalf("session ended: %v", err)
-		}
+			p.frame(typeWindowUpdate, flagFIN, 1, nil)
+			<-done
+			if got.Load() != int64(sent) {
+				t.Errorf("read %d of %d bytes", got.Load(), sent)
+			}
+			if err := s.Err(); err != nil {
+				t.Fatalf("session ended: %v", err)
+			}
+		})
 	})
 }
 
 // TestHostileKeepAliveSlowFrame: a peer that sends one large Data frame slowly but steadily
-// (1 KiB every 25 ms, 64 KiB in all, about 1.6 s at interval 300 ms + timeout 500 ms) is alive:
+// (1 KiB every 25 ms, 64 KiB in all, 1.6 s at interval 300 ms + timeout 500 ms) is alive:
 // bytes keep arriving, only the frame is long. The session must not end with
-// ErrKeepAliveTimeout, and the frame's bytes must all reach the reader.
+// ErrKeepAliveTimeout, and the frame's bytes must all reach the reader. It runs on the fake
+// clock of a testing/synctest bubble.
 func TestHostileKeepAliveSlowFrame(t *testing.T) {
-	cfg := hostileConfig()
-	cfg.EnableKeepAlive = true
-	cfg.KeepAliveInterval = 300 * time.Millisecond
-	cfg.KeepAliveTimeout = 500 * time.Millisecond
-	s, p := hostileServer(t, cfg)
-	p.start()
-	p.frame(typeWindowUpdate, flagSYN, 1, nil)
-	st := acceptOne(t, s)
-	got := make(chan int64, 1)
-	go func() {
-		n, _ := io.Copy(io.Discard, st)
-		got <- n
-	}()
-	p.send(rawHeader(0, uint8(typeData), 0, 1, 64<<10))
-	for i := range 64 {
-		p.send(make([]byte, 1024))
-		time.Sleep(25 * time.Millisecond)
-		if err := s.Err(); err != nil {
-			t.Fatalf("session ended after %d KiB of a steadily arriving frame: %v", i+1, err)
+	synctest.Test(t, func(t *testing.T) {
+		cfg := hostileConfig()
+		cfg.EnableKeepAlive = true
+		cfg.KeepAliveInterval = 300 * time.Millisecond
+		cfg.KeepAliveTimeout = 500 * time.Millisecond
+		s, p := hostilePipeServer(t, cfg)
+		p.start()
+		p.frame(typeWindowUpdate, flagSYN, 1, nil)
+		st := acceptOne(t, s)
+		got := make(chan int64, 1)
+		go func() {
+			n, _ := io.Copy(io.Discard, st)
+			got <- n
+		}()
+		p.send(rawHeader(0, uint8(typeData), 0, 1, 64<<10))
+		for i := range 64 {
+			p.send(make([]byte, 1024))
+			time.Sleep(25 * time.Millisecond)
+			if err := s.Err(); err != nil {
+				t.Fatalf("session ended after %d KiB of a steadily arriving frame: %v", i+1, err)
+			}
 		}
-	}
-	p.frame(typeWindowUpdate, flagFIN, 1, nil)
-	select {
-	case n := <-got:
-		if n != 64<<10 {
+		p.frame(typeWindowUpdate, flagFIN, 1, nil)
+		if n := <-got; n != 64<<10 {
 			t.Fatalf("read %d bytes, want %d", n, 64<<10)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("reader did not reach EOF")
-	}
+	})
 }
 
 // TestHostileGoAway: after our GoAway (code 0 on the wire) a SYN is refused with RST while an

@@ -97,6 +97,21 @@ func hostileSession(t testing.TB, cfg *Config, client bool, tune func(peer, sess
 	if tune != nil {
 		tune(pc.(*net.TCPConn), sc.(*net.TCPConn))
 	}
+	return hostileOver(t, cfg, client, pc, sc)
+}
+
+// hostilePipeServer is hostileServer over net.Pipe, for a test in a testing/synctest bubble:
+// a pipe's reads and writes block durably and a TCP connection's do not, so only over a pipe
+// do the session's timers (keepalive, idle) run on the bubble's fake clock.
+func hostilePipeServer(t testing.TB, cfg *Config) (*Session, *rawPeer) {
+	t.Helper()
+	pc, sc := net.Pipe()
+	return hostileOver(t, cfg, false, pc, sc)
+}
+
+// hostileOver starts a session (server unless client) on sc, with a raw peer on pc.
+func hostileOver(t testing.TB, cfg *Config, client bool, pc, sc net.Conn) (*Session, *rawPeer) {
+	t.Helper()
 	if cfg == nil {
 		cfg = hostileConfig()
 	}
