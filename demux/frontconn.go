@@ -10,22 +10,6 @@ import (
 	"sync/atomic"
 )
 
-// frontReadHook, when set (by tests), is called after each read of a client connection that
-// returned bytes, with the connection and the byte count, so a test can tell that the front
-// has read what it sent.
-var frontReadHook atomic.Pointer[func(net.Conn, int)]
-
-// readClient reads the client connection into p.
-func (c *frontConn) readClient(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		if h := frontReadHook.Load(); h != nil {
-			(*h)(c.Conn, n)
-		}
-	}
-	return n, err
-}
-
 // frontConn is a client connection as the Server's net/http sees it. It is the one
 // parser of the HTTP/1.1 requests the client sends (RFC 9112): it reads each request
 // head, decides its framing, and hands net/http a canonical copy: every field on one
@@ -172,6 +156,22 @@ func (c *frontConn) pass(p []byte) (int, error) {
 			c.state = c.after
 		} else {
 			c.state = frChunkEnd
+		}
+	}
+	return n, err
+}
+
+// frontReadHook, when set (by tests), is called after each read of a client connection that
+// returned bytes, with the connection and the byte count, so a test can tell that the front
+// has read what it sent.
+var frontReadHook atomic.Pointer[func(net.Conn, int)]
+
+// readClient reads the client connection into p.
+func (c *frontConn) readClient(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		if h := frontReadHook.Load(); h != nil {
+			(*h)(c.Conn, n)
 		}
 	}
 	return n, err
