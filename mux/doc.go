@@ -43,15 +43,17 @@
 // The drivers are the only code that touches the connection, one for each direction, each
 // held by one goroutine at a time:
 //   - The connection reader (recv.go, readtoken.go) is whoever holds the read token: the
-//     receive loop goroutine, or a Stream.Read that finds its buffer empty and the token
-//     free, which then reads frames itself until its own data arrives (a direct read; only on
-//     a net.Conn). The holder owns the receiver (the bufio.Reader and the place in the current
+//     receive loop goroutine, a Stream.Read that finds its buffer empty and the token free,
+//     which then reads frames itself until its own data arrives (a direct read), or a
+//     Stream.Write whose send window is used up, which reads frames itself until a
+//     WindowUpdate opens it (a window read); both only on a net.Conn. The holder owns the receiver (the bufio.Reader and the place in the current
 //     frame). It is interrupted explicitly: kickReaderLocked sets the connection's read
 //     deadline in the past and records it (readToken.kicked); a Read with a deadline puts its
 //     deadline on the connection while it holds the token (readToken.timed).
 //   - The connection writer (writer.go) is whoever holds the write token (scheduler.writing):
 //     the send loop goroutine, a Stream.Write that finds the token free and writes its own
-//     frames inline (only on a net.Conn), or drain once the session has ended. The holder owns
+//     frames inline, a Stream.Read that finds it free and writes the window credit it freed
+//     (both only on a net.Conn), or drain once the session has ended. The holder owns
 //     the batch and the rest of a batch cut short (scheduler.cut). It is interrupted
 //     explicitly: cutWriteLocked and kickInlineLocked move the connection's write deadline
 //     and record why (scheduler.cutting, or a stream's deadline), so a cut is never mistaken
@@ -81,12 +83,14 @@
 // scheduler's data list; if the write token is free, Write takes it and writes a batch itself,
 // else the send loop does. fillLocked cuts up to 64 KiB of p per frame within the peer's
 // window (sendWindow), puts its header in the batch and the payload by reference (vectored
-// write) or copied, and Write returns once every byte was handed to the connection. On the
+// write) or copied, and Write returns once every byte was handed to the connection; a Write
+// whose window is used up reads the connection itself for the WindowUpdate while the read
+// token is free, and otherwise waits for whoever reads to hand it the window. On the
 // peer, the read token's holder reads the header, onHeaderLocked admits the payload within
 // the window the peer was granted (outstanding), the payload is read into a pooled chunk (or
 // straight into a direct reader's p) and onChunkLocked appends it to the stream's buffer and
 // wakes its Read, which copies it out and, once half the window is free, queues a
-// WindowUpdate crediting it back.
+// WindowUpdate crediting it back and writes it itself if the write token is free.
 //
 // Errors are sentinels and types for errors.Is/As: ErrSessionClosed (every session end
 // matches it), ErrStreamReset (*StreamError), ErrRemoteGoAway, ErrKeepAliveTimeout,

@@ -166,7 +166,17 @@ func (s *Session) onCreditLocked(st *Stream, delta uint32) {
 		return
 	}
 	st.sendWindow = w
-	s.sched.queueDataLocked(st)
+	switch {
+	case st.windowRead:
+		// Its Write reads for window itself, and sends once it has some.
+	case st.wwaits > 0 && st.inflight == 0 && s.deadlines:
+		// Its Write waits: it sends itself, inline, and the receive loop may leave it the
+		// read token (yieldLocked), so that it reads its next window updates itself.
+		s.recv.last = st
+		notify(st.writeDone)
+	default:
+		s.sched.queueDataLocked(st)
+	}
 }
 
 // onChunkLocked appends a filled chunk of st's payload to its buffer (or drops it if reading
@@ -192,7 +202,7 @@ func (s *Session) onDirectLocked(st *Stream, k int) bool {
 		return false
 	}
 	if delta := s.creditLocked(st, k); delta > 0 {
-		s.sched.grantLocked(st, delta)
+		s.sched.owedLocked(st, delta) // the direct Read writes it (sendCreditLocked)
 	}
 	return true
 }

@@ -6,12 +6,15 @@ import (
 	"time"
 )
 
-// The connection is read by whoever holds the session's read token: the receive loop, or a
+// The connection is read by whoever holds the session's read token: the receive loop, a
 // Stream.Read that finds its buffer empty and reads frames itself (direct read; only when the
-// connection has read deadlines, which interrupt it: readToken.direct), handing
-// other streams' frames on as the receive loop would. A request/response stream then gets its
-// reply from the socket in the goroutine that waits for it, as on a plain TCP connection:
-// no hand-off from the receive loop, which on two CPUs costs a cross-CPU wake-up each way.
+// connection has read deadlines, which interrupt it: readToken.direct), or a Stream.Write
+// whose send window is used up and reads frames itself until a WindowUpdate opens it (window
+// read), each handing other streams' frames on as the receive loop would. A request/response
+// stream then gets its reply from the socket in the goroutine that waits for it, and a bulk
+// writer its window updates, as on a plain TCP connection: no hand-off from the receive loop,
+// which on two CPUs costs a cross-CPU wake-up each way and, for a writer woken by it, pulls
+// the writer onto the reader's CPU, where writer and reader then take turns.
 //
 // Between its Reads a stream reader leaves the token parked: nobody reads, and the next
 // Read of any stream takes it at once. A parked token is taken back by the receive loop once
@@ -29,7 +32,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // readToken says who reads the connection. Its fields are guarded by s.mu.
 type readToken struct {
 	loop    bool          // the receive loop reads
-	holder  *Stream       // a Read of this stream reads
+	holder  *Stream       // a Read of this stream reads, or its Write (Stream.windowRead)
 	kicked  bool          // the connection's read deadline was set in the past to interrupt the holder
 	timed   bool          // the connection's read deadline is the holder's own read deadline
 	waiters int           // goroutines waiting on the peer through another's reading
@@ -104,18 +107,20 @@ func (s *Session) takeForLoop(wait bool) {
 	s.mu.Unlock()
 }
 
-// yieldLocked parks the token, from the receive loop, when the one goroutine waiting on the
-// peer is st's reader, just given data: its next Read then reads the connection itself. s.mu
-// must be held.
+// yieldLocked parks the token, from the receive loop, when the only goroutines waiting on the
+// peer are st's reader, just given data, or st's writer, just given window: its next Read
+// then reads the connection itself, or its Write once the window is used up again. s.mu must
+// be held.
 func (s *Session) yieldLocked(st *Stream) bool {
 	t := &s.rt
-	if !t.direct || t.waiters == 0 || t.waiters != st.rwaits || isClosed(s.done) {
+	if !t.direct || t.waiters == 0 || t.waiters != st.rwaits+st.wwaits || isClosed(s.done) {
 		return false
 	}
-	// st's reader is the one waiter, about to wake with data: it no longer counts, and its
-	// next Read finds the token parked.
+	// st's reader or writer is the one waiter, about to wake: it no longer counts, and it
+	// finds the token parked.
 	t.waiters = 0
 	st.rwaits = 0
+	st.wwaits = 0
 	t.parkLocked()
 	notify(st.readReady) // in case its reader already took the data and waits for more
 	return true
@@ -135,6 +140,18 @@ func (s *Session) takeDirectLocked(st *Stream) bool {
 	return false
 }
 
+// takeForWindowLocked gives st's Write, whose send window is used up, the token if it is
+// parked (a window read). s.mu must be held.
+func (s *Session) takeForWindowLocked(st *Stream) bool {
+	t := &s.rt
+	if !t.direct || t.loop || t.holder != nil || isClosed(s.done) {
+		return false
+	}
+	t.holder = st
+	st.windowRead = true
+	return true
+}
+
 // parkForTestLocked parks the token from the receive loop when nobody waits on the peer, for
 // the holdParked test hook; it reports whether it did. s.mu must be held.
 func (s *Session) parkForTestLocked() bool {
@@ -146,8 +163,9 @@ func (s *Session) parkForTestLocked() bool {
 	return true
 }
 
-// leaveDirectLocked parks the token after st's direct read. s.mu must be held.
+// leaveDirectLocked parks the token after st's direct read or window read. s.mu must be held.
 func (s *Session) leaveDirectLocked(st *Stream) {
+	st.windowRead = false
 	t := &s.rt
 	if t.timed {
 		// The next reader reads without st's deadline. A kick still pending keeps its
@@ -181,6 +199,22 @@ func (s *Session) addWaiterLocked() {
 	t.waiters++
 	if !t.loop && t.holder == nil {
 		notify(t.wake)
+	}
+}
+
+// addWriteWaiterLocked counts st's Write as a waiter on the peer (addWaiterLocked), by stream,
+// so that the receive loop can leave it the token (yieldLocked). s.mu must be held.
+func (s *Session) addWriteWaiterLocked(st *Stream) {
+	st.wwaits++
+	s.addWaiterLocked()
+}
+
+// endWriteWaitLocked ends a wait counted by addWriteWaiterLocked, unless a yield already took
+// it off. s.mu must be held.
+func (s *Session) endWriteWaitLocked(st *Stream) {
+	if st.wwaits > 0 {
+		st.wwaits--
+		s.rt.waiters--
 	}
 }
 
@@ -220,11 +254,10 @@ func (s *Session) kickReaderLocked(st *Stream) {
 	}
 }
 
-// timeDirectLocked puts the read deadline of st, whose Read holds the token, on the
-// connection, so a direct read ends when it passes; false if it has passed already. s.mu
-// must be held.
-func (s *Session) timeDirectLocked(st *Stream) bool {
-	d := st.rdeadline.when()
+// timeDirectLocked puts d, the deadline of the Read or Write holding the token, on the
+// connection, so its direct or window read ends when it passes; false if it has passed
+// already. s.mu must be held.
+func (s *Session) timeDirectLocked(d time.Time) bool {
 	if d.IsZero() {
 		return true
 	}

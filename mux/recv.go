@@ -260,7 +260,7 @@ func (s *Session) readDirect(st *Stream, p []byte) int {
 	// Data that came in since Read looked goes first. Read looked at the deadline when it
 	// took the token, under s.mu, so one set since has kicked this read.
 	s.mu.Lock()
-	if st.readableLocked() || !s.timeDirectLocked(st) {
+	if st.readableLocked() || !s.timeDirectLocked(st.rdeadline.when()) {
 		s.leaveDirectLocked(st)
 		s.mu.Unlock()
 		return 0
@@ -295,6 +295,46 @@ func (s *Session) readDirect(st *Stream, p []byte) int {
 	s.leaveDirectLocked(st)
 	s.mu.Unlock()
 	return n
+}
+
+// readForWindowLocked lets st's Write, whose send window is used up, read the connection
+// itself while the read token is parked (a window read), until a WindowUpdate opens the
+// window or something ends the wait: Close or Reset of st, its write deadline (on the
+// connection while it reads), the session's end, a kick. Frames for other streams, and data
+// for st, are handled on the way as the receive loop would. Then it sends what the window
+// allows. It reports whether it read; the Write then looks at the stream again. s.mu must be
+// held; it is released while reading.
+func (s *Session) readForWindowLocked(st *Stream) bool {
+	if st.inflight > 0 || len(st.wbuf) == 0 || st.sendWindow > 0 || st.send != sendOpen ||
+		st.writeCancel != nil || !s.takeForWindowLocked(st) {
+		return false
+	}
+	if !s.timeDirectLocked(st.wdeadline.when()) {
+		s.leaveDirectLocked(st)
+		return false // the Write's wait sees the deadline
+	}
+	s.mu.Unlock()
+	r := s.recv
+	var err error
+	for {
+		s.mu.Lock()
+		block := st.sendWindow <= 0 && len(st.wbuf) > 0 && st.send == sendOpen &&
+			st.writeCancel == nil && !isClosed(s.done)
+		s.mu.Unlock()
+		var more bool
+		if more, err = r.step(block); err != nil || !more {
+			break
+		}
+	}
+	// As for a direct read, a kick or the Write's deadline is an interruption, not the
+	// session's failure.
+	if err != nil && err != errRefusalWait && !s.interrupted(err) && !isClosed(s.done) {
+		s.recvFailed(err)
+	}
+	s.mu.Lock()
+	s.leaveDirectLocked(st)
+	s.resumeWriteLocked(st)
+	return true
 }
 
 // aliveReader is the connection as the receiver reads it: every read that returns bytes is

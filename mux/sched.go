@@ -149,6 +149,18 @@ func (sc *scheduler) grantLocked(st *Stream, delta uint32) {
 	sc.queueCtrlLocked(st)
 }
 
+// owedLocked is grantLocked for a Read that freed the window: the credit is queued without
+// waking the send loop, because the Read writes it itself once it has its bytes
+// (sendCreditLocked). s.mu must be held.
+func (sc *scheduler) owedLocked(st *Stream, delta uint32) {
+	st.sendDelta += delta
+	if !st.inCtrl && !sc.stopped {
+		st.inCtrl = true
+		sc.ctrl.push(st, ctrlNext)
+	}
+	st.creditOwed = true
+}
+
 // pongLocked queues a Ping reply; it reports false when the backlog is full and the reply is
 // dropped. s.mu must be held.
 func (sc *scheduler) pongLocked(v uint32) bool {

@@ -40,6 +40,9 @@ type Stream struct {
 	tuneRate    float64       // the rate a growth must beat by growthPays: the faster of the two epochs before it
 	tuneAfter   time.Time     // a growth that did not pay: no new one before this
 	rwaits      int           // this stream's Reads counted as waiters on the peer (readtoken.go)
+	creditOwed  bool          // a Read freed window credit that it writes itself (sendCreditLocked)
+	wwaits      int           // this stream's Write counted as a waiter on the peer (readtoken.go)
+	windowRead  bool          // this stream's Write holds the read token, reading until its send window opens
 	readReady   chan struct{} // capacity 1: "look again", for a Read
 	closeTimer  *time.Timer   // after Close: StreamCloseTimeout for the peer's FIN
 
@@ -117,6 +120,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 			if len(p) > 0 {
 				n = st.readBufferedLocked(p)
 			}
+			s.sendCreditLocked(st)
 			s.mu.Unlock()
 			return n, nil
 		}
@@ -146,6 +150,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 				s.mu.Unlock()
 				n := s.readDirect(st, p)
 				s.mu.Lock()
+				s.sendCreditLocked(st)
 				if n > 0 {
 					s.mu.Unlock()
 					return n, nil
@@ -178,7 +183,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 func (st *Stream) readBufferedLocked(p []byte) int {
 	n := st.buf.read(p)
 	if delta := st.s.creditLocked(st, n); delta > 0 {
-		st.s.sched.grantLocked(st, delta)
+		st.s.sched.owedLocked(st, delta)
 	}
 	if st.buf.len() == 0 {
 		st.s.releaseMemLocked(st)
@@ -186,6 +191,28 @@ func (st *Stream) readBufferedLocked(p []byte) int {
 		notify(st.readReady) // for another Read waiting on the stream
 	}
 	return n
+}
+
+// sendCreditLocked writes the window credit st's Read freed (owedLocked) when the write token
+// is free, as an inline Write writes its data: the peer's writer, which may be waiting for
+// it, gets it without a hand-off to the send loop. Otherwise, or on a connection without
+// deadlines, the send loop writes it. Like the send loop's writes, this one is bounded by
+// WriteTimeout (hashicorp/yamux's Read likewise waits until its window update is written).
+// s.mu must be held; it is released while writing.
+func (s *Session) sendCreditLocked(st *Stream) {
+	if !st.creditOwed {
+		return
+	}
+	st.creditOwed = false
+	if !s.canWriteInlineLocked() {
+		s.sched.notify()
+		return
+	}
+	if err := s.writeOnceLocked(nil); err != nil && err != errInlineCut {
+		s.mu.Unlock()
+		s.fail(err)
+		s.mu.Lock()
+	}
 }
 
 // readErrLocked returns what a Read that finds nothing buffered returns at once, or nil if it
@@ -247,7 +274,11 @@ func (st *Stream) Write(p []byte) (int, error) {
 
 	var cancel error
 	for {
+		if cancel == nil && s.readForWindowLocked(st) {
+			continue // the window opened, and what it allows was sent: look again
+		}
 		if cancel == nil {
+			s.resumeWriteLocked(st)
 			select {
 			case <-st.writeDone:
 			default:
@@ -302,8 +333,14 @@ func (st *Stream) Write(p []byte) (int, error) {
 // ends early, or nil.
 func (st *Stream) waitWritten() error {
 	s := st.s
-	s.addWaiter()
-	defer s.endWait(nil)
+	s.mu.Lock()
+	s.addWriteWaiterLocked(st)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.endWriteWaitLocked(st)
+		s.mu.Unlock()
+	}()
 	select {
 	case <-st.writeDone:
 		return nil
@@ -406,6 +443,9 @@ func (st *Stream) SetWriteDeadline(t time.Time) error {
 	s := st.s
 	s.mu.Lock()
 	s.kickInlineLocked(st, false) // a Write blocked in the connection write sees it too
+	if st.windowRead {
+		s.kickReaderLocked(st) // a Write reading for window reads again, under the new deadline
+	}
 	s.mu.Unlock()
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 // The connection writer. The connection is written by whoever holds the scheduler's write
 // token (sc.writing, under s.mu): the send loop goroutine, a Stream.Write that finds the token
 // free and writes its own frames (and whatever else is queued) inline (only on a net.Conn,
-// whose write deadline can cut an inline write short), or, once the session has ended, drain.
+// whose write deadline can cut an inline write short), a Stream.Read that finds it free and
+// writes the window credit it freed (sendCreditLocked, likewise), or, once the session has
+// ended, drain.
 // Writing inline saves two goroutine hand-offs per Write; holding the token keeps a single
 // writer at a time, and batches are built the same way either way (fillLocked), so control
 // frames still go first and data stays round-robin.
@@ -111,6 +113,21 @@ func (s *Session) writeInlineLocked(st *Stream) {
 			return
 		}
 	}
+}
+
+// resumeWriteLocked sends what st's send window allows of its pending Write: inline when the
+// write token is free, else queued for the token's holder. s.mu must be held; it is released
+// while writing.
+func (s *Session) resumeWriteLocked(st *Stream) {
+	if st.inflight > 0 || !st.sendable() {
+		return
+	}
+	if s.canWriteInlineLocked() {
+		s.sched.pushDataLocked(st)
+		s.writeInlineLocked(st)
+		return
+	}
+	s.sched.queueDataLocked(st)
 }
 
 // canWriteInlineLocked reports whether a Write may take the free write token: only on a
