@@ -16,12 +16,13 @@ import (
 // which on two CPUs costs a cross-CPU wake-up each way and, for a writer woken by it, pulls
 // the writer onto the reader's CPU, where writer and reader then take turns.
 //
-// Between its Reads a stream reader leaves the token parked: nobody reads, and the next
-// Read of any stream takes it at once. A parked token is taken back by the receive loop once
-// no Read has taken it for leaseTimeout (checked every leaseTimeout), or at once when someone
-// waits on the peer without reading it (a Write waiting for window, a Ping, an Open waiting
-// for ACKs, a Read with a deadline, a Read that found the token busy). So frames nobody waits
-// for (a SYN for Accept, the peer's pings) wait at most twice leaseTimeout, 1 ms.
+// Between its reads a stream's Read or Write leaves the token parked: nobody reads, and the
+// next Read of any stream, or Write out of window, takes it at once. A parked token is taken
+// back by the receive loop once nobody has taken it for leaseTimeout (checked every
+// leaseTimeout), or at once when someone waits on the peer without reading it (a Write
+// waiting for window that found the token busy or cannot read, a Ping, an Open waiting for
+// ACKs, a Read that found the token busy). So frames nobody waits for (a SYN for Accept, the
+// peer's pings) wait at most twice leaseTimeout, 1 ms.
 
 // leaseTimeout is how long a token stays parked, untaken, before the receive loop reads again.
 const leaseTimeout = 500 * time.Microsecond
@@ -68,9 +69,9 @@ func (t *readToken) parkLocked() {
 
 // takeForLoop returns when the receive loop may read again. After a yield (wait) it first
 // waits to be woken. It takes a parked token when someone waits on the peer, when the
-// session ended, or when the token stayed parked, not taken by any Read, for a whole
-// leaseTimeout; while Reads keep taking and parking it, it only looks every leaseTimeout
-// (counting parks costs a Read less than a timer reset). s.mu must not be held.
+// session ended, or when the token stayed parked, not taken by any Read or Write, for a
+// whole leaseTimeout; while they keep taking and parking it, it only looks every leaseTimeout
+// (counting parks costs them less than a timer reset). s.mu must not be held.
 func (s *Session) takeForLoop(wait bool) {
 	t := &s.rt
 	done := s.done
@@ -84,7 +85,7 @@ func (s *Session) takeForLoop(wait bool) {
 			if t.waiters > 0 || isClosed(s.done) || t.parks == seen && !s.hooks.holdParked.Load() {
 				break
 			}
-			seen = t.parks // Reads use it: look again later
+			seen = t.parks // Reads and Writes use it: look again later
 			t.armed = true
 			t.timer.Reset(leaseTimeout)
 		}
