@@ -294,6 +294,11 @@ func checkStreamBothWays(t *testing.T, ost *Stream, pst net.Conn) {
 	pst.Close()
 }
 
+// keepAliveIdleFrames is how many frames TestKeepAliveAcrossPeers waits for while idle: the
+// peer pings every 50 ms and ours, hearing those, does not ping, so 24 pings take 1.2 s, more
+// than the 1 s keepalive timeout of either side.
+const keepAliveIdleFrames = 24
+
 // TestKeepAliveAcrossPeers: the peer's keepalive pings every 50 ms (hashicorp/yamux and
 // go-yamux, reply timeout 1 s; a mux peer at 50 ms with a 1 s timeout) and ours (interval
 // 100 ms, timeout 1 s) run during idle periods longer than either timeout and during a 4 MiB
@@ -324,7 +329,14 @@ func TestKeepAliveAcrossPeers(t *testing.T) {
 		ctx := testCtx(t, 20*time.Second)
 		go peerEcho(ctx, p)
 
-		time.Sleep(1200 * time.Millisecond) // idle past both keepalive timeouts: the behaviour under test
+		// Idle past both keepalive timeouts (the behaviour under test): until a timeout's worth
+		// of the peer's pings, and more, has come in.
+		idleFrames := func() {
+			t.Helper()
+			from := ours.Stats().FramesReceived
+			waitFor(t, func() bool { return ours.Stats().FramesReceived >= from+keepAliveIdleFrames })
+		}
+		idleFrames()
 		st, err := ours.Open(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -333,7 +345,7 @@ func TestKeepAliveAcrossPeers(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Close()
-		time.Sleep(1200 * time.Millisecond) // idle again
+		idleFrames() // idle again
 		if ours.Err() != nil || peerEnded(p) {
 			t.Fatalf("keepalive ended a session: ours %v, theirs ended %v", ours.Err(), peerEnded(p))
 		}

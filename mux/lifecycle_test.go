@@ -1119,6 +1119,13 @@ func TestDataAfterCloseGetsRSTAcrossPeers(t *testing.T) {
 	})
 }
 
+// chaosOpens is how many streams each side opens in TestChaosAcrossPeers, with at most
+// chaosLive of its own running at once.
+const (
+	chaosOpens = 400
+	chaosLive  = 128
+)
+
 // TestChaosAcrossPeers: against every peer, both sides open streams concurrently and do random
 // things on them (write, half-close, reset, full close, read part or all, deadlines) while the
 // other side does the same; then the client's session closes mid-traffic. Nothing may panic or hang: every
@@ -1203,11 +1210,26 @@ func TestChaosAcrossPeers(t *testing.T) {
 					}
 				}()
 			}
-			for i := range 2 { // openers
+			// Each opener opens chaosOpens streams, at most chaosLive of its own running at
+			// once: a slot is taken before an Open and given back when its chaos ends.
+			var openers sync.WaitGroup
+			for i := range 2 {
 				wg.Add(1)
+				openers.Add(1)
+				live := make(chan struct{}, chaosLive)
+				chaosSlot := func(c net.Conn, seed uint64, closeWrite, reset func() error) {
+					defer func() { <-live }()
+					chaos(c, seed, closeWrite, reset)
+				}
 				go func() {
 					defer wg.Done()
-					for j := 0; ctx.Err() == nil; j++ {
+					defer openers.Done()
+					for j := 0; j < chaosOpens && ctx.Err() == nil; j++ {
+						select {
+						case live <- struct{}{}:
+						case <-ctx.Done():
+							return
+						}
 						if i == 0 {
 							st, err := ours.Open(ctx)
 							if err != nil {
@@ -1217,7 +1239,7 @@ func TestChaosAcrossPeers(t *testing.T) {
 								return
 							}
 							wg.Add(1)
-							go chaos(st, uint64(j)<<20, st.CloseWrite, st.Reset)
+							go chaosSlot(st, uint64(j)<<20, st.CloseWrite, st.Reset)
 						} else {
 							st, err := p.Open(ctx)
 							if err != nil {
@@ -1228,13 +1250,22 @@ func TestChaosAcrossPeers(t *testing.T) {
 							}
 							wg.Add(1)
 							cw, rst := theirOps(st)
-							go chaos(st, uint64(j)<<21+1, cw, rst)
+							go chaosSlot(st, uint64(j)<<21+1, cw, rst)
 						}
-						time.Sleep(2 * time.Millisecond)
 					}
 				}()
 			}
-			time.Sleep(1500 * time.Millisecond)
+			openersDone := make(chan struct{})
+			go func() {
+				openers.Wait()
+				close(openersDone)
+			}()
+			select {
+			case <-openersDone: // the last streams' chaos is still running
+			case <-time.After(30 * time.Second):
+				t.Log(goroutineDump())
+				t.Fatal("the openers did not open their streams within 30 s")
+			}
 			if err := ours.Err(); err != nil {
 				t.Errorf("our session ended during the chaos: %v", err)
 			}
@@ -1269,7 +1300,7 @@ func TestChaosAcrossPeers(t *testing.T) {
 			}
 			if opened < 10 {
 				st := ours.Stats()
-				t.Errorf("only %d streams in 1.5 s of chaos (opened %d, accepted %d, refused %d)", opened, st.StreamsOpened, st.StreamsAccepted, st.StreamsRefused)
+				t.Errorf("only %d streams in the chaos (opened %d, accepted %d, refused %d)", opened, st.StreamsOpened, st.StreamsAccepted, st.StreamsRefused)
 			}
 		})
 	}

@@ -304,6 +304,8 @@ func cutWrites(t *testing.T, resetOne bool) {
 	}
 	stop := make(chan struct{})
 	var cuts atomic.Int64
+	enough := make(chan struct{}) // closed at the 16th cut Write
+	reset := make(chan struct{})  // closed when stream 7 resets (resetOne)
 	results := make(chan result, len(ids))
 	for range ids {
 		st := acceptOne(t, s)
@@ -311,10 +313,10 @@ func cutWrites(t *testing.T, resetOne bool) {
 			pattern := patterns[st.ID()]
 			r := result{id: st.ID()}
 			defer func() { results <- r }()
-			resetAt := time.Now().Add(700 * time.Millisecond)
 			for r.total < patternSize-64<<10 {
-				if resetOne && st.ID() == 7 && time.Now().After(resetAt) {
+				if resetOne && st.ID() == 7 && r.timeouts == 3 { // mid-way: after its third cut
 					st.Reset()
+					close(reset)
 					return
 				}
 				select {
@@ -329,7 +331,9 @@ func cutWrites(t *testing.T, resetOne bool) {
 				r.total += n
 				if errors.Is(err, ErrTimeout) {
 					r.timeouts++
-					cuts.Add(1)
+					if cuts.Add(1) == 16 {
+						close(enough)
+					}
 				} else if err != nil {
 					r.err = err
 					return
@@ -338,11 +342,18 @@ func cutWrites(t *testing.T, resetOne bool) {
 			r.err = errors.New("pattern used up: the peer read faster than planned")
 		}()
 	}
-	// Run for 1.5 s, and on until at least 8 Writes were cut (a loaded machine may need
-	// longer), but no more than 15 s.
-	start := time.Now()
-	for time.Since(start) < 1500*time.Millisecond || cuts.Load() < 8 && time.Since(start) < 15*time.Second {
-		time.Sleep(50 * time.Millisecond)
+	// Run until 16 Writes were cut (and, in the variant, stream 7 was reset), but no more than
+	// 15 s.
+	limit := time.NewTimer(15 * time.Second)
+	defer limit.Stop()
+	if !resetOne {
+		close(reset)
+	}
+	for _, c := range []chan struct{}{enough, reset} {
+		select {
+		case <-c:
+		case <-limit.C:
+		}
 	}
 	close(stop)
 	wrote := map[uint32]result{}
