@@ -950,7 +950,7 @@ func TestDirectReadsAcrossPeers(t *testing.T) {
 	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
 		ctx := testCtx(t, 20*time.Second)
 		go peerEcho(ctx, p)
-		go muxEcho(ctx, ours)
+		go serveEcho(ctx, ours)
 		const streams = 6
 		var timeouts atomic.Int64
 		errc := make(chan error, 2*streams)

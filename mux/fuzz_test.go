@@ -86,6 +86,23 @@ func FuzzSessionInput(f *testing.F) {
 	})
 }
 
+// waitAllWithin waits for wg, failing the test with what and every goroutine's stack if it
+// takes longer than d.
+func waitAllWithin(t testing.TB, wg *sync.WaitGroup, d time.Duration, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Log(goroutineDump())
+		t.Fatalf("%s (waited %v)", what, d)
+	}
+}
+
 // goroutineDump returns every goroutine's stack, for hang reports.
 func goroutineDump() string {
 	var b bytes.Buffer
@@ -202,17 +219,7 @@ func runSessionOn(t *testing.T, data []byte, opens, client bool) {
 	if err := s.Err(); !errors.Is(err, ErrSessionClosed) {
 		t.Fatalf("session error after Close: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Log(goroutineDump())
-		t.Fatal("stream or accept goroutines still blocked 10 s after the session ended")
-	}
+	waitAllWithin(t, &wg, 10*time.Second, "stream or accept goroutines still blocked after the session ended")
 }
 
 // frameInput turns FuzzSessionFrames input into wire bytes: 3 input bytes per frame.

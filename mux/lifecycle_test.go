@@ -572,17 +572,7 @@ func TestHostileBlockedCallsEnd(t *testing.T) {
 			p.start()
 			p.frame(typeWindowUpdate, flagSYN, 1, nil)
 			st := acceptOne(t, s)
-			readErr, writeErr := make(chan error, 1), make(chan error, 1)
-			go func() {
-				_, err := st.Read(make([]byte, 10))
-				readErr <- err
-			}()
-			go func() {
-				_, err := st.Write(make([]byte, initialWindow+1)) // one byte more than the window
-				writeErr <- err
-			}()
-			// Wait until the Write has used up the window and waits, and the Read waits.
-			waitFor(t, func() bool { return writeWaitsForWindow(s, st) && readWaits(s, st) })
+			readErr, writeErr := blockReadAndWrite(t, s, st, initialWindow)
 			start := time.Now()
 			tc.trigger(p)
 			limit := time.Second
@@ -652,16 +642,7 @@ func TestBlockedCallsEndAcrossPeers(t *testing.T) {
 			o := peerOpts{yamux: func(c *yamux.Config) { c.StreamCloseTimeout = closeTimeout }}
 			forEachPeer(t, tc.kinds, o, func(t *testing.T, ours *Session, p peer) {
 				ost, pst := openToPeer(t, ours, p)
-				readErr, writeErr := make(chan error, 1), make(chan error, 1)
-				go func() {
-					_, err := ost.Read(make([]byte, 10))
-					readErr <- err
-				}()
-				go func() {
-					_, err := ost.Write(make([]byte, protocolWindow+1)) // one byte more than the window
-					writeErr <- err
-				}()
-				waitFor(t, func() bool { return writeWaitsForWindow(ours, ost) && readWaits(ours, ost) })
+				readErr, writeErr := blockReadAndWrite(t, ours, ost, protocolWindow)
 				// The peer's GoAway 0 is not an end for existing streams. A ping round trip
 				// started after it is answered after it, so our side has seen it when the Ping
 				// returns.
@@ -1255,17 +1236,8 @@ func TestChaosAcrossPeers(t *testing.T) {
 					}
 				}()
 			}
-			openersDone := make(chan struct{})
-			go func() {
-				openers.Wait()
-				close(openersDone)
-			}()
-			select {
-			case <-openersDone: // the last streams' chaos is still running
-			case <-time.After(30 * time.Second):
-				t.Log(goroutineDump())
-				t.Fatal("the openers did not open their streams within 30 s")
-			}
+			// The last streams' chaos is still running when the openers are done.
+			waitAllWithin(t, &openers, 30*time.Second, "the openers did not open their streams")
 			if err := ours.Err(); err != nil {
 				t.Errorf("our session ended during the chaos: %v", err)
 			}
@@ -1279,17 +1251,7 @@ func TestChaosAcrossPeers(t *testing.T) {
 			} else {
 				p.Close()
 			}
-			done := make(chan struct{})
-			go func() {
-				wg.Wait()
-				close(done)
-			}()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Log(goroutineDump())
-				t.Fatal("goroutines still running 10 s after the sessions closed")
-			}
+			waitAllWithin(t, &wg, 10*time.Second, "goroutines still running after the sessions closed")
 			select {
 			case <-ours.Done():
 			case <-time.After(5 * time.Second):
@@ -1320,4 +1282,22 @@ func TestCloseTimeoutResets(t *testing.T) {
 	if _, err := io.ReadAll(sst); !errors.Is(err, ErrStreamReset) {
 		t.Fatalf("peer of a timed-out close: %v, want ErrStreamReset", err)
 	}
+}
+
+// blockReadAndWrite starts a Read of st and a Write of one byte more than window, and returns
+// their errors' channels once the Write has used up the window and waits for more, and the
+// Read waits for data.
+func blockReadAndWrite(t *testing.T, s *Session, st *Stream, window int) (readErr, writeErr chan error) {
+	t.Helper()
+	readErr, writeErr = make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := st.Read(make([]byte, 10))
+		readErr <- err
+	}()
+	go func() {
+		_, err := st.Write(make([]byte, window+1))
+		writeErr <- err
+	}()
+	waitFor(t, func() bool { return writeWaitsForWindow(s, st) && readWaits(s, st) })
+	return readErr, writeErr
 }

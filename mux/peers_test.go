@@ -458,21 +458,6 @@ func hcEcho(s *yamux.Session) {
 	}
 }
 
-// muxEcho serves our side: every accepted stream is echoed, then half-closed and closed.
-func muxEcho(ctx context.Context, s *Session) {
-	for {
-		st, err := s.AcceptStream(ctx)
-		if err != nil {
-			return
-		}
-		go func() {
-			io.Copy(st, st)
-			st.CloseWrite()
-			st.Close()
-		}()
-	}
-}
-
 // echoCheck writes data on c, half-closes with closeWrite, reads the echo to EOF and compares.
 func echoCheck(c net.Conn, closeWrite func() error, data []byte) error {
 	werr := make(chan error, 1)

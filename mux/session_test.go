@@ -33,7 +33,7 @@ func TestOpenAcceptAcrossPeers(t *testing.T) {
 			ours, p := startPeer(t, k, peerOpts{})
 			ctx := testCtx(t, 10*time.Second)
 			go peerEcho(ctx, p)
-			go muxEcho(ctx, ours)
+			go serveEcho(ctx, ours)
 			wantOurParity := uint32(0)
 			if k.ourClient {
 				wantOurParity = 1
@@ -78,7 +78,7 @@ func TestManyStreamsAcrossPeers(t *testing.T) {
 	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
 		ctx := testCtx(t, 30*time.Second)
 		go peerEcho(ctx, p)
-		go muxEcho(ctx, ours)
+		go serveEcho(ctx, ours)
 		const perSide = 64
 		var wg sync.WaitGroup
 		errc := make(chan error, 2*perSide)
