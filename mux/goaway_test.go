@@ -153,7 +153,9 @@ func TestHostileGoAway(t *testing.T) {
 		s, p := hostileServer(t, nil)
 		p.start()
 		p.send(rawHeader(0, uint8(typeGoAway), 0, 0, GoAwayNormal))
-		waitFor(t, func() bool { return s.Stats().FramesReceived >= 1 })
+		// The frame counter moves before the core acts on the frame: wait for the GoAway
+		// itself.
+		waitFor(t, s.remoteGoAwaySeen)
 		if _, err := s.Open(testCtx(t, time.Second)); !errors.Is(err, ErrRemoteGoAway) {
 			t.Fatalf("Open after the peer's GoAway: %v", err)
 		}
