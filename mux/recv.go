@@ -268,33 +268,40 @@ func (s *Session) readDirect(st *Stream, p []byte) int {
 	s.mu.Unlock()
 	r := s.recv
 	r.own, r.p, r.pn, r.queued = st, p, 0, false
-	var err error
-	for {
-		// Block in the connection only while nothing has come for st; after that, handle what
-		// is already buffered and return.
-		block := r.pn == 0
-		if block {
-			s.mu.Lock()
-			block = !st.readableLocked()
-			s.mu.Unlock()
+	// Block in the connection only while nothing has come for st.
+	s.readAsHolder(func() bool {
+		if r.pn > 0 {
+			return false
 		}
-		var more bool
-		if more, err = r.step(block); err != nil || !more {
-			break
-		}
-	}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !st.readableLocked()
+	})
 	n := r.pn
 	r.own, r.p, r.pn = nil, nil, 0
-	// A kick or st's deadline ends a direct read in the connection read (a timeout), a kick
-	// also in a refusal wait (errRefusalWait, resumed by the next reader): neither is the
-	// session's failure.
-	if err != nil && err != errRefusalWait && !s.interrupted(err) && !isClosed(s.done) {
-		s.recvFailed(err)
-	}
 	s.mu.Lock()
 	s.leaveDirectLocked(st)
 	s.mu.Unlock()
 	return n
+}
+
+// readAsHolder reads frames for a Read or Write holding the read token: it blocks in the
+// connection while wait reports true, and then handles only what is already buffered. A kick
+// or the holder's deadline ends a read in the connection (a timeout), a kick also a refusal
+// wait (errRefusalWait, resumed by the next reader): neither is the session's failure; any
+// other error ends the session. s.mu must not be held.
+func (s *Session) readAsHolder(wait func() bool) {
+	r := s.recv
+	var err error
+	for {
+		var more bool
+		if more, err = r.step(wait()); err != nil || !more {
+			break
+		}
+	}
+	if err != nil && err != errRefusalWait && !s.interrupted(err) && !isClosed(s.done) {
+		s.recvFailed(err)
+	}
 }
 
 // readForWindowLocked lets st's Write, whose send window is used up, read the connection
@@ -314,23 +321,13 @@ func (s *Session) readForWindowLocked(st *Stream) bool {
 		return false // the Write's wait sees the deadline
 	}
 	s.mu.Unlock()
-	r := s.recv
-	var err error
-	for {
+	// Block in the connection only while st's window stays used up.
+	s.readAsHolder(func() bool {
 		s.mu.Lock()
-		block := st.sendWindow <= 0 && len(st.wbuf) > 0 && st.send == sendOpen &&
+		defer s.mu.Unlock()
+		return st.sendWindow <= 0 && len(st.wbuf) > 0 && st.send == sendOpen &&
 			st.writeCancel == nil && !isClosed(s.done)
-		s.mu.Unlock()
-		var more bool
-		if more, err = r.step(block); err != nil || !more {
-			break
-		}
-	}
-	// As for a direct read, a kick or the Write's deadline is an interruption, not the
-	// session's failure.
-	if err != nil && err != errRefusalWait && !s.interrupted(err) && !isClosed(s.done) {
-		s.recvFailed(err)
-	}
+	})
 	s.mu.Lock()
 	s.leaveDirectLocked(st)
 	s.resumeWriteLocked(st)
