@@ -393,13 +393,7 @@ func TestBulkAcrossPeers(t *testing.T) {
 				down := randomBytes(size, 2)
 				wantUp, wantDown := sha256Of(up), sha256Of(down)
 
-				var ost *Stream
-				var pst net.Conn
-				if tc.theyOpen {
-					pst, ost = openFromPeer(t, ours, p)
-				} else {
-					ost, pst = openToPeer(t, ours, p)
-				}
+				ost, pst := openEitherWay(t, ours, p, tc.theyOpen)
 				// Their side: read everything we send while sending everything back.
 				theirErr := make(chan error, 1)
 				go func() {

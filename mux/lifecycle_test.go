@@ -918,13 +918,7 @@ func TestHalfCloseAcrossPeers(t *testing.T) {
 func TestResetAcrossPeers(t *testing.T) {
 	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
 		for _, weOpen := range []bool{true, false} {
-			var ost *Stream
-			var pst net.Conn
-			if weOpen {
-				ost, pst = openToPeer(t, ours, p)
-			} else {
-				pst, ost = openFromPeer(t, ours, p)
-			}
+			ost, pst := openEitherWay(t, ours, p, !weOpen)
 			buf := make([]byte, 2)
 			pst.SetDeadline(time.Now().Add(5 * time.Second))
 			ost.SetDeadline(time.Now().Add(5 * time.Second))
@@ -1065,13 +1059,7 @@ func TestWriteThenCloseAcrossPeers(t *testing.T) {
 func TestDataAfterCloseGetsRSTAcrossPeers(t *testing.T) {
 	forEachPeer(t, allPeers, peerOpts{}, func(t *testing.T, ours *Session, p peer) {
 		for _, weOpen := range []bool{true, false} {
-			var ost *Stream
-			var pst net.Conn
-			if weOpen {
-				ost, pst = openToPeer(t, ours, p)
-			} else {
-				pst, ost = openFromPeer(t, ours, p)
-			}
+			ost, pst := openEitherWay(t, ours, p, !weOpen)
 			pst.SetDeadline(time.Now().Add(5 * time.Second))
 			if _, err := pst.Write([]byte("hello")); err != nil {
 				t.Fatalf("their Write before our Close: %v", err)

@@ -904,6 +904,17 @@ func openFromPeer(t testing.TB, ours *Session, p peer) (net.Conn, *Stream) {
 	return c, st
 }
 
+// openEitherWay opens a stream from our side (openToPeer) or, if theyOpen, from the peer's
+// (openFromPeer), and returns our end and theirs.
+func openEitherWay(t testing.TB, ours *Session, p peer, theyOpen bool) (*Stream, net.Conn) {
+	t.Helper()
+	if theyOpen {
+		pst, ost := openFromPeer(t, ours, p)
+		return ost, pst
+	}
+	return openToPeer(t, ours, p)
+}
+
 // peerHalfClose half-closes a peer stream: CloseWrite where the implementation has it,
 // Close on hashicorp/yamux, whose Close is its half-close (it reads on until our FIN).
 func peerHalfClose(c net.Conn) error {
