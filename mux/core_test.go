@@ -242,16 +242,24 @@ func halfWindowRead(t *testing.T, rtt time.Duration) (*core, *Stream) {
 	return c, st
 }
 
-// A growth is a probe: when the next epoch is not read faster (the sender was not held back by
-// the window), the window goes back to its size before, no credit is renewed beyond it, the
-// memory returns once the peer's credit is used, and the stream does not grow again for
-// tuneRetry. When it is read faster, the growth stays.
+// A growth is a probe, judged on the first epoch that starts a round trip after it (the epoch
+// it began, which ends before the writer can have used it, is not judged): when that epoch is
+// not read faster (the sender was not held back by the window), the window goes back to its
+// size before, no credit is renewed beyond it, the memory returns once the peer's credit is
+// used, and the stream does not grow again for tuneRetry. When it is read faster, the growth
+// stays.
 func TestCoreWindowGrowthKeptOnlyIfItPays(t *testing.T) {
 	for _, pays := range []bool{true, false} {
 		c, st := halfWindowRead(t, 10*time.Millisecond) // the window doubles to 512 KiB
 		c.out()
-		// The peer sends half the grown window; it is read in 2 ms (twice the rate: the
-		// growth paid) or in 4 ms (the same rate: it did not).
+		// Half the grown window comes in the round trip after the growth, at the old rate:
+		// not judged, credited.
+		c.in(typeData, 0, 1, initialWindow, bytes.Repeat([]byte{8}, initialWindow))
+		c.advance(10 * time.Millisecond)
+		io.ReadFull(st, make([]byte, initialWindow))
+		c.expect("the epoch the growth began: credit, no judgement", wu(0, 1, initialWindow))
+		// The peer sends half the grown window again; it is read in 2 ms (twice the rate
+		// before the growth: it paid) or in 4 ms (the same rate: it did not).
 		c.in(typeData, 0, 1, initialWindow, bytes.Repeat([]byte{8}, initialWindow))
 		if pays {
 			c.advance(2 * time.Millisecond)

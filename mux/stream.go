@@ -39,6 +39,7 @@ type Stream struct {
 	prevRate    float64       // read rate (bytes/ns) of the last epoch judged; 0 before the first
 	tuneRate    float64       // the rate a growth must beat by growthPays: the faster of the two epochs before it
 	tuneAfter   time.Time     // a growth that did not pay: no new one before this
+	tuneFrom    time.Time     // a growth is judged on the first epoch starting after this, a round trip after it
 	rwaits      int           // this stream's Reads counted as waiters on the peer (readtoken.go)
 	creditOwed  bool          // a Read freed window credit that it writes itself (sendCreditLocked)
 	wwaits      int           // this stream's Write counted as a waiter on the peer (readtoken.go)

@@ -69,22 +69,31 @@ const tuneRetry = time.Second
 // window, not by the reader. That is quic-go's test (an epoch that consumed fraction f of the
 // window within k·f·RTT), with k = 2 as gRPC's BDP estimator uses, judged over at least
 // minTuneEpoch. The first epoch only sets a baseline. A growth is a probe: it stays only if
-// the next epoch is read at least growthPays times as fast as the faster of the two epochs
-// before it (one slow epoch, a start-up, does not make a growth look as if it paid); otherwise the window goes back (the peer's credit is not taken
-// back, only not renewed beyond the smaller window) and the stream does not grow again for
-// tuneRetry. A stalled reader sends no updates and so never grows its window; go-yamux's fixed
-// 4·RTT threshold (libp2p/go-yamux#136) is avoided by scaling with f. s.mu must be held.
+// the first epoch that starts a round trip after it (the credit must reach the writer, and
+// what that lets it send come back) is read at least growthPays times as fast as the faster of
+// the two epochs before the growth (one slow epoch, a start-up, does not make a growth look
+// as if it paid); otherwise the window goes back (the peer's credit is not taken back, only
+// not renewed beyond the smaller window) and the stream does not grow again for tuneRetry.
+// Judged on the epoch right after it, a growth could not pay when the window had been used up
+// exactly each round trip (whole frames filling it, as 64 or 32 KiB Writes do): that epoch
+// still carried only what the old window allowed. A stalled reader sends no updates and so
+// never grows its window; go-yamux's fixed 4·RTT threshold (libp2p/go-yamux#136) is avoided by
+// scaling with f. s.mu must be held.
 func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	elapsed := now.Sub(st.epochStart)
 	if elapsed < minTuneEpoch {
 		return // keep accumulating
 	}
 	consumed := st.readTotal - st.epochRead
+	started := st.epochStart
 	st.epochStart, st.epochRead = now, st.readTotal
 	rate := float64(consumed) / float64(elapsed)
 	prev := st.prevRate
 	st.prevRate = rate
 	if grown := st.tuneGrown; grown > 0 {
+		if started.Before(st.tuneFrom) {
+			return // the writer could not have used the growth yet: judge the next epoch
+		}
 		st.tuneGrown = 0
 		if rate < growthPays*st.tuneRate {
 			st.window -= grown // the memory is released once its credit is used (creditLocked)
@@ -114,5 +123,6 @@ func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	st.reserved += grow
 	st.window += uint32(grow)
 	st.tuneGrown, st.tuneRate = uint32(grow), max(rate, prev)
+	st.tuneFrom = now.Add(rtt)
 	s.stats.windowGrowths.Add(1)
 }

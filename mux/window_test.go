@@ -3,6 +3,7 @@ package mux
 import (
 	"errors"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,44 +37,54 @@ func delayedPair(t *testing.T, oneWay time.Duration, ccfg, scfg *Config) (*Sessi
 
 // TestWindowAutoTuneGrows: on a link with 20 ms RTT, a reader that keeps up grows its window
 // well past the initial 256 KiB (toward MaxStreamWindow; how far within 24 MiB depends on the
-// machine's load), and the bytes arrive intact.
+// machine's load), and the bytes arrive intact, whether the writer hands over everything in
+// one Write or writes it in pieces: 64 KiB Writes, or io.Copy's 32 KiB, fill the window with
+// whole frames, and the window is used up exactly.
 func TestWindowAutoTuneGrows(t *testing.T) {
-	client, server := delayedPair(t, 10*time.Millisecond, testConfig(), testConfig())
-	ctx := testCtx(t, 30*time.Second)
-	waitFor(t, func() bool { return server.RTT() > 0 && client.RTT() > 0 })
-	if rtt := server.RTT(); rtt < 15*time.Millisecond {
-		t.Fatalf("server RTT %v, want about 20ms through the relay", rtt)
-	}
+	for _, piece := range []int{24 << 20, 64 << 10, 32 << 10} {
+		t.Run("writes="+strconv.Itoa(piece>>10)+"KiB", func(t *testing.T) {
+			client, server := delayedPair(t, 10*time.Millisecond, testConfig(), testConfig())
+			ctx := testCtx(t, 30*time.Second)
+			waitFor(t, func() bool { return server.RTT() > 0 && client.RTT() > 0 })
+			if rtt := server.RTT(); rtt < 15*time.Millisecond {
+				t.Fatalf("server RTT %v, want about 20ms through the relay", rtt)
+			}
 
-	const size = 24 << 20
-	data := randomBytes(size, 7)
-	go func() {
-		st, err := client.Open(ctx)
-		if err != nil {
-			return
-		}
-		st.Write(data)
-		st.Close()
-	}()
-	st, err := server.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
+			const size = 24 << 20
+			data := randomBytes(size, 7)
+			go func() {
+				st, err := client.Open(ctx)
+				if err != nil {
+					return
+				}
+				for off := 0; off < size; off += piece {
+					if _, err := st.Write(data[off : off+piece]); err != nil {
+						return
+					}
+				}
+				st.Close()
+			}()
+			st, err := server.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, sum, err := sumReader(st)
+			if err != nil || n != size || sum != sha(data) {
+				t.Fatalf("read %d bytes, err %v, checksum ok %v", n, err, sum == sha(data))
+			}
+			st.s.mu.Lock()
+			window := st.window
+			st.s.mu.Unlock()
+			t.Logf("window %d bytes after %d growths", window, server.Stats().WindowGrowths)
+			if window < 1<<20 {
+				t.Errorf("window grew to %d bytes, want >= 1 MiB (4x the initial window)", window)
+			}
+			if g := server.Stats().WindowGrowths; g == 0 {
+				t.Error("no window growth recorded")
+			}
+			st.Close()
+		})
 	}
-	n, sum, err := sumReader(st)
-	if err != nil || n != size || sum != sha(data) {
-		t.Fatalf("read %d bytes, err %v, checksum ok %v", n, err, sum == sha(data))
-	}
-	st.s.mu.Lock()
-	window := st.window
-	st.s.mu.Unlock()
-	t.Logf("window %d bytes after %d growths", window, server.Stats().WindowGrowths)
-	if window < 1<<20 {
-		t.Errorf("window grew to %d bytes, want >= 1 MiB (4x the initial window)", window)
-	}
-	if g := server.Stats().WindowGrowths; g == 0 {
-		t.Error("no window growth recorded")
-	}
-	st.Close()
 }
 
 // TestWindowStalledReaderDoesNotGrow: a reader that stops reading keeps the initial window, and
