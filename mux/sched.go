@@ -11,22 +11,22 @@ const (
 	// into frames of at most this size, so concurrent streams interleave at this grain.
 	maxDataFrame = 64 << 10
 
-	// outBytes bounds the bytes (headers and payloads) one connection write carries, which
-	// bounds how long a new control frame waits behind bulk data; it is also the capacity
-	// of a batch's out buffer, which holds the headers and the payloads that are copied
-	// (below copyBelow, or every payload on a connection without vectored writes).
-	outBytes = 128 << 10
-
-	// batchBytes is the larger bound of a vectored write that carries frames of several
-	// streams, at most streamBatchFrames of each: with many busy streams, fewer, larger
-	// writes cost fewer system calls and hand-offs per byte (BenchmarkMuxBulk/streams=32 on
-	// loopback moved 9-13 % more with 512 KiB than with 128 KiB; with 64 KiB, 10 % less). A
-	// lone stream's writes keep outBytes: with them at 512 KiB, or at 64 KiB, window
-	// auto-tuning through a 20 ms link stopped paying (TestWindowAutoTuneGrows).
+	// batchBytes bounds the bytes (headers and payloads) one vectored connection write
+	// carries, which bounds how long a new control frame waits behind bulk data. With many
+	// busy streams, fewer, larger writes cost fewer system calls and hand-offs per byte:
+	// BenchmarkMuxBulk/streams=32 on loopback moved 9-15 % more with 512 KiB than with
+	// 128 KiB, and 10 % less with 64 KiB.
 	batchBytes = 512 << 10
 
-	// streamBatchFrames bounds one stream's Data frames in a batch of batchBytes.
+	// streamBatchFrames bounds one stream's Data frames in a batch, so a lone stream's
+	// writes stay at two frames (128 KiB) and a batch grows beyond that only with other
+	// streams' frames.
 	streamBatchFrames = 2
+
+	// outBytes is the capacity of a batch's out buffer, which holds the headers and the
+	// payloads that are copied: those below copyBelow, or every payload on a connection
+	// without vectored writes, whose batches it therefore bounds instead of batchBytes.
+	outBytes = 128 << 10
 
 	// copyBelow: payloads shorter than this are copied next to their header; longer ones are
 	// handed to writev as they are (zero copy) when the connection supports it.
@@ -353,14 +353,13 @@ func (sc *scheduler) fillLocked(b *batch, ctrlOnly bool) {
 		return
 	}
 
-	// A batch carries at most outBytes, or with vectored writes, once it carries frames of
-	// several streams, batchBytes with at most streamBatchFrames of each; out, which then
-	// holds only headers and payloads below copyBelow, must keep room for one of each.
-	limit, spare, streams := outBytes, 0, 0
+	// With vectored writes out holds only headers and payloads below copyBelow, and must keep
+	// room for one of each; without, it holds every payload, and its capacity bounds the batch.
+	limit, spare := outBytes, 0
+	if b.writev {
+		limit, spare = batchBytes, copyBelow
+	}
 	for {
-		if streams > 1 && b.writev {
-			limit, spare = batchBytes, copyBelow
-		}
 		budget := limit - b.size - headerSize
 		if budget <= 0 || b.room() < headerSize+spare {
 			return
@@ -387,9 +386,6 @@ func (sc *scheduler) fillLocked(b *batch, ctrlOnly bool) {
 		b.payloadBytes(st.wbuf[:n])
 		st.wbuf = st.wbuf[n:]
 		st.sendWindow -= int64(n)
-		if st.inflight == 0 {
-			streams++
-		}
 		st.inflight++
 		b.items = append(b.items, sendItem{st, n})
 		sc.queueDataLocked(st) // back of the line: round-robin

@@ -140,3 +140,55 @@ func TestFairSmallStreamsDuringBulk(t *testing.T) {
 	small.Close()
 	bulk.Reset()
 }
+
+// TestSchedulerBatchBounds checks how much one vectored write carries: up to batchBytes, at
+// most streamBatchFrames frames of each stream, the next stream in turn first in line for the
+// next batch.
+func TestSchedulerBatchBounds(t *testing.T) {
+	cases := []struct {
+		name       string
+		streams    int
+		wantFrames int // Data frames in the batch
+	}{
+		{"lone stream", 1, streamBatchFrames},         // 128 KiB
+		{"three streams", 3, 3 * streamBatchFrames},   // each its share, 384 KiB in all
+		{"32 streams", 32, batchBytes / maxDataFrame}, // one frame each, the last cut to fit batchBytes
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newCore(testConfig().withDefaults(), true)
+			sc := &s.sched
+			c1, c2 := net.Pipe()
+			defer c1.Close()
+			defer c2.Close()
+			b := newBatch(c1)
+			b.writev = true // as on a TCP connection: payloads by reference
+
+			var all []*Stream
+			s.mu.Lock()
+			for i := range tc.streams {
+				st := newStream(s, uint32(2*i+1), true)
+				st.wbuf = make([]byte, 1<<20)
+				all = append(all, st)
+				sc.queueDataLocked(st)
+			}
+			sc.fillLocked(b, false)
+			s.mu.Unlock()
+
+			if len(b.items) != tc.wantFrames {
+				t.Fatalf("%d Data frames in the batch, want %d", len(b.items), tc.wantFrames)
+			}
+			if b.size > batchBytes {
+				t.Fatalf("batch of %d bytes, want at most %d", b.size, batchBytes)
+			}
+			for _, st := range all {
+				if st.inflight > streamBatchFrames {
+					t.Fatalf("stream %d has %d frames in the batch, want at most %d", st.id, st.inflight, streamBatchFrames)
+				}
+			}
+			if next := all[len(b.items)%tc.streams]; sc.data.head != next {
+				t.Fatalf("stream %d first in line for the next batch, want %d", sc.data.head.id, next.id)
+			}
+		})
+	}
+}
