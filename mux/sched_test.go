@@ -12,12 +12,7 @@ import (
 // then one Data frame of at most 64 KiB per stream per turn, so a small write waits behind at
 // most one frame of each bulk stream, and FIN rides on the last Data frame.
 func TestSchedulerRoundRobin(t *testing.T) {
-	s := newCore(testConfig().withDefaults(), true)
-	sc := &s.sched
-	c1, c2 := net.Pipe()
-	defer c1.Close()
-	defer c2.Close()
-	b := newBatch(c1)
+	s, sc, b := schedulerCore(t)
 
 	bulk1 := newStream(s, 1, true)
 	bulk2 := newStream(s, 3, true)
@@ -156,12 +151,7 @@ func TestSchedulerBatchBounds(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newCore(testConfig().withDefaults(), true)
-			sc := &s.sched
-			c1, c2 := net.Pipe()
-			defer c1.Close()
-			defer c2.Close()
-			b := newBatch(c1)
+			s, sc, b := schedulerCore(t)
 			b.writev = true // as on a TCP connection: payloads by reference
 
 			var all []*Stream
@@ -191,4 +181,13 @@ func TestSchedulerBatchBounds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// schedulerCore returns a core with no connection, its scheduler, and a batch that copies
+// every payload (as on a net.Pipe) for fillLocked to fill.
+func schedulerCore(t *testing.T) (*Session, *scheduler, *batch) {
+	s := newCore(testConfig().withDefaults(), true)
+	c1, c2 := net.Pipe()
+	t.Cleanup(func() { c1.Close(); c2.Close() })
+	return s, &s.sched, newBatch(c1)
 }
