@@ -128,6 +128,22 @@ func TestHostileWriteUnblocks(t *testing.T) {
 				p.start()
 				p.drainFrames(200 * time.Millisecond)
 				checkLegitStream(t, s, p, 3)
+				// The rest of the cut batch, written, is let go: the session does not
+				// keep up to batchBytes for its life. (The write token's holder owns
+				// sc.cut: it is looked at while nobody holds the token.)
+				kept := 0
+				waitFor(t, func() bool {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					if sc.writing {
+						return false
+					}
+					kept = cap(sc.cut)
+					return true
+				})
+				if kept != 0 {
+					t.Errorf("the session keeps %d bytes for the rest of a cut batch it wrote", kept)
+				}
 			}
 		})
 	}

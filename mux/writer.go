@@ -71,8 +71,10 @@ func (s *Session) writeCutLocked() error {
 	return err
 }
 
-// flushCutLocked writes sc.cut by deadline and empties it; a failure marks the connection
-// broken. The caller holds the write token and s.mu, which is released while writing.
+// flushCutLocked writes sc.cut by deadline and lets it go (a cut is rare, and its rest may be
+// a whole batch: the session does not keep that much for its life); a failure marks the
+// connection broken. The caller holds the write token and s.mu, which is released while
+// writing.
 func (s *Session) flushCutLocked(deadline time.Time) error {
 	sc := &s.sched
 	cut := sc.cut
@@ -80,7 +82,7 @@ func (s *Session) flushCutLocked(deadline time.Time) error {
 	s.mu.Unlock()
 	_, err := s.conn.Write(cut)
 	s.mu.Lock()
-	sc.cut = sc.cut[:0]
+	sc.cut = nil
 	if err != nil {
 		sc.broken = true
 		return writeError(err)
@@ -234,7 +236,7 @@ func (s *Session) writeOnceLocked(inline *Stream) error {
 		err = errInlineCut
 	} else if err != nil {
 		sc.broken = true
-		sc.cut = sc.cut[:0]
+		sc.cut = nil
 	}
 	sc.cutting = false
 	sc.completeLocked(b)
@@ -257,7 +259,7 @@ func (s *Session) writeBatch(b *batch) error {
 		return nil
 	}
 	var err error
-	s.sched.cut, err = b.writeRest(s.conn, s.sched.cut[:0])
+	s.sched.cut, err = b.writeRest(s.conn, nil)
 	if err != nil {
 		return writeError(err)
 	}
