@@ -43,7 +43,10 @@ func (s *Session) creditLocked(st *Stream, n int) uint32 {
 		return 0
 	}
 	s.autoTuneLocked(st, s.now())
-	delta := int64(st.window) - used
+	// A growth taken back just now at most halves the window, and used is at most half the
+	// window before it (the check above), so delta is not negative; were it ever, as a uint32
+	// it would grant the peer 4 GiB.
+	delta := max(int64(st.window)-used, 0)
 	st.outstanding += uint32(delta)
 	return uint32(delta)
 }
