@@ -127,13 +127,21 @@ func (sc *scheduler) notify() {
 	}
 }
 
-// queueCtrlLocked puts st on the control list. s.mu must be held.
+// queueCtrlLocked puts st on the control list and wakes the send loop. s.mu must be held.
 func (sc *scheduler) queueCtrlLocked(st *Stream) {
-	if !st.inCtrl && !sc.stopped {
-		st.inCtrl = true
-		sc.ctrl.push(st, ctrlNext)
+	if sc.pushCtrlLocked(st) {
 		sc.notify()
 	}
+}
+
+// pushCtrlLocked is queueCtrlLocked without the wake-up. s.mu must be held.
+func (sc *scheduler) pushCtrlLocked(st *Stream) bool {
+	if st.inCtrl || sc.stopped {
+		return false
+	}
+	st.inCtrl = true
+	sc.ctrl.push(st, ctrlNext)
+	return true
 }
 
 // queueDataLocked puts st on the data list if it has data and window, and wakes the send
@@ -167,10 +175,7 @@ func (sc *scheduler) grantLocked(st *Stream, delta uint32) {
 // (sendCreditLocked). s.mu must be held.
 func (sc *scheduler) owedLocked(st *Stream, delta uint32) {
 	st.sendDelta += delta
-	if !st.inCtrl && !sc.stopped {
-		st.inCtrl = true
-		sc.ctrl.push(st, ctrlNext)
-	}
+	sc.pushCtrlLocked(st)
 	st.creditOwed = true
 }
 
