@@ -270,12 +270,6 @@ func (st *Stream) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	st.wbuf, st.written, st.writeCancel = p, 0, nil
-	if s.canWriteInlineLocked() {
-		s.sched.pushDataLocked(st)
-		s.writeInlineLocked(st)
-	} else {
-		s.sched.queueDataLocked(st)
-	}
 
 	var cancel error
 	for {
@@ -283,7 +277,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 			continue // the window opened, and what it allows was sent: look again
 		}
 		if cancel == nil {
-			s.resumeWriteLocked(st)
+			s.resumeWriteLocked(st) // the first time round, this sends p as the window allows
 			select {
 			case <-st.writeDone:
 			default:
