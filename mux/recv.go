@@ -312,8 +312,7 @@ func (s *Session) readAsHolder(wait func() bool) {
 // allows. It reports whether it read; the Write then looks at the stream again. s.mu must be
 // held; it is released while reading.
 func (s *Session) readForWindowLocked(st *Stream) bool {
-	if st.inflight > 0 || len(st.wbuf) == 0 || st.sendWindow > 0 || st.send != sendOpen ||
-		st.writeCancel != nil || !s.takeForWindowLocked(st) {
+	if st.inflight > 0 || !st.waitsForWindowLocked() || !s.takeForWindowLocked(st) {
 		return false
 	}
 	if !s.timeDirectLocked(st.wdeadline.when()) {
@@ -325,13 +324,18 @@ func (s *Session) readForWindowLocked(st *Stream) bool {
 	s.readAsHolder(func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return st.sendWindow <= 0 && len(st.wbuf) > 0 && st.send == sendOpen &&
-			st.writeCancel == nil && !isClosed(s.done)
+		return st.waitsForWindowLocked() && !isClosed(s.done)
 	})
 	s.mu.Lock()
 	s.leaveDirectLocked(st)
 	s.resumeWriteLocked(st)
 	return true
+}
+
+// waitsForWindowLocked reports whether st's pending Write, still wanted, has bytes left and
+// no send window for them. s.mu must be held.
+func (st *Stream) waitsForWindowLocked() bool {
+	return st.sendWindow <= 0 && len(st.wbuf) > 0 && st.send == sendOpen && st.writeCancel == nil
 }
 
 // aliveReader is the connection as the receiver reads it: every read that returns bytes is
