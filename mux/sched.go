@@ -233,7 +233,7 @@ type batch struct {
 	out      []byte      // headers, and payloads below copyBelow (or all payloads without writev); from outPool while filled
 	outp     *[]byte     // the pooled buffer out came from; nil while b holds none
 	iov      net.Buffers // out segments and zero-copy payloads, in wire order
-	wv       net.Buffers // the copy of iov that WriteTo consumes
+	wv       net.Buffers // the copy of iov that the write consumes
 	wvArr    net.Buffers // wv's backing array
 	items    []sendItem  // data frames in this batch, to complete after the write
 	finished []*Stream   // streams whose FIN or RST went out in this batch
@@ -249,10 +249,16 @@ type sendItem struct {
 	n  int
 }
 
+// buffersWriter is a connection with its own vectored write (serialConn), which consumes
+// *bufs as net.Buffers' WriteTo does.
+type buffersWriter interface {
+	writeBuffers(bufs *net.Buffers) (int64, error)
+}
+
 func newBatch(conn net.Conn) *batch {
 	b := &batch{}
 	switch conn.(type) {
-	case *net.TCPConn, *net.UnixConn:
+	case *net.TCPConn, *net.UnixConn, buffersWriter:
 		b.writev = true
 	}
 	return b
@@ -447,10 +453,15 @@ func (b *batch) writeRest(conn net.Conn, rest []byte) ([]byte, error) {
 	if b.mark < len(b.out) {
 		b.iov = append(b.iov, b.out[b.mark:])
 	}
-	// WriteTo consumes wv, so wv is rebuilt each time on a backing array kept in wvArr.
+	// The write consumes wv, so wv is rebuilt each time on a backing array kept in wvArr.
 	b.wv = append(b.wvArr[:0], b.iov...)
 	b.wvArr = b.wv[:0]
-	_, err := b.wv.WriteTo(conn)
+	var err error
+	if bw, ok := conn.(buffersWriter); ok {
+		_, err = bw.writeBuffers(&b.wv)
+	} else {
+		_, err = b.wv.WriteTo(conn)
+	}
 	if err != nil {
 		for _, p := range b.wv {
 			rest = append(rest, p...)

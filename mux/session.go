@@ -120,12 +120,13 @@ func newSession(rwc io.ReadWriteCloser, c *Config, client bool) (*Session, error
 	}
 	cfg := c.withDefaults()
 	conn, deadlines := asConn(rwc)
+	limitUnsent(conn, unsentLimit)
+	conn = serialize(conn)
 	s := newCore(cfg, client)
 	s.conn, s.deadlines = conn, deadlines
 	s.rt.init(conn.SetReadDeadline(time.Time{}) == nil)
 	s.recv = &receiver{s: s, br: bufio.NewReaderSize(aliveReader{s}, readBufferSize)}
 	s.sched.batch = newBatch(conn)
-	limitUnsent(conn, unsentLimit)
 	s.wg.Add(2)
 	go s.recvLoop()
 	go s.sendLoop()
