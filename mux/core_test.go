@@ -216,10 +216,53 @@ func TestCoreWindowGrowsForAFastReader(t *testing.T) {
 	c.expect("the unchanged window's credit", wu(0, 1, initialWindow/2))
 }
 
+// A stream's first epoch is its start-up: the peer's first window arrives at once and what
+// follows a round trip later, so its rate is not the stream's and is no baseline. A growth
+// that makes the stream twice as fast as the epochs after the start-up stays, however fast the
+// start-up was (judged against it, a real link's first growth looked only a third faster).
+func TestCoreWindowStartUpIsNoBaseline(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxStreamWindow = 4 * initialWindow
+	c := newTestCore(t, false, cfg)
+	c.s.mu.Lock()
+	c.s.observeRTTLocked(10 * time.Millisecond)
+	c.s.mu.Unlock()
+	half := bytes.Repeat([]byte{7}, initialWindow/2)
+	c.in(typeData, flagSYN, 1, uint32(len(half)), half)
+	st := c.accept()
+	c.expect("ACK", wu(flagACK, 1, 0))
+	c.advance(time.Millisecond) // start-up: 128 KiB/ms
+	io.ReadFull(st, make([]byte, len(half)))
+	c.expect("the start-up epoch: RTT probe and credit",
+		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, initialWindow/2))
+	for _, want := range []coreFrame{wu(0, 1, initialWindow/2), wu(0, 1, 2*initialWindow-initialWindow/2)} {
+		c.in(typeData, 0, 1, uint32(len(half)), half)
+		c.advance(2 * time.Millisecond) // 64 KiB/ms
+		io.ReadFull(st, make([]byte, len(half)))
+		c.expect("the baseline epoch, then the growth", want)
+	}
+	whole := bytes.Repeat([]byte{8}, initialWindow)
+	c.in(typeData, 0, 1, initialWindow, whole)
+	c.advance(10 * time.Millisecond)
+	io.ReadFull(st, make([]byte, initialWindow))
+	c.expect("the epoch the growth began: credit, no judgement", wu(0, 1, initialWindow))
+	c.in(typeData, 0, 1, initialWindow, whole)
+	c.advance(2 * time.Millisecond) // 128 KiB/ms: twice the baseline, the start-up's rate
+	io.ReadFull(st, make([]byte, initialWindow))
+	c.s.mu.Lock()
+	window := st.window
+	c.s.mu.Unlock()
+	if window != 2*initialWindow {
+		t.Fatalf("window %d after a growth that doubled the rate, want %d", window, 2*initialWindow)
+	}
+	c.expect("paid: the grown window's credit", wu(0, 1, initialWindow))
+}
+
 // halfWindowRead sets up a core whose minimum RTT is rtt and one accepted stream, 1 MiB of
 // MaxStreamWindow, on which half the initial window arrives and is read 2 ms later (64 KiB/ms),
-// twice: the first epoch is auto-tuning's baseline (it sends the RTT probe), the second its
-// first judgement. The frames the second sends are left for the caller.
+// three times: the first epoch is the stream's start-up (it sends the RTT probe; its rate is
+// no baseline), the second auto-tuning's baseline, the third its first judgement. The frames
+// the third sends are left for the caller.
 func halfWindowRead(t *testing.T, rtt time.Duration) (*core, *Stream) {
 	t.Helper()
 	cfg := testConfig()
@@ -234,11 +277,16 @@ func halfWindowRead(t *testing.T, rtt time.Duration) (*core, *Stream) {
 	c.expect("ACK", wu(flagACK, 1, 0))
 	c.advance(2 * time.Millisecond)
 	io.ReadFull(st, make([]byte, len(half)))
-	c.expect("the baseline epoch: RTT probe and credit",
+	c.expect("the start-up epoch: RTT probe and credit",
 		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, initialWindow/2))
-	c.in(typeData, 0, 1, uint32(len(half)), half)
-	c.advance(2 * time.Millisecond)
-	io.ReadFull(st, make([]byte, len(half)))
+	for _, epoch := range []string{"the baseline epoch: credit", ""} {
+		c.in(typeData, 0, 1, uint32(len(half)), half)
+		c.advance(2 * time.Millisecond)
+		io.ReadFull(st, make([]byte, len(half)))
+		if epoch != "" {
+			c.expect(epoch, wu(0, 1, initialWindow/2))
+		}
+	}
 	return c, st
 }
 

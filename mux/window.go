@@ -74,11 +74,13 @@ const tuneRetry = time.Second
 // bandwidth-delay product) exceeds half the window: the sender may be held back by the
 // window, not by the reader. That is quic-go's test (an epoch that consumed fraction f of the
 // window within k·f·RTT), with k = 2 as gRPC's BDP estimator uses, judged over at least
-// minTuneEpoch. The first epoch only sets a baseline. A growth is a probe: it stays only if
-// the first epoch that starts a round trip after it (the credit must reach the writer, and
-// what that lets it send come back) is read at least growthPays times as fast as the faster of
-// the two epochs before the growth (one slow epoch, a start-up, does not make a growth look
-// as if it paid); otherwise the window goes back (the peer's credit is not taken back, only
+// minTuneEpoch. The first epoch is the stream's start-up, when the peer's first window arrives
+// at once and what follows a round trip later: its rate is not the stream's and is ignored
+// (measured against it, a real link's first growth looked a third faster, not twice). The
+// second sets a baseline. A growth is a probe: it stays only if the first epoch that starts a
+// round trip after it (the credit must reach the writer, and what that lets it send come back)
+// is read at least growthPays times as fast as the faster of the two epochs before the growth
+// (one slow epoch does not make a growth look as if it paid); otherwise the window goes back (the peer's credit is not taken back, only
 // not renewed beyond the smaller window) and the stream does not grow again for tuneRetry.
 // Judged on the epoch right after it, a growth could not pay when the window had been used up
 // exactly each round trip (whole frames filling it, as 64 or 32 KiB Writes do): that epoch
@@ -96,6 +98,10 @@ func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	rate := float64(consumed) / float64(elapsed)
 	prev := st.prevRate
 	st.prevRate = rate
+	if !st.startedUp {
+		st.startedUp = true
+		st.prevRate = 0 // not a baseline: the start-up epoch, see above
+	}
 	if grown := st.tuneGrown; grown > 0 {
 		if started.Before(st.tuneFrom) {
 			return // the writer could not have used the growth yet: judge the next epoch
