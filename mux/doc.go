@@ -62,11 +62,11 @@
 // On Linux the drivers' system calls on a TCP connection do not wait for each other in the
 // kernel. A TCP socket's read and write each hold the kernel's socket lock for the whole call,
 // so one that comes while the other copies sleeps there, keeping its OS thread and its P (the
-// runtime takes a P back from a system call after 20 µs at the earliest, and only when it has
-// other work). The session wraps a *net.TCPConn in a serialConn (serialconn_linux.go), which
-// makes each read(2) and writev(2) through the socket's RawConn holding one mutex, so the
-// driver that comes second parks in the runtime instead and its P runs other goroutines
-// meanwhile. Other connections, and other systems, are used as they are.
+// runtime's monitor takes the P back 20 µs later at the earliest). The session wraps a
+// *net.TCPConn in a serialConn (serialconn_linux.go), which makes each read(2) and writev(2)
+// through the socket's RawConn holding one mutex, so the driver that comes second parks in
+// the runtime instead and its P runs other goroutines meanwhile. Other connections, and other
+// systems, are used as they are.
 //
 // The API (stream.go, session.go, ping.go) calls core transitions under Session.mu and waits,
 // without it, on the channels the core notifies.
@@ -86,7 +86,7 @@
 // Lock order: Stream.wmu (which serializes Writes), then Session.mu, then the leaf locks
 // (each deadline's, and rwcConn's, taken by SetWriteDeadline). serialConn's locks (its rmu or
 // wmu, then sys) are leaves too: a connection read or write holds no other lock, but for the
-// Stream.wmu of a Write writing inline. Nobody holds Session.mu while reading or writing the
+// Stream.wmu of a Write that writes inline or reads for its window. Nobody holds Session.mu while reading or writing the
 // connection, while calling user code (the Logger, RTTObserver), or while blocking on a
 // channel.
 //

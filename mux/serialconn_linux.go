@@ -15,9 +15,9 @@ import (
 // lock for their whole length (tcp_recvmsg and tcp_sendmsg copy under lock_sock), so a read
 // that comes while a write copies a batch in sleeps in the kernel until that write ends, and
 // the other way round. A goroutine that sleeps in a system call keeps its OS thread, and its P
-// until the runtime takes it back (after 20 µs at the earliest, and only when it has other
-// work): with 32 busy streams on two CPUs, most of the process's sleeps were such waits, and
-// the CPU time they left unused kept the session well below one raw TCP connection's rate.
+// until the runtime's monitor takes the P back (20 µs later at the earliest): with 32 busy
+// streams on two CPUs, most of the process's sleeps were such waits, and the CPU time they
+// left unused kept the session well below one raw TCP connection's rate.
 //
 // So on Linux the session wraps a *net.TCPConn in a serialConn. Its reads and writes go
 // through the socket's syscall.RawConn, so the runtime's poller still waits for readiness and
@@ -30,10 +30,11 @@ import (
 // maxIovecs is the most buffers one writev(2) takes (Linux's IOV_MAX).
 const maxIovecs = 1024
 
-// serialConn is a TCP connection whose reads and writes never overlap in the kernel. Its
-// methods other than Read and Write are the *net.TCPConn's. Safe for concurrent use, as a
-// net.Conn is: Reads are serialized by rmu and writes by wmu, which guard the state of the
-// system call in progress in each direction.
+// serialConn is a TCP connection whose Read, Write and writeBuffers never overlap in the
+// kernel. Its other methods are the *net.TCPConn's (ReadFrom and WriteTo among them, which
+// the session does not use). Safe for concurrent use, as a net.Conn is: Reads are serialized
+// by rmu and writes by wmu, which guard the state of the system call in progress in each
+// direction.
 type serialConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
@@ -76,7 +77,7 @@ func serialize(conn net.Conn) net.Conn {
 // (net.ErrClosed).
 func (c *serialConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
-		return 0, nil
+		return c.TCPConn.Read(p) // as it answers an empty read, closed or not
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -120,29 +121,31 @@ func (c *serialConn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	c.one[0] = p
 	c.oneBufs = c.one[:]
-	n, err := c.writeBuffersLocked(&c.oneBufs)
+	n, err := c.writeBuffersLocked(&c.oneBufs, "write")
 	c.one[0], c.oneBufs = nil, nil
 	return int(n), err
 }
 
 // writeBuffers writes the buffers in *bufs with writev(2), as net.Buffers' WriteTo does on a
-// *net.TCPConn: it consumes *bufs, so what is left there after an error is what was not
-// written, and returns the bytes written.
+// *net.TCPConn (and its errors are the same, named "writev"): it consumes *bufs, so what is
+// left there after an error is what was not written, and returns the bytes written.
 func (c *serialConn) writeBuffers(bufs *net.Buffers) (int64, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.writeBuffersLocked(bufs)
+	return c.writeBuffersLocked(bufs, "writev")
 }
 
-func (c *serialConn) writeBuffersLocked(bufs *net.Buffers) (int64, error) {
+// writeBuffersLocked writes *bufs for Write or writeBuffers, whose errors it names op. c.wmu
+// must be held.
+func (c *serialConn) writeBuffersLocked(bufs *net.Buffers, op string) (int64, error) {
 	c.bufs, c.wn, c.werr = bufs, 0, 0
 	err := c.raw.Write(c.writeFn)
 	c.bufs = nil
 	switch {
 	case err != nil:
-		return c.wn, c.opError("write", err)
+		return c.wn, c.opError(op, err)
 	case c.werr != 0:
-		return c.wn, c.opError("write", os.NewSyscallError("writev", c.werr))
+		return c.wn, c.opError(op, os.NewSyscallError(op, c.werr))
 	}
 	return c.wn, nil
 }

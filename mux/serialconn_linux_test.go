@@ -102,7 +102,7 @@ func TestSerialConnTimeoutsAndClose(t *testing.T) {
 	bufs := splitBuffers(data)
 	a.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	n, err := a.writeBuffers(&bufs)
-	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "write" {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "writev" {
 		t.Fatalf("write past its deadline: %v", err)
 	}
 	var left int64
@@ -119,8 +119,10 @@ func TestSerialConnTimeoutsAndClose(t *testing.T) {
 	}
 
 	a.Close()
-	if _, err := a.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("read after Close: %v", err)
+	for _, p := range [][]byte{make([]byte, 8), nil} {
+		if _, err := a.Read(p); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read of %d bytes after Close: %v", len(p), err)
+		}
 	}
 	if _, err := a.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("write after Close: %v", err)
