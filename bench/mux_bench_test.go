@@ -427,9 +427,10 @@ func BenchmarkMuxEchoUnderBulk(b *testing.B) {
 }
 
 // BenchmarkMuxBulkCeiling: one loopback TCP connection carrying 1 MiB writes to a reader with
-// a 1 MiB buffer, no framing at all. It is the most any multiplexer can move over one
-// connection on this machine, the ceiling for BenchmarkMuxBulk/streams=32 of muxpool, yamux
-// and smux.
+// a 1 MiB buffer, no framing at all, one writer goroutine and one reader: what one connection
+// moves without a multiplexer, the reference for BenchmarkMuxBulk/streams=32 of muxpool, yamux
+// and smux. It is not an upper bound: its writer and reader wake each other across CPUs, and
+// a multiplexer that keeps more goroutines busy can pass it (bench/README.md).
 func BenchmarkMuxBulkCeiling(b *testing.B) {
 	const size = 1 << 20
 	ln, wg := loopbackListener(b, func(c net.Conn) {
