@@ -83,12 +83,12 @@
 // Stats counters are atomics; conn, cfg and the IDs never change. err, mode and endedAt are
 // written once, before done is closed.
 //
-// Lock order: Stream.wmu (which serializes Writes), then Session.mu, then the leaf locks
-// (each deadline's, and rwcConn's, taken by SetWriteDeadline). serialConn's locks (its rmu or
-// wmu, then sys) are leaves too: a connection read or write holds no other lock, but for the
-// Stream.wmu of a Write that writes inline or reads for its window. Nobody holds Session.mu while reading or writing the
-// connection, while calling user code (the Logger, RTTObserver), or while blocking on a
-// channel.
+// Lock order: Stream.wmu (which serializes Writes), then Session.mu, then the leaf locks (each
+// deadline's, and rwcConn's, taken by SetWriteDeadline). serialConn's locks (its rmu or wmu,
+// then sys) are leaves too: a connection read or write holds no other lock, but for the
+// Stream.wmu of a Write that writes inline or reads for its window. Nobody holds Session.mu
+// while reading or writing the connection, while calling user code (the Logger, RTTObserver),
+// or while blocking on a channel.
 //
 // How a byte travels: Write(p) queues p on the stream (wbuf) and the stream on the
 // scheduler's data list; if the write token is free, Write takes it and writes a batch itself,

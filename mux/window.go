@@ -71,22 +71,22 @@ const tuneRetry = time.Second
 
 // autoTuneLocked doubles the receive window, up to MaxStreamWindow and as the session budget
 // allows, when the reader's rate over the last epoch times the minimum RTT (the
-// bandwidth-delay product) exceeds half the window: the sender may be held back by the
-// window, not by the reader. That is quic-go's test (an epoch that consumed fraction f of the
-// window within k·f·RTT), with k = 2 as gRPC's BDP estimator uses, judged over at least
-// minTuneEpoch. The first epoch is the stream's start-up, when the peer's first window arrives
-// at once and what follows a round trip later: its rate is not the stream's and is ignored
-// (measured against it, a real link's first growth looked a third faster, not twice). The
-// second sets a baseline. A growth is a probe: it stays only if the first epoch that starts a
-// round trip after it (the credit must reach the writer, and what that lets it send come back)
-// is read at least growthPays times as fast as the faster of the two epochs before the growth
-// (one slow epoch does not make a growth look as if it paid); otherwise the window goes back (the peer's credit is not taken back, only
-// not renewed beyond the smaller window) and the stream does not grow again for tuneRetry.
-// Judged on the epoch right after it, a growth could not pay when the window had been used up
-// exactly each round trip (whole frames filling it, as 64 or 32 KiB Writes do): that epoch
-// still carried only what the old window allowed. A stalled reader sends no updates and so
-// never grows its window; go-yamux's fixed 4·RTT threshold (libp2p/go-yamux#136) is avoided by
-// scaling with f. s.mu must be held.
+// bandwidth-delay product) exceeds half the window: the sender may be held back by the window,
+// not by the reader. That is quic-go's test (an epoch that consumed fraction f of the window
+// within k·f·RTT), with k = 2 as gRPC's BDP estimator uses, judged over at least minTuneEpoch.
+// The first epoch is the stream's start-up, when the peer's first window arrives at once and
+// what follows a round trip later: its rate is not the stream's and is ignored (measured
+// against it, a real link's first growth looked a third faster, not twice). The second sets a
+// baseline. A growth is a probe: it stays only if the first epoch that starts a round trip
+// after it (the credit must reach the writer, and what that lets it send come back) is read at
+// least growthPays times as fast as the faster of the two epochs before the growth (one slow
+// epoch does not make a growth look as if it paid); otherwise the window goes back (the peer's
+// credit is not taken back, only not renewed beyond the smaller window) and the stream does
+// not grow again for tuneRetry. Judged on the epoch right after it, a growth could not pay
+// when the window had been used up exactly each round trip (whole frames filling it, as 64 or
+// 32 KiB Writes do): that epoch still carried only what the old window allowed. A stalled
+// reader sends no updates and so never grows its window; go-yamux's fixed 4·RTT threshold
+// (libp2p/go-yamux#136) is avoided by scaling with f. s.mu must be held.
 func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 	elapsed := now.Sub(st.epochStart)
 	if elapsed < minTuneEpoch {
