@@ -15,7 +15,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	bad := []func(*Config){
 		func(c *Config) { c.AcceptBacklog = -1 },
-		func(c *Config) { c.AcceptBacklog = 1 << 40 },
+		func(c *Config) { c.AcceptBacklog = MaxAcceptBacklog + 1 },
 		func(c *Config) { c.MaxIncomingStreams = -1 },
 		func(c *Config) { c.KeepAliveInterval = -time.Second },
 		func(c *Config) { c.KeepAliveTimeout = -time.Second },
