@@ -37,7 +37,6 @@ type Stream struct {
 	epochRead   uint64        // readTotal at epochStart (window auto-tuning)
 	tuneGrown   uint32        // bytes the window grew at the last judgement, on probation; 0 for none
 	prevRate    float64       // read rate (bytes/ns) of the last epoch measured; 0 before the first after start-up
-	startedUp   bool          // the start-up epoch (not a baseline for auto-tuning) is over
 	tuneRate    float64       // the rate a growth must beat by growthPays: the faster of the two epochs before it
 	tuneAfter   time.Time     // a growth that did not pay: no new one before this
 	tuneFrom    time.Time     // a growth is judged on the first epoch starting after this, a round trip after it

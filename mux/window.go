@@ -93,14 +93,13 @@ func (s *Session) autoTuneLocked(st *Stream, now time.Time) {
 		return // keep accumulating
 	}
 	consumed := st.readTotal - st.epochRead
-	started := st.epochStart
+	// Nothing was read before the start-up epoch, and at least half a window in each epoch.
+	started, startUp := st.epochStart, st.epochRead == 0
 	st.epochStart, st.epochRead = now, st.readTotal
 	rate := float64(consumed) / float64(elapsed)
 	prev := st.prevRate
-	st.prevRate = rate
-	if !st.startedUp {
-		st.startedUp = true
-		st.prevRate = 0 // not a baseline: the start-up epoch, see above
+	if !startUp { // the start-up epoch is not a baseline, see above
+		st.prevRate = rate
 	}
 	if grown := st.tuneGrown; grown > 0 {
 		if started.Before(st.tuneFrom) {
