@@ -205,14 +205,14 @@ func TestCoreWindowCreditedAfterHalfIsRead(t *testing.T) {
 // the window in 2 ms with a 10 ms minimum RTT, so the window doubles to 512 KiB, the credit
 // covers it, and an RTT probe goes out to refine the minimum.
 func TestCoreWindowGrowsForAFastReader(t *testing.T) {
-	c, st := halfWindowRead(t, 10*time.Millisecond)
+	c, st := halfWindowRead(t, 10*time.Millisecond, 2*time.Millisecond)
 	c.expect("the grown window's credit", wu(0, 1, 2*initialWindow-initialWindow/2))
 	if got := c.s.Stats().WindowGrowths; got != 1 || st.window != 2*initialWindow {
 		t.Fatalf("%d window growths, window %d; want 1 and %d", got, st.window, 2*initialWindow)
 	}
 	// The same read rate with a 100 µs minimum RTT does not grow it: the sender was not held
 	// back by the window.
-	c, _ = halfWindowRead(t, 100*time.Microsecond)
+	c, _ = halfWindowRead(t, 100*time.Microsecond, 2*time.Millisecond)
 	c.expect("the unchanged window's credit", wu(0, 1, initialWindow/2))
 }
 
@@ -221,49 +221,22 @@ func TestCoreWindowGrowsForAFastReader(t *testing.T) {
 // that makes the stream twice as fast as the epochs after the start-up stays, however fast the
 // start-up was (judged against it, a real link's first growth looked only a third faster).
 func TestCoreWindowStartUpIsNoBaseline(t *testing.T) {
-	cfg := testConfig()
-	cfg.MaxStreamWindow = 4 * initialWindow
-	c := newTestCore(t, false, cfg)
-	c.s.mu.Lock()
-	c.s.observeRTTLocked(10 * time.Millisecond)
-	c.s.mu.Unlock()
-	half := bytes.Repeat([]byte{7}, initialWindow/2)
-	c.in(typeData, flagSYN, 1, uint32(len(half)), half)
-	st := c.accept()
-	c.expect("ACK", wu(flagACK, 1, 0))
-	c.advance(time.Millisecond) // start-up: 128 KiB/ms
-	io.ReadFull(st, make([]byte, len(half)))
-	c.expect("the start-up epoch: RTT probe and credit",
-		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, initialWindow/2))
-	for _, want := range []coreFrame{wu(0, 1, initialWindow/2), wu(0, 1, 2*initialWindow-initialWindow/2)} {
-		c.in(typeData, 0, 1, uint32(len(half)), half)
-		c.advance(2 * time.Millisecond) // 64 KiB/ms
-		io.ReadFull(st, make([]byte, len(half)))
-		c.expect("the baseline epoch, then the growth", want)
-	}
-	whole := bytes.Repeat([]byte{8}, initialWindow)
-	c.in(typeData, 0, 1, initialWindow, whole)
-	c.advance(10 * time.Millisecond)
-	io.ReadFull(st, make([]byte, initialWindow))
-	c.expect("the epoch the growth began: credit, no judgement", wu(0, 1, initialWindow))
-	c.in(typeData, 0, 1, initialWindow, whole)
-	c.advance(2 * time.Millisecond) // 128 KiB/ms: twice the baseline, the start-up's rate
-	io.ReadFull(st, make([]byte, initialWindow))
-	c.s.mu.Lock()
-	window := st.window
-	c.s.mu.Unlock()
-	if window != 2*initialWindow {
+	// Start-up at 128 KiB/ms, then 64 KiB/ms: the window doubles to 512 KiB.
+	c, st := halfWindowRead(t, 10*time.Millisecond, time.Millisecond)
+	c.expect("the growth", wu(0, 1, 2*initialWindow-initialWindow/2))
+	// Twice the baseline, the start-up's rate.
+	if window, _ := judgeGrowth(c, st, 2*time.Millisecond); window != 2*initialWindow {
 		t.Fatalf("window %d after a growth that doubled the rate, want %d", window, 2*initialWindow)
 	}
 	c.expect("paid: the grown window's credit", wu(0, 1, initialWindow))
 }
 
 // halfWindowRead sets up a core whose minimum RTT is rtt and one accepted stream, 1 MiB of
-// MaxStreamWindow, on which half the initial window arrives and is read 2 ms later (64 KiB/ms),
-// three times: the first epoch is the stream's start-up (it sends the RTT probe; its rate is
-// no baseline), the second auto-tuning's baseline, the third its first judgement. The frames
-// the third sends are left for the caller.
-func halfWindowRead(t *testing.T, rtt time.Duration) (*core, *Stream) {
+// MaxStreamWindow, on which half the initial window arrives and is read, three times: the
+// first epoch is the stream's start-up, read startUp later (it sends the RTT probe; its rate
+// is no baseline), the second auto-tuning's baseline and the third its first judgement, each
+// read 2 ms later (64 KiB/ms). The frames the third sends are left for the caller.
+func halfWindowRead(t *testing.T, rtt, startUp time.Duration) (*core, *Stream) {
 	t.Helper()
 	cfg := testConfig()
 	cfg.MaxStreamWindow = 4 * initialWindow
@@ -275,7 +248,7 @@ func halfWindowRead(t *testing.T, rtt time.Duration) (*core, *Stream) {
 	c.in(typeData, flagSYN, 1, uint32(len(half)), half)
 	st := c.accept()
 	c.expect("ACK", wu(flagACK, 1, 0))
-	c.advance(2 * time.Millisecond)
+	c.advance(startUp)
 	io.ReadFull(st, make([]byte, len(half)))
 	c.expect("the start-up epoch: RTT probe and credit",
 		coreFrame{typ: typePing, flags: flagSYN, length: 1}, wu(0, 1, initialWindow/2))
@@ -288,6 +261,24 @@ func halfWindowRead(t *testing.T, rtt time.Duration) (*core, *Stream) {
 		}
 	}
 	return c, st
+}
+
+// judgeGrowth runs the two epochs after a growth to 512 KiB on halfWindowRead's stream: half
+// the grown window comes in the round trip after the growth, at the old rate (not judged,
+// credited), then half again, read in read (judged). It returns the window and the bytes
+// reserved after the judgement, whose frames are left for the caller.
+func judgeGrowth(c *core, st *Stream, read time.Duration) (window uint32, reserved int64) {
+	c.t.Helper()
+	c.in(typeData, 0, 1, initialWindow, bytes.Repeat([]byte{8}, initialWindow))
+	c.advance(10 * time.Millisecond)
+	io.ReadFull(st, make([]byte, initialWindow))
+	c.expect("the epoch the growth began: credit, no judgement", wu(0, 1, initialWindow))
+	c.in(typeData, 0, 1, initialWindow, bytes.Repeat([]byte{8}, initialWindow))
+	c.advance(read)
+	io.ReadFull(st, make([]byte, initialWindow))
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return st.window, st.reserved
 }
 
 // A growth is a probe, judged on the first epoch that starts a round trip after it (the epoch
@@ -304,23 +295,11 @@ func TestCoreWindowGrowthKeptOnlyIfItPays(t *testing.T) {
 		pays bool
 	}{{2 * time.Millisecond, true}, {3 * time.Millisecond, false}, {4 * time.Millisecond, false}} {
 		pays := tc.pays
-		c, st := halfWindowRead(t, 10*time.Millisecond) // the window doubles to 512 KiB
+		c, st := halfWindowRead(t, 10*time.Millisecond, 2*time.Millisecond) // the window doubles to 512 KiB
 		c.out()
-		// Half the grown window comes in the round trip after the growth, at the old rate:
-		// not judged, credited.
-		c.in(typeData, 0, 1, initialWindow, bytes.Repeat([]byte{8}, initialWindow))
-		c.advance(10 * time.Millisecond)
-		io.ReadFull(st, make([]byte, initialWindow))
-		c.expect("the epoch the growth began: credit, no judgement", wu(0, 1, initialWindow))
-		// The peer sends half the grown window again; it is read in 2 ms (twice the rate
-		// before the growth: it paid), 3 ms (a third faster: not enough) or 4 ms (the same
-		// rate: it did not).
-		c.in(typeData, 0, 1, initialWindow, bytes.Repeat([]byte{8}, initialWindow))
-		c.advance(tc.read)
-		io.ReadFull(st, make([]byte, initialWindow))
-		c.s.mu.Lock()
-		window, reserved := st.window, st.reserved
-		c.s.mu.Unlock()
+		// Read in 2 ms (twice the rate before the growth: it paid), 3 ms (a third faster: not
+		// enough) or 4 ms (the same rate: it did not).
+		window, reserved := judgeGrowth(c, st, tc.read)
 		if pays {
 			if window != 2*initialWindow {
 				t.Fatalf("read in %v, paid: window %d, want %d", tc.read, window, 2*initialWindow)
