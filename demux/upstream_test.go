@@ -157,6 +157,9 @@ func TestLoadSpreadsOverConnsWithCores(t *testing.T) {
 	arrived.Wait()
 	close(release)
 	wg.Wait()
+	// The second connection is dialled in the background once the first carries its share
+	// (5 streams), so the requests can end before the backend has accepted it.
+	waitFor(t, 5*time.Second, "a second upstream connection", func() bool { return be.ln.accepts.Load() >= 2 })
 	if got := be.ln.accepts.Load(); got != 2 {
 		t.Errorf("upstream conns %d, want 2 (one per two cores)", got)
 	}
